@@ -1,0 +1,33 @@
+# The commands people run. Each target installs what it needs into .venv first.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PERSONS ?= 20000
+DAYS ?= 2
+
+.PHONY: install demo test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check pip==26.3
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## generate a demo population and run every pipeline stage on the embedded engine
+	$(BIN)/cdp demo --persons $(PERSONS) --days $(DAYS)
+
+test: $(STAMP)  ## the whole test suite (CI runs this)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## timings at 100k and 1M persons
+	$(BIN)/cdp bench --persons 100000 --persons 1000000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf data .pytest_cache

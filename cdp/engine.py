@@ -1,0 +1,109 @@
+"""The one Spark session factory. Job code asks for a session here and never cares which engine answers.
+
+Three modes, chosen by settings (``CDP_ENGINE`` / ``SPARK_REMOTE``), with the same job code in each:
+
+- ``embedded`` (default): a Sail Spark Connect server started in this process on a free loopback port;
+  Delta tables on local disk. Nothing to start by hand.
+- ``remote``: any Spark Connect server at ``SPARK_REMOTE=sc://host:port`` (Spark 4 with Delta, or
+  ``sail spark server`` on another machine).
+- ``classic``: a JVM Spark session, as under ``spark-submit`` with ``delta-spark`` on the classpath; the
+  active session is reused when there is one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from cdp.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Delta configuration for classic Spark. Under spark-submit pass it with --conf; for a local classic session
+# with delta-spark jars available, set CDP_CLASSIC_DELTA=1 and the factory adds it.
+DELTA_CLASSIC_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+_lock = threading.Lock()
+_server = None  # the in-process Sail server, started once per process
+
+
+def _session_conf(settings: Settings) -> dict[str, str]:
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+    }
+
+
+def embedded_server_url() -> str:
+    """Start the in-process Sail server if needed and return its ``sc://`` URL."""
+    global _server
+    with _lock:
+        if _server is None or not _server.running:
+            from pysail.spark import SparkConnectServer
+
+            server = SparkConnectServer(ip="127.0.0.1", port=0)
+            server.start(background=True)
+            atexit.register(server.stop)
+            _server = server
+            log.info("started embedded Sail Spark Connect server on %s:%s", *server.listening_address)
+        host, port = _server.listening_address
+    return f"sc://{host}:{port}"
+
+
+def get_spark(settings: Settings | None = None, *, mode: str | None = None,
+              app_name: str = "cdp") -> SparkSession:
+    """Return a SparkSession for the configured engine mode.
+
+    Args:
+        settings: where to read the engine mode from; ``Settings.from_env()`` when omitted.
+        mode: overrides ``settings.engine`` (``embedded``, ``remote`` or ``classic``).
+        app_name: the application name shown by the engine.
+
+    Returns:
+        A Spark Connect session (embedded, remote) or a classic JVM session, with the session time zone
+        set to UTC so that timestamps mean the same on every engine.
+
+    Raises:
+        ValueError: the mode is unknown, or remote mode has no ``SPARK_REMOTE``.
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or Settings.from_env()
+    mode = mode or settings.engine
+    conf = _session_conf(settings)
+    if mode == "embedded":
+        builder = SparkSession.builder.remote(embedded_server_url())
+    elif mode == "remote":
+        if not settings.spark_remote:
+            raise ValueError("remote mode needs SPARK_REMOTE=sc://host:port")
+        builder = SparkSession.builder.remote(settings.spark_remote)
+    elif mode == "classic":
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        builder = SparkSession.builder.appName(app_name)
+        if os.environ.get("CDP_SPARK_MASTER"):
+            builder = builder.master(os.environ["CDP_SPARK_MASTER"])
+        conf |= {"spark.ui.enabled": "false"}
+        if os.environ.get("CDP_CLASSIC_DELTA") == "1":
+            conf |= DELTA_CLASSIC_CONF
+    else:
+        raise ValueError(f"unknown engine mode {mode!r}: use embedded, remote or classic")
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def describe(spark: SparkSession) -> str:
+    """A one-line description of the engine behind a session, for logs and ``cdp engine``."""
+    kind = "Spark Connect" if type(spark).__module__.startswith("pyspark.sql.connect") else "classic JVM Spark"
+    return f"{kind} {spark.version}"

@@ -1,0 +1,266 @@
+"""The lake catalog: table names -> Delta paths under one lake root, and the only place that reads and
+writes lake tables.
+
+Tables are named ``<layer>.<name>`` with layer ``bronze``, ``silver``, ``gold`` or ``quarantine`` and live
+at ``<lake root>/<layer>/<name>``. Writes go through the engine (Sail or Spark) with ``format("delta")``
+and SQL ``MERGE INTO`` / ``DELETE``; maintenance (compaction, vacuum, history) goes through delta-rs
+(``deltalake``) on the same paths, because Sail has no ``OPTIMIZE``/``VACUUM``/``DESCRIBE HISTORY``.
+
+Sail does not detect conflicting Delta commits: callers must never write one table from two places at once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas import TableContract, load_tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from cdp.settings import Settings
+
+LAYERS = ("bronze", "silver", "gold", "quarantine")
+
+
+class LakeError(ValueError):
+    """A table name, a write or a read does not fit the lake or the table's contract."""
+
+
+def parse_dt(dt: str | _dt.date) -> _dt.date:
+    """Parse a logical date given as ``YYYY-MM-DD``.
+
+    Raises:
+        LakeError: the value is not a valid date.
+    """
+    if isinstance(dt, _dt.date):
+        return dt
+    try:
+        return _dt.date.fromisoformat(dt)
+    except ValueError:
+        raise LakeError(f"dt {dt!r} is not a date; use YYYY-MM-DD") from None
+
+
+def split_table_name(table: str) -> tuple[str, str]:
+    """Split ``layer.name`` and check both parts.
+
+    Raises:
+        LakeError: the layer is unknown or the name is malformed.
+    """
+    layer, sep, name = table.partition(".")
+    if not sep or layer not in LAYERS or not name or not name.replace("_", "").isalnum():
+        raise LakeError(f"table {table!r} must be <layer>.<name> with layer one of {', '.join(LAYERS)}")
+    return layer, name
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+class Lake:
+    """Delta tables under one root, read and written through one Spark session.
+
+    Args:
+        spark: the session that runs reads and writes.
+        root: the lake root, a local folder or an object-store URI (``s3://bucket/lake``).
+        contracts: table contracts by name; the packaged ``schemas/tables`` when omitted. A table with a
+            contract is written with exactly the contract's columns, in order, cast to its types.
+    """
+
+    def __init__(self, spark: SparkSession, root: str | Path,
+                 contracts: dict[str, TableContract] | None = None) -> None:
+        self.spark = spark
+        self.root = str(Path(root).resolve()) if _is_local(str(root)) else str(root).rstrip("/")
+        self.contracts = load_tables() if contracts is None else contracts
+
+    @classmethod
+    def from_settings(cls, spark: SparkSession, settings: Settings) -> Lake:
+        """The lake at ``settings.lake_root``."""
+        return cls(spark, settings.lake_root)
+
+    # ---- naming ---------------------------------------------------------------------------------------
+
+    def path(self, table: str) -> str:
+        """The storage path of ``table`` (``gold.oneid_map`` -> ``<root>/gold/oneid_map``)."""
+        layer, name = split_table_name(table)
+        return f"{self.root}/{layer}/{name}"
+
+    def _sql_ref(self, table: str) -> str:
+        return "delta.`" + self.path(table).replace("`", "``") + "`"
+
+    def exists(self, table: str) -> bool:
+        """Whether ``table`` is a Delta table with at least one commit."""
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(self.path(table))
+
+    def tables(self) -> list[str]:
+        """Every Delta table under the lake root, as ``layer.name``, sorted. Local roots only."""
+        if not _is_local(self.root):
+            raise LakeError("listing tables needs a local lake root; name the table instead")
+        found = []
+        for layer in LAYERS:
+            folder = Path(self.root) / layer
+            if folder.is_dir():
+                found += [f"{layer}.{p.name}" for p in folder.iterdir() if (p / "_delta_log").is_dir()]
+        return sorted(found)
+
+    # ---- reads ----------------------------------------------------------------------------------------
+
+    def read(self, table: str, *, version: int | None = None) -> DataFrame:
+        """Read ``table``, at its latest version or at ``version`` (time travel).
+
+        Raises:
+            LakeError: the table does not exist.
+        """
+        if not self.exists(table):
+            raise LakeError(f"table {table} does not exist at {self.path(table)}; run the stage that writes it")
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", int(version))
+        return reader.load(self.path(table))
+
+    # ---- writes ---------------------------------------------------------------------------------------
+
+    def conform(self, table: str, df: DataFrame) -> DataFrame:
+        """Select and cast ``df`` to the contract of ``table``; unchanged when the table has no contract.
+
+        Raises:
+            LakeError: ``df`` lacks contract columns or has columns the contract does not declare.
+        """
+        contract = self.contracts.get(table)
+        if contract is None:
+            return df
+        from pyspark.sql import functions as F
+
+        have = set(df.columns)
+        want = [c.name for c in contract.columns]
+        missing = [c for c in want if c not in have]
+        extra = sorted(have - set(want))
+        if missing or extra:
+            raise LakeError(f"write to {table} does not match its contract: missing columns {missing}, "
+                            f"undeclared columns {extra}")
+        return df.select(*[F.col(c.name).cast(c.spark_type).alias(c.name) for c in contract.columns])
+
+    def _partitions(self, table: str, default: Sequence[str] = ()) -> list[str]:
+        contract = self.contracts.get(table)
+        return list(contract.partition_by) if contract and contract.partition_by else list(default)
+
+    def _writer(self, table: str, df: DataFrame, mode: str, partition_by: Sequence[str] = ()):
+        writer = self.conform(table, df).write.format("delta").mode(mode)
+        parts = self._partitions(table, partition_by)
+        if parts:
+            writer = writer.partitionBy(*parts)
+        return writer
+
+    def append(self, table: str, df: DataFrame, *, merge_schema: bool = False) -> None:
+        """Append rows to ``table``, creating it on first write.
+
+        Args:
+            table: ``layer.name``.
+            df: rows to add.
+            merge_schema: allow new columns (schema drift reported upstream).
+        """
+        writer = self._writer(table, df, "append")
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
+        writer.save(self.path(table))
+
+    def overwrite(self, table: str, df: DataFrame) -> None:
+        """Replace the whole content of ``table`` in one commit (older versions stay readable)."""
+        self._writer(table, df, "overwrite").option("overwriteSchema", "true").save(self.path(table))
+
+    def replace_dt(self, table: str, df: DataFrame, dt: str | _dt.date, *, column: str = "dt") -> None:
+        """Replace one logical date of a ``dt``-partitioned table atomically; rerunning gives the same table.
+
+        The ``dt`` column of ``df`` is set to ``dt`` so that no row can land in another date.
+
+        Args:
+            table: ``layer.name``.
+            df: the complete content of that date.
+            dt: the logical date (``YYYY-MM-DD``).
+            column: the partition column.
+        """
+        from pyspark.sql import functions as F
+
+        day = parse_dt(dt)
+        df = df.withColumn(column, F.lit(day))
+        writer = self._writer(table, df, "overwrite", [column])
+        if self.exists(table):
+            # Sail refuses replaceWhere on a table without commits, so the first write creates the table.
+            writer = writer.option("replaceWhere", f"{column} = DATE'{day.isoformat()}'")
+        writer.save(self.path(table))
+
+    def upsert(self, table: str, df: DataFrame, keys: Sequence[str]) -> None:
+        """Insert new rows and update matching ones with SQL ``MERGE INTO`` on null-safe equality of ``keys``.
+
+        ``df`` must hold at most one row per key. Creates the table on first write.
+        """
+        if not keys:
+            raise LakeError(f"upsert into {table} needs at least one key column")
+        df = self.conform(table, df)
+        if not self.exists(table):
+            self._writer(table, df, "overwrite").save(self.path(table))
+            return
+        view = f"_cdp_src_{uuid.uuid4().hex}"
+        df.createOrReplaceTempView(view)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        try:
+            self.spark.sql(f"MERGE INTO {self._sql_ref(table)} AS t USING {view} AS s ON {on} "
+                           "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect()
+        finally:
+            self.spark.catalog.dropTempView(view)
+
+    def delete(self, table: str, where: str) -> None:
+        """Delete the rows of ``table`` matching the SQL predicate ``where``."""
+        self.spark.sql(f"DELETE FROM {self._sql_ref(table)} WHERE {where}").collect()
+
+    # ---- maintenance through delta-rs -------------------------------------------------------------------
+
+    def _delta(self, table: str):
+        from deltalake import DeltaTable
+
+        if not self.exists(table):
+            raise LakeError(f"table {table} does not exist at {self.path(table)}")
+        return DeltaTable(self.path(table))
+
+    def version(self, table: str) -> int:
+        """The latest committed version of ``table``."""
+        return self._delta(table).version()
+
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commits of ``table``, newest first (version, timestamp, operation, parameters, metrics)."""
+        return self._delta(table).history(limit)
+
+    def compact(self, table: str) -> dict[str, Any]:
+        """Rewrite small files into larger ones (delta-rs ``optimize.compact``); returns its metrics."""
+        return self._delta(table).optimize.compact()
+
+    def vacuum(self, table: str, *, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
+        """Remove files no longer referenced by versions younger than ``retention_hours``.
+
+        Args:
+            table: ``layer.name``.
+            retention_hours: keep files needed by versions newer than this (7 days by default, so time
+                travel and readers in flight keep working); below 168 hours requires ``dry_run`` or a
+                deliberate override by the caller through delta-rs.
+            dry_run: only list what would be removed.
+
+        Returns:
+            The files removed (or that would be removed).
+        """
+        if retention_hours < 168 and not dry_run:
+            raise LakeError("vacuum retention below 168 hours can break time travel and running readers; "
+                            "use a dry run to inspect or keep the 7-day default")
+        return self._delta(table).vacuum(retention_hours=retention_hours, dry_run=dry_run,
+                                        enforce_retention_duration=False)
+
+    def to_arrow(self, table: str, *, version: int | None = None):
+        """Read ``table`` with delta-rs into a ``pyarrow.Table``, without the engine (small tables only)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.path(table), version=version).to_pyarrow_table()

@@ -1,0 +1,104 @@
+"""Runtime settings, read once from the environment so that jobs, DAGs and the CLI agree on them.
+
+Every setting has a laptop-friendly default: a lake under ``./data/lake``, packs under ``./data/packs``
+and the embedded Sail engine. A cluster deployment overrides them with environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENGINE_MODES = ("embedded", "remote", "classic")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the pipeline cannot use."""
+
+
+def _path_or_uri(value: str) -> str:
+    """Keep object-store URIs as they are; make local paths absolute so every process agrees on them."""
+    if "://" in value:
+        return value.rstrip("/")
+    return str(Path(value).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives and which engine runs the jobs.
+
+    Attributes:
+        data_root: parent of the default lake, packs, landing and truth folders.
+        lake_root: root of the Delta lake (``bronze|silver|gold|quarantine/<table>``).
+        packs_root: where audience packs are written.
+        landing_root: where source files are dropped, one folder per source.
+        truth_root: the demo population's ground truth (never read by the pipeline).
+        engine: ``embedded`` (in-process Sail), ``remote`` (``SPARK_REMOTE``) or ``classic`` (JVM Spark).
+        spark_remote: the Spark Connect URL used in remote mode.
+        shuffle_partitions: ``spark.sql.shuffle.partitions`` for sessions this package creates.
+        pii_key: secret for keyed hashes of personal identifiers; never stored in the repository.
+        contract_paths: extra folders searched for contract files, after the packaged ``schemas/``.
+    """
+
+    data_root: str = field(default_factory=lambda: _path_or_uri("data"))
+    lake_root: str = ""
+    packs_root: str = ""
+    landing_root: str = ""
+    truth_root: str = ""
+    engine: str = "embedded"
+    spark_remote: str | None = None
+    shuffle_partitions: int = 8
+    pii_key: str | None = None
+    contract_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, sub in (("lake_root", "lake"), ("packs_root", "packs"), ("landing_root", "landing"),
+                          ("truth_root", "truth")):
+            if not getattr(self, name):
+                object.__setattr__(self, name, f"{self.data_root}/{sub}")
+        if self.engine not in ENGINE_MODES:
+            raise SettingsError(f"CDP_ENGINE={self.engine!r}: use one of {', '.join(ENGINE_MODES)}")
+        if self.engine == "remote" and not self.spark_remote:
+            raise SettingsError("CDP_ENGINE=remote needs SPARK_REMOTE=sc://host:port")
+        if self.shuffle_partitions < 1:
+            raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (``CDP_*`` and ``SPARK_REMOTE``).
+
+        Args:
+            env: the mapping to read; ``os.environ`` when omitted.
+
+        Returns:
+            The settings. ``SPARK_REMOTE`` alone selects remote mode unless ``CDP_ENGINE`` says otherwise.
+
+        Raises:
+            SettingsError: a value is out of range or inconsistent.
+        """
+        env = dict(os.environ if env is None else env)
+        remote = env.get("SPARK_REMOTE") or None
+        engine = env.get("CDP_ENGINE") or ("remote" if remote else "embedded")
+        try:
+            partitions = int(env.get("CDP_SHUFFLE_PARTITIONS", "8"))
+        except ValueError as exc:
+            raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer") from exc
+        opt = {k: _path_or_uri(env[v]) for k, v in (
+            ("lake_root", "CDP_LAKE_ROOT"), ("packs_root", "CDP_PACKS_ROOT"),
+            ("landing_root", "CDP_LANDING_ROOT"), ("truth_root", "CDP_TRUTH_ROOT")) if env.get(v)}
+        return cls(
+            data_root=_path_or_uri(env.get("CDP_DATA_ROOT", "data")),
+            engine=engine,
+            spark_remote=remote,
+            shuffle_partitions=partitions,
+            pii_key=env.get("CDP_PII_KEY") or None,
+            contract_paths=tuple(p for p in env.get("CDP_CONTRACT_PATH", "").split(os.pathsep) if p),
+            **opt,
+        )
+
+    def with_data_root(self, data_root: str | Path) -> Settings:
+        """The same settings with every data folder placed under another root (tests, demos)."""
+        root = _path_or_uri(str(data_root))
+        return replace(self, data_root=root, lake_root=f"{root}/lake", packs_root=f"{root}/packs",
+                       landing_root=f"{root}/landing", truth_root=f"{root}/truth")

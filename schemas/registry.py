@@ -1,0 +1,69 @@
+"""Finds contract files: the packaged ``schemas/sources`` and ``schemas/tables``, plus any folders named in
+``CDP_CONTRACT_PATH``. A new source is one new file in one of these folders; no code changes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from schemas.contract import Contract, ContractError, SourceContract, TableContract, load_contract
+
+PACKAGED_DIR = Path(__file__).resolve().parent
+
+
+def contract_dirs(extra: Iterable[str | Path] | None = None) -> list[Path]:
+    """Folders searched for contracts, packaged first.
+
+    Args:
+        extra: more folders; ``CDP_CONTRACT_PATH`` (``os.pathsep``-separated) when omitted.
+    """
+    if extra is None:
+        extra = [p for p in os.environ.get("CDP_CONTRACT_PATH", "").split(os.pathsep) if p]
+    return [PACKAGED_DIR / "sources", PACKAGED_DIR / "tables", *(Path(p) for p in extra)]
+
+
+def _load_all(dirs: list[Path]) -> list[Contract]:
+    contracts: dict[tuple[str, str], tuple[Contract, Path]] = {}
+    for folder in dirs:
+        if folder.parent == PACKAGED_DIR and not folder.is_dir():
+            continue
+        if not folder.is_dir():
+            raise ContractError(f"{folder}: contract folder does not exist (check CDP_CONTRACT_PATH)")
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            contract = load_contract(path)
+            key = (contract.kind, contract.name)
+            if key in contracts:
+                raise ContractError(f"{path}: {contract.kind} {contract.name!r} is already defined in "
+                                    f"{contracts[key][1]}; remove one of them")
+            contracts[key] = (contract, path)
+    return [c for c, _ in contracts.values()]
+
+
+def load_sources(extra: Iterable[str | Path] | None = None) -> dict[str, SourceContract]:
+    """Every source contract by name.
+
+    Raises:
+        ContractError: a contract file is invalid or a name is defined twice.
+    """
+    found = _load_all(contract_dirs(extra))
+    return {c.name: c for c in found if isinstance(c, SourceContract)}
+
+
+def load_source(name: str, extra: Iterable[str | Path] | None = None) -> SourceContract:
+    """The source contract called ``name``.
+
+    Raises:
+        ContractError: no such source, or a contract file is invalid.
+    """
+    sources = load_sources(extra)
+    if name not in sources:
+        raise ContractError(f"no source contract named {name!r}; known sources: {', '.join(sorted(sources))}. "
+                            "Add schemas/sources/<name>.yaml to define one.")
+    return sources[name]
+
+
+def load_tables(extra: Iterable[str | Path] | None = None) -> dict[str, TableContract]:
+    """Every table contract by qualified name (``gold.oneid_map``)."""
+    found = _load_all(contract_dirs(extra))
+    return {c.name: c for c in found if isinstance(c, TableContract)}

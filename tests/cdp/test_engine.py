@@ -1,0 +1,92 @@
+"""The session factory in its three modes: embedded Sail (in-process), remote (a `sail spark server` this
+test starts on a free port) and classic local JVM Spark running a pure transform (no Delta there).
+
+Remote and classic run in a subprocess: a Python process holds one default Spark session, and a classic
+JVM session cannot share a process with Spark Connect ones."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cdp.engine import describe, get_spark
+from cdp.settings import Settings
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_python(code: str, env: dict[str, str | None], timeout: int = 240) -> str:
+    """Run ``code`` in a fresh interpreter; a ``None`` value removes that variable."""
+    merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    proc = subprocess.run([sys.executable, "-c", code], env=merged, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_embedded_is_spark_connect_in_utc(spark) -> None:
+    assert describe(spark).startswith("Spark Connect 4.")
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.range(10).selectExpr("sum(id) AS s").first()["s"] == 45
+
+
+def test_embedded_factory_reuses_one_server(settings) -> None:
+    from cdp import engine
+
+    get_spark(settings, mode="embedded")
+    first = engine.embedded_server_url()
+    assert engine.embedded_server_url() == first
+
+
+def test_unknown_mode_is_refused(settings) -> None:
+    with pytest.raises(ValueError, match="unknown engine mode"):
+        get_spark(settings, mode="gpu")
+
+
+CLIENT = """
+from cdp.engine import get_spark, describe
+from pyspark.sql import functions as F
+spark = get_spark()
+df = spark.createDataFrame([(1, " A@QQ.com "), (2, None)], "id long, email string")
+print(describe(spark), df.select(F.lower(F.trim("email")).alias("e")).first()["e"])
+"""
+
+
+@pytest.mark.slow
+def test_remote_mode_against_a_sail_server(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen([str(BIN / "sail"), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        out = run_python(CLIENT, {"SPARK_REMOTE": f"sc://127.0.0.1:{port}", "CDP_ENGINE": None})
+        assert out.strip() == "Spark Connect 4.0.1 a@qq.com"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert Settings.from_env({"SPARK_REMOTE": f"sc://127.0.0.1:{port}"}).engine == "remote"
+
+
+@pytest.mark.slow
+@pytest.mark.classic
+def test_classic_local_jvm_runs_the_same_transform() -> None:
+    out = run_python(CLIENT, {"CDP_ENGINE": "classic", "CDP_SPARK_MASTER": "local[1]", "SPARK_REMOTE": None,
+                                 "SPARK_CONNECT_MODE_ENABLED": None})
+    assert out.strip().splitlines()[-1] == "classic JVM Spark 4.0.1 a@qq.com"
