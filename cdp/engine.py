@@ -59,8 +59,9 @@ def embedded_server_url() -> str:
     return f"sc://{host}:{port}"
 
 
-def get_spark(settings: Settings | None = None, *, mode: str | None = None,
-              app_name: str = "cdp") -> SparkSession:
+def get_spark(
+    settings: Settings | None = None, *, mode: str | None = None, app_name: str = "cdp"
+) -> SparkSession:
     """Return a SparkSession for the configured engine mode.
 
     Args:
@@ -105,5 +106,7 @@ def get_spark(settings: Settings | None = None, *, mode: str | None = None,
 
 def describe(spark: SparkSession) -> str:
     """A one-line description of the engine behind a session, for logs and ``cdp engine``."""
-    kind = "Spark Connect" if type(spark).__module__.startswith("pyspark.sql.connect") else "classic JVM Spark"
+    kind = (
+        "Spark Connect" if type(spark).__module__.startswith("pyspark.sql.connect") else "classic JVM Spark"
+    )
     return f"{kind} {spark.version}"

@@ -12,8 +12,10 @@ Sail does not detect conflicting Delta commits: callers must never write one tab
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +73,9 @@ class Lake:
             contract is written with exactly the contract's columns, in order, cast to its types.
     """
 
-    def __init__(self, spark: SparkSession, root: str | Path,
-                 contracts: dict[str, TableContract] | None = None) -> None:
+    def __init__(
+        self, spark: SparkSession, root: str | Path, contracts: dict[str, TableContract] | None = None
+    ) -> None:
         self.spark = spark
         self.root = str(Path(root).resolve()) if _is_local(str(root)) else str(root).rstrip("/")
         self.contracts = load_tables() if contracts is None else contracts
@@ -118,7 +121,9 @@ class Lake:
             LakeError: the table does not exist.
         """
         if not self.exists(table):
-            raise LakeError(f"table {table} does not exist at {self.path(table)}; run the stage that writes it")
+            raise LakeError(
+                f"table {table} does not exist at {self.path(table)}; run the stage that writes it"
+            )
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", int(version))
@@ -142,8 +147,10 @@ class Lake:
         missing = [c for c in want if c not in have]
         extra = sorted(have - set(want))
         if missing or extra:
-            raise LakeError(f"write to {table} does not match its contract: missing columns {missing}, "
-                            f"undeclared columns {extra}")
+            raise LakeError(
+                f"write to {table} does not match its contract: missing columns {missing}, "
+                f"undeclared columns {extra}"
+            )
         return df.select(*[F.col(c.name).cast(c.spark_type).alias(c.name) for c in contract.columns])
 
     def _partitions(self, table: str, default: Sequence[str] = ()) -> list[str]:
@@ -195,10 +202,20 @@ class Lake:
             writer = writer.option("replaceWhere", f"{column} = DATE'{day.isoformat()}'")
         writer.save(self.path(table))
 
-    def upsert(self, table: str, df: DataFrame, keys: Sequence[str]) -> None:
+    def upsert(
+        self, table: str, df: DataFrame, keys: Sequence[str], *, newer: str | None = None, update: bool = True
+    ) -> None:
         """Insert new rows and update matching ones with SQL ``MERGE INTO`` on null-safe equality of ``keys``.
 
         ``df`` must hold at most one row per key. Creates the table on first write.
+
+        Args:
+            table: ``layer.name``.
+            df: the incoming rows.
+            keys: the columns that identify a row.
+            newer: update a matching row only when the incoming value of this column is greater
+                (latest wins; a rerun with the same rows changes nothing).
+            update: when False, matching rows are left alone (first wins; insert only).
         """
         if not keys:
             raise LakeError(f"upsert into {table} needs at least one key column")
@@ -209,11 +226,37 @@ class Lake:
         view = f"_cdp_src_{uuid.uuid4().hex}"
         df.createOrReplaceTempView(view)
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        matched = ""
+        if update:
+            condition = f" AND s.`{newer}` > t.`{newer}`" if newer else ""
+            matched = f"WHEN MATCHED{condition} THEN UPDATE SET * "
         try:
-            self.spark.sql(f"MERGE INTO {self._sql_ref(table)} AS t USING {view} AS s ON {on} "
-                           "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect()
+            self.spark.sql(
+                f"MERGE INTO {self._sql_ref(table)} AS t USING {view} AS s ON {on} "
+                f"{matched}WHEN NOT MATCHED THEN INSERT *"
+            ).collect()
         finally:
             self.spark.catalog.dropTempView(view)
+
+    @contextmanager
+    def lock(self, table: str) -> Iterator[None]:
+        """Hold an exclusive lock on ``table`` for the block, across processes on this machine.
+
+        Sail does not detect conflicting Delta commits, so tables written by several tasks of one run (run
+        logs, quality results) are written under this lock. Local lake roots only; on an object store each
+        such table must have a single writer.
+        """
+        if not _is_local(self.root):
+            yield
+            return
+        folder = Path(self.root) / "_locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{table}.lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def delete(self, table: str, where: str) -> None:
         """Delete the rows of ``table`` matching the SQL predicate ``where``."""
@@ -254,10 +297,13 @@ class Lake:
             The files removed (or that would be removed).
         """
         if retention_hours < 168 and not dry_run:
-            raise LakeError("vacuum retention below 168 hours can break time travel and running readers; "
-                            "use a dry run to inspect or keep the 7-day default")
-        return self._delta(table).vacuum(retention_hours=retention_hours, dry_run=dry_run,
-                                        enforce_retention_duration=False)
+            raise LakeError(
+                "vacuum retention below 168 hours can break time travel and running readers; "
+                "use a dry run to inspect or keep the 7-day default"
+            )
+        return self._delta(table).vacuum(
+            retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=False
+        )
 
     def to_arrow(self, table: str, *, version: int | None = None):
         """Read ``table`` with delta-rs into a ``pyarrow.Table``, without the engine (small tables only)."""

@@ -53,8 +53,12 @@ class Settings:
     contract_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name, sub in (("lake_root", "lake"), ("packs_root", "packs"), ("landing_root", "landing"),
-                          ("truth_root", "truth")):
+        for name, sub in (
+            ("lake_root", "lake"),
+            ("packs_root", "packs"),
+            ("landing_root", "landing"),
+            ("truth_root", "truth"),
+        ):
             if not getattr(self, name):
                 object.__setattr__(self, name, f"{self.data_root}/{sub}")
         if self.engine not in ENGINE_MODES:
@@ -84,9 +88,16 @@ class Settings:
             partitions = int(env.get("CDP_SHUFFLE_PARTITIONS", "8"))
         except ValueError as exc:
             raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer") from exc
-        opt = {k: _path_or_uri(env[v]) for k, v in (
-            ("lake_root", "CDP_LAKE_ROOT"), ("packs_root", "CDP_PACKS_ROOT"),
-            ("landing_root", "CDP_LANDING_ROOT"), ("truth_root", "CDP_TRUTH_ROOT")) if env.get(v)}
+        opt = {
+            k: _path_or_uri(env[v])
+            for k, v in (
+                ("lake_root", "CDP_LAKE_ROOT"),
+                ("packs_root", "CDP_PACKS_ROOT"),
+                ("landing_root", "CDP_LANDING_ROOT"),
+                ("truth_root", "CDP_TRUTH_ROOT"),
+            )
+            if env.get(v)
+        }
         return cls(
             data_root=_path_or_uri(env.get("CDP_DATA_ROOT", "data")),
             engine=engine,
@@ -97,8 +108,46 @@ class Settings:
             **opt,
         )
 
+    @property
+    def pii_key_file(self) -> Path:
+        """Where ``cdp demo`` keeps a generated key when ``CDP_PII_KEY`` is not set (never in the repo)."""
+        return Path(self.data_root) / ".pii_key"
+
+    def require_pii_key(self) -> str:
+        """The secret for keyed hashes and bronze encryption: ``CDP_PII_KEY``, else the local key file.
+
+        Raises:
+            SettingsError: neither is set.
+        """
+        if self.pii_key:
+            return self.pii_key
+        if self.pii_key_file.is_file():
+            return self.pii_key_file.read_text().strip()
+        raise SettingsError(
+            "no PII key: set CDP_PII_KEY (a long random secret from your secret store), or run "
+            f"'cdp init-key' to create {self.pii_key_file} for local use"
+        )
+
+    def ensure_local_pii_key(self) -> str:
+        """Return the PII key, creating a random one in ``pii_key_file`` (mode 600) when none is set."""
+        try:
+            return self.require_pii_key()
+        except SettingsError:
+            import secrets
+
+            self.pii_key_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pii_key_file.write_text(secrets.token_hex(32))
+            self.pii_key_file.chmod(0o600)
+            return self.require_pii_key()
+
     def with_data_root(self, data_root: str | Path) -> Settings:
         """The same settings with every data folder placed under another root (tests, demos)."""
         root = _path_or_uri(str(data_root))
-        return replace(self, data_root=root, lake_root=f"{root}/lake", packs_root=f"{root}/packs",
-                       landing_root=f"{root}/landing", truth_root=f"{root}/truth")
+        return replace(
+            self,
+            data_root=root,
+            lake_root=f"{root}/lake",
+            packs_root=f"{root}/packs",
+            landing_root=f"{root}/landing",
+            truth_root=f"{root}/truth",
+        )

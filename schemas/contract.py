@@ -13,8 +13,18 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ID_TYPES = ("phone", "email", "imei", "oaid", "idfa", "android_id", "wechat_openid", "wechat_unionid",
-            "member_id", "cookie")
+ID_TYPES = (
+    "phone",
+    "email",
+    "imei",
+    "oaid",
+    "idfa",
+    "android_id",
+    "wechat_openid",
+    "wechat_unionid",
+    "member_id",
+    "cookie",
+)
 """Identifier types the pipeline normalises and resolves into OneIDs."""
 
 PII_CLASSES = ("none", "pseudonymous", "quasi", "direct")
@@ -24,8 +34,16 @@ direct: identifies a person on its own (name, phone, email) and never reaches si
 PARTIES = ("1P", "2P", "3P")
 FORMATS = ("csv", "jsonl", "parquet")
 
-_SCALARS = {"string": "string", "int": "int", "long": "bigint", "double": "double", "float": "float",
-            "boolean": "boolean", "date": "date", "timestamp": "timestamp"}
+_SCALARS = {
+    "string": "string",
+    "int": "int",
+    "long": "bigint",
+    "double": "double",
+    "float": "float",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -53,14 +71,18 @@ def spark_type(type_name: str) -> str:
     if m := _DECIMAL.match(t):
         precision, scale = int(m.group(1)), int(m.group(2))
         if not 1 <= precision <= 38 or scale > precision:
-            raise ValueError(f"decimal({precision},{scale}) needs 1 <= precision <= 38 and scale <= precision")
+            raise ValueError(
+                f"decimal({precision},{scale}) needs 1 <= precision <= 38 and scale <= precision"
+            )
         return f"decimal({precision},{scale})"
     if t.startswith("array<") and t.endswith(">"):
         return f"array<{spark_type(t[6:-1])}>"
     if t.startswith("map<string,") and t.endswith(">"):
         return f"map<string,{spark_type(t[11:-1])}>"
-    raise ValueError(f"unknown type {type_name!r}; use one of {', '.join(_SCALARS)}, decimal(p,s), "
-                     "array<T> or map<string,T>")
+    raise ValueError(
+        f"unknown type {type_name!r}; use one of {', '.join(_SCALARS)}, decimal(p,s), "
+        "array<T> or map<string,T>"
+    )
 
 
 class _Strict(BaseModel):
@@ -93,7 +115,9 @@ class ColumnSpec(_Strict):
     @model_validator(mode="after")
     def _identifiers_are_strings(self) -> ColumnSpec:
         if self.id_type and self.type != "string":
-            raise ValueError(f"identifier column {self.name!r} (id_type {self.id_type}) must have type string")
+            raise ValueError(
+                f"identifier column {self.name!r} (id_type {self.id_type}) must have type string"
+            )
         if self.pii == "direct" and self.type != "string":
             raise ValueError(f"direct PII column {self.name!r} must have type string")
         return self
@@ -112,8 +136,9 @@ def _check_refs(columns: list[ColumnSpec], refs: dict[str, list[str]]) -> None:
     for field_name, wanted in refs.items():
         for ref in wanted:
             if ref not in names:
-                raise ValueError(f"{field_name} names column {ref!r}, which is not among the columns "
-                                 f"({', '.join(names)})")
+                raise ValueError(
+                    f"{field_name} names column {ref!r}, which is not among the columns ({', '.join(names)})"
+                )
 
 
 class SourceContract(_Strict):
@@ -132,7 +157,9 @@ class SourceContract(_Strict):
     order_by: str | None = Field(default=None, description="latest row per key wins; event_time by default")
     max_bad_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     bronze_pii: Literal["encrypt", "exclude"] = "encrypt"
-    platform_hashes: bool = Field(default=True, description="keep unsalted MD5/SHA-256 for ad-platform matching")
+    platform_hashes: bool = Field(
+        default=True, description="keep unsalted MD5/SHA-256 for ad-platform matching"
+    )
     columns: list[ColumnSpec] = Field(min_length=1)
 
     @field_validator("name", "entity")
@@ -144,8 +171,14 @@ class SourceContract(_Strict):
 
     @model_validator(mode="after")
     def _refs(self) -> SourceContract:
-        _check_refs(self.columns, {"event_time": [self.event_time], "keys": self.keys,
-                                   "order_by": [self.order_by] if self.order_by else []})
+        _check_refs(
+            self.columns,
+            {
+                "event_time": [self.event_time],
+                "keys": self.keys,
+                "order_by": [self.order_by] if self.order_by else [],
+            },
+        )
         return self
 
     @property
@@ -186,8 +219,10 @@ class TableContract(_Strict):
     def _qualified(cls, v: str) -> str:
         layer, _, table = v.partition(".")
         if layer not in ("bronze", "silver", "gold", "quarantine") or not _NAME.match(table):
-            raise ValueError(f"table name {v!r} must be <layer>.<name> with layer bronze, silver, gold or "
-                             "quarantine and a lower_snake_case name")
+            raise ValueError(
+                f"table name {v!r} must be <layer>.<name> with layer bronze, silver, gold or "
+                "quarantine and a lower_snake_case name"
+            )
         return v
 
     @model_validator(mode="after")
@@ -260,6 +295,7 @@ def load_contract(path: str | Path) -> Contract:
         raise ContractError("\n".join(lines)) from None
     stem = path.name.removesuffix(".yaml").removesuffix(".yml")
     if contract.name != stem:
-        raise ContractError(f"{path}: name: {contract.name!r} differs from the file name; name the file "
-                            f"{contract.name}.yaml")
+        raise ContractError(
+            f"{path}: name: {contract.name!r} differs from the file name; name the file {contract.name}.yaml"
+        )
     return contract

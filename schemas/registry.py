@@ -34,8 +34,10 @@ def _load_all(dirs: list[Path]) -> list[Contract]:
             contract = load_contract(path)
             key = (contract.kind, contract.name)
             if key in contracts:
-                raise ContractError(f"{path}: {contract.kind} {contract.name!r} is already defined in "
-                                    f"{contracts[key][1]}; remove one of them")
+                raise ContractError(
+                    f"{path}: {contract.kind} {contract.name!r} is already defined in "
+                    f"{contracts[key][1]}; remove one of them"
+                )
             contracts[key] = (contract, path)
     return [c for c, _ in contracts.values()]
 
@@ -58,8 +60,10 @@ def load_source(name: str, extra: Iterable[str | Path] | None = None) -> SourceC
     """
     sources = load_sources(extra)
     if name not in sources:
-        raise ContractError(f"no source contract named {name!r}; known sources: {', '.join(sorted(sources))}. "
-                            "Add schemas/sources/<name>.yaml to define one.")
+        raise ContractError(
+            f"no source contract named {name!r}; known sources: {', '.join(sorted(sources))}. "
+            "Add schemas/sources/<name>.yaml to define one."
+        )
     return sources[name]
 
 

@@ -17,8 +17,9 @@ os.environ.setdefault("CDP_PII_KEY", "test-only-pii-key")
 def settings(tmp_path_factory: pytest.TempPathFactory):
     from cdp.settings import Settings
 
-    return Settings.from_env({"CDP_SHUFFLE_PARTITIONS": "2", "CDP_PII_KEY": "test-only-pii-key"}).with_data_root(
-        tmp_path_factory.mktemp("data"))
+    return Settings.from_env(
+        {"CDP_SHUFFLE_PARTITIONS": "2", "CDP_PII_KEY": "test-only-pii-key"}
+    ).with_data_root(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +41,3 @@ def lake(spark, lake_root):
     from cdp.lake import Lake
 
     return Lake(spark, lake_root)
-

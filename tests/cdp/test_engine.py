@@ -30,8 +30,9 @@ def free_port() -> int:
 def run_python(code: str, env: dict[str, str | None], timeout: int = 240) -> str:
     """Run ``code`` in a fresh interpreter; a ``None`` value removes that variable."""
     merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    proc = subprocess.run([sys.executable, "-c", code], env=merged, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=merged, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -67,8 +68,11 @@ print(describe(spark), df.select(F.lower(F.trim("email")).alias("e")).first()["e
 @pytest.mark.slow
 def test_remote_mode_against_a_sail_server(tmp_path: Path) -> None:
     port = free_port()
-    server = subprocess.Popen([str(BIN / "sail"), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(BIN / "sail"), "spark", "server", "--ip", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -87,6 +91,13 @@ def test_remote_mode_against_a_sail_server(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.classic
 def test_classic_local_jvm_runs_the_same_transform() -> None:
-    out = run_python(CLIENT, {"CDP_ENGINE": "classic", "CDP_SPARK_MASTER": "local[1]", "SPARK_REMOTE": None,
-                                 "SPARK_CONNECT_MODE_ENABLED": None})
+    out = run_python(
+        CLIENT,
+        {
+            "CDP_ENGINE": "classic",
+            "CDP_SPARK_MASTER": "local[1]",
+            "SPARK_REMOTE": None,
+            "SPARK_CONNECT_MODE_ENABLED": None,
+        },
+    )
     assert out.strip().splitlines()[-1] == "classic JVM Spark 4.0.1 a@qq.com"

@@ -29,7 +29,10 @@ def test_replace_dt_is_idempotent_and_keeps_other_dates(spark, lake) -> None:
     lake.replace_dt("silver.t", day2, "2026-11-02")  # rerun of one date
     lake.replace_dt("silver.t", day1.limit(1), "2026-11-01")  # a corrected rerun replaces that date only
     got = lake.read("silver.t")
-    assert sorted((r.id, r.dt) for r in got.collect()) == [(1, dt.date(2026, 11, 1)), (3, dt.date(2026, 11, 2))]
+    assert sorted((r.id, r.dt) for r in got.collect()) == [
+        (1, dt.date(2026, 11, 1)),
+        (3, dt.date(2026, 11, 2)),
+    ]
     assert lake.tables() == ["silver.t"]
 
 
@@ -37,12 +40,14 @@ def test_append_upsert_delete_and_time_travel(spark, lake) -> None:
     lake.append("gold.t", spark.createDataFrame([(1, "a", 1.0), (2, "b", 2.0)], ROWS))
     v0 = lake.version("gold.t")
     lake.upsert("gold.t", spark.createDataFrame([(2, "B", 20.0), (3, "c", 3.0)], ROWS), keys=["id"])
-    assert_df_equal(lake.read("gold.t"),
-                    spark.createDataFrame([(1, "a", 1.0), (2, "B", 20.0), (3, "c", 3.0)], ROWS))
+    assert_df_equal(
+        lake.read("gold.t"), spark.createDataFrame([(1, "a", 1.0), (2, "B", 20.0), (3, "c", 3.0)], ROWS)
+    )
     lake.delete("gold.t", "id = 1")
     assert sorted(r.id for r in lake.read("gold.t").collect()) == [2, 3]
-    assert_df_equal(lake.read("gold.t", version=v0),
-                    spark.createDataFrame([(1, "a", 1.0), (2, "b", 2.0)], ROWS))
+    assert_df_equal(
+        lake.read("gold.t", version=v0), spark.createDataFrame([(1, "a", 1.0), (2, "b", 2.0)], ROWS)
+    )
     ops = [h["operation"] for h in lake.history("gold.t")]
     assert ops[:2] == ["DELETE", "MERGE"]
 
@@ -90,7 +95,7 @@ def test_maintenance_and_reads_without_the_engine(spark, lake) -> None:
     assert lake.vacuum("gold.m", retention_hours=0, dry_run=True)  # the compacted files, listed only
     with pytest.raises(LakeError, match="168 hours"):
         lake.vacuum("gold.m", retention_hours=0, dry_run=False)
-    dataset = DeltaTable(lake.path("gold.m")).to_pyarrow_dataset()
+    dataset = DeltaTable(lake.path("gold.m")).to_pyarrow_dataset()  # noqa: F841 (DuckDB scans it by name)
     total = duckdb.sql("SELECT sum(amount) AS s, count(*) AS n FROM dataset").fetchall()[0]
     assert total == (3.0, 3)
     assert lake.to_arrow("gold.m").num_rows == 3

@@ -26,11 +26,14 @@ def test_overrides_and_object_store_uris() -> None:
     assert s.packs_root == "/srv/packs"
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"CDP_ENGINE": "spark"}, "use one of embedded, remote, classic"),
-    ({"CDP_ENGINE": "remote"}, "needs SPARK_REMOTE"),
-    ({"CDP_SHUFFLE_PARTITIONS": "many"}, "positive integer"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CDP_ENGINE": "spark"}, "use one of embedded, remote, classic"),
+        ({"CDP_ENGINE": "remote"}, "needs SPARK_REMOTE"),
+        ({"CDP_SHUFFLE_PARTITIONS": "many"}, "positive integer"),
+    ],
+)
 def test_bad_settings_fail_clearly(env, message) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)

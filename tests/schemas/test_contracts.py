@@ -34,8 +34,16 @@ def write(tmp_path: Path, text: str, name: str = "pos_sales.yaml") -> Path:
 
 def test_packaged_sources_cover_the_mission() -> None:
     sources = load_sources()
-    assert {"crm_members", "orders", "events", "consent", "ad_delivery", "kol_engagement",
-            "dmp_segments", "demographics"} <= set(sources)
+    assert {
+        "crm_members",
+        "orders",
+        "events",
+        "consent",
+        "ad_delivery",
+        "kol_engagement",
+        "dmp_segments",
+        "demographics",
+    } <= set(sources)
     assert {s.party for s in sources.values()} == {"1P", "2P", "3P"}
     assert sources["crm_members"].identifier_columns["phone"] == "phone"
     assert sources["events"].identifier_columns["cookie_id"] == "cookie"
@@ -58,15 +66,22 @@ def test_good_contract_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("type: timestamp, required", "type: timestmp, required", "columns[2] (sold_at).type: unknown type 'timestmp'"),
+        (
+            "type: timestamp, required",
+            "type: timestmp, required",
+            "columns[2] (sold_at).type: unknown type 'timestmp'",
+        ),
         ("id_type: phone", "id_type: telephone", "columns[1] (phone).id_type"),
         ("party: 1P", "party: 4P", "party"),
         ("keys: [receipt_no]", "keys: [receipt]", "keys names column 'receipt'"),
         ("event_time: sold_at", "event_time: sold", "event_time names column 'sold'"),
         ("format: csv", "format: xlsx", "format"),
         ("entity: pos_sales", "entity: pos_sales\nowner: me", "owner: unknown field"),
-        ("{name: total, type: \"decimal(12,2)\"}", "{name: total, type: long, id_type: member_id}",
-         "must have type string"),
+        (
+            '{name: total, type: "decimal(12,2)"}',
+            "{name: total, type: long, id_type: member_id}",
+            "must have type string",
+        ),
     ],
 )
 def test_bad_contract_names_file_and_field(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -103,9 +118,15 @@ def test_duplicate_source_is_refused(tmp_path: Path) -> None:
         load_sources(extra=[tmp_path])
 
 
-@pytest.mark.parametrize(("given", "ddl"), [("long", "bigint"), ("decimal(12,2)", "decimal(12,2)"),
-                                            ("array<string>", "array<string>"),
-                                            ("map<string,double>", "map<string,double>")])
+@pytest.mark.parametrize(
+    ("given", "ddl"),
+    [
+        ("long", "bigint"),
+        ("decimal(12,2)", "decimal(12,2)"),
+        ("array<string>", "array<string>"),
+        ("map<string,double>", "map<string,double>"),
+    ],
+)
 def test_spark_type(given: str, ddl: str) -> None:
     assert spark_type(given) == ddl
 

@@ -1,0 +1,411 @@
+"""The ``cdp`` command line: demo, benchmarks, contracts, lake maintenance and the engine.
+
+Every command reads settings from the environment (``CDP_*``, ``SPARK_REMOTE``); ``--data-root`` places
+the lake, packs, landing and truth folders under another folder.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdp.measure import results_table
+from cdp.settings import Settings, SettingsError
+
+app = typer.Typer(
+    help="CDP/DMP pipeline: ingest -> OneID -> tags -> audiences -> packs, on Delta Lake.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+contracts_app = typer.Typer(help="Source and table contracts in schemas/.", no_args_is_help=True)
+lake_app = typer.Typer(
+    help="Lake tables: list, inspect, maintain (compaction, vacuum, history).", no_args_is_help=True
+)
+engine_app = typer.Typer(
+    help="The Spark engine: show it, or run a Sail Spark Connect server.", no_args_is_help=True
+)
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(lake_app, name="lake")
+app.add_typer(engine_app, name="engine")
+
+console = Console()
+err = Console(stderr=True)
+
+DataRoot = Annotated[Path | None, typer.Option(help="Put lake, packs, landing and truth under this folder.")]
+
+
+def _settings(data_root: Path | None = None) -> Settings:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        err.print(f"[red]settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return settings.with_data_root(data_root) if data_root else settings
+
+
+# ---- demo ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    persons: Annotated[int, typer.Option(min=100, help="Simulated persons.")] = 20_000,
+    days: Annotated[int, typer.Option(min=1, help="Landing days to write.")] = 2,
+    start: Annotated[str, typer.Option(help="First landing day (YYYY-MM-DD).")] = "2026-11-01",
+    history_days: Annotated[int, typer.Option(min=0, help="History carried by the first day.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same files.")] = 42,
+    data_root: DataRoot = None,
+) -> None:
+    """Write a demo population's landing files and ground truth (no pipeline stage runs)."""
+    from cdp.pipeline import generate_population
+
+    settings = _settings(data_root)
+    with console.status("generating") as status:
+        result = generate_population(
+            settings,
+            persons=persons,
+            days=days,
+            start=_parse_day(start),
+            seed=seed,
+            history_days=history_days,
+            progress=lambda m: status.update(m),
+        )
+    console.print(_rows_table(result.extra["rows"]))
+    console.print(
+        f"landing files: {settings.landing_root}\nground truth:  {settings.truth_root} "
+        f"(evaluation only; the pipeline never reads it)\n{result.seconds:.1f} s"
+    )
+
+
+def _rows_table(rows: dict[str, int]) -> Table:
+    table = Table(title="rows written per source")
+    table.add_column("source")
+    table.add_column("rows", justify="right")
+    for source, n in sorted(rows.items()):
+        table.add_row(source, f"{n:,}")
+    return table
+
+
+def _parse_day(value: str) -> _dt.date:
+    try:
+        return _dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(min=100, help="Simulated persons.")] = 20_000,
+    days: Annotated[int, typer.Option(min=1, help="Logical dates to run.")] = 2,
+    start: Annotated[str, typer.Option(help="First logical date (YYYY-MM-DD).")] = "2026-11-01",
+    seed: Annotated[int, typer.Option(help="Random seed of the population.")] = 42,
+    data_root: DataRoot = None,
+) -> None:
+    """Generate a demo population and run every pipeline stage on it, date by date."""
+    from cdp.pipeline import generate_population, run_stages, stages
+
+    settings = _settings(data_root)
+    settings.ensure_local_pii_key()
+    first = _parse_day(start)
+    with console.status("generating the demo population") as status:
+        gen = generate_population(
+            settings,
+            persons=persons,
+            days=days,
+            start=first,
+            seed=seed,
+            history_days=365,
+            progress=lambda m: status.update(f"generate: {m}"),
+        )
+        dates = [first + _dt.timedelta(days=i) for i in range(days)]
+        results = run_stages(settings, dates, progress=lambda m: status.update(m))
+    console.print(_rows_table(gen.extra["rows"]))
+    console.print(results_table("pipeline stages", [gen, *results]))
+    names = ", ".join(s.name for s in stages()) or "none yet"
+    console.print(
+        f"stages run: {names}\nlanding files: {settings.landing_root}\n"
+        f"Delta lake:    {settings.lake_root}\naudience packs: {settings.packs_root}\n"
+        f"ground truth:  {settings.truth_root}"
+    )
+    _print_tables(settings)
+
+
+def _print_tables(settings: Settings) -> None:
+    lake_root = Path(settings.lake_root)
+    if not lake_root.is_dir():
+        return
+    for layer in sorted(p for p in lake_root.iterdir() if p.is_dir()):
+        for table in sorted(p for p in layer.iterdir() if (p / "_delta_log").is_dir()):
+            console.print(f"  {layer.name}.{table.name:<28} {table}")
+
+
+@app.command()
+def bench(
+    persons: Annotated[
+        list[int] | None, typer.Option(help="Population sizes; repeat the option for several.")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1)] = 1,
+    data_root: Annotated[Path, typer.Option(help="Scratch folder for the benchmark data.")] = Path(
+        "data/bench"
+    ),
+    output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+) -> None:
+    """Generate populations of the given sizes and time every stage (rows, seconds, peak memory)."""
+    from cdp.bench import run_bench
+
+    report = run_bench(_settings(), persons or [100_000], days=days, data_root=data_root, console=console)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2, default=str))
+        console.print(f"figures written to {output}")
+
+
+# ---- stages ----------------------------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="Source contract name (cdp contracts list).")],
+    dt: Annotated[str, typer.Option(help="Logical date YYYY-MM-DD.")],
+    folder: Annotated[
+        Path | None, typer.Option(help="Read files from this folder instead of the landing one.")
+    ] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Ingest a source's files for one date into bronze, quarantine and silver, and print the row balance."""
+    from cdp.engine import get_spark
+    from jobs.ingest import IngestError, run
+    from schemas import ContractError
+
+    settings = _settings(data_root)
+    try:
+        with console.status(f"ingesting {source} {dt}"):
+            report = run(get_spark(settings), settings, source, _parse_day(dt).isoformat(), folder=folder)
+    except IngestError as exc:
+        console.print(exc.report.balance_line())
+        err.print(f"[red]FAILED:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except (ContractError, SettingsError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(report.balance_line())
+    for reason, n in report.reasons.items():
+        console.print(f"  quarantined {n:>8,}  {reason}")
+    for column, n in report.rejected_ids.items():
+        console.print(f"  invalid identifier values nulled {n:>8,}  {column}")
+    for file, drift in report.drift.items():
+        console.print(f"  schema drift in {file}: {drift}")
+
+
+@app.command("init-key")
+def init_key(data_root: DataRoot = None) -> None:
+    """Create a random local PII key file for laptops and demos (production sets CDP_PII_KEY)."""
+    settings = _settings(data_root)
+    settings.ensure_local_pii_key()
+    console.print(f"PII key ready ({'CDP_PII_KEY' if settings.pii_key else settings.pii_key_file})")
+
+
+# ---- contracts -------------------------------------------------------------------------------------------
+
+
+@contracts_app.command("list")
+def contracts_list() -> None:
+    """List source and table contracts."""
+    from schemas import ContractError, load_sources, load_tables
+
+    try:
+        sources, tables = load_sources(), load_tables()
+    except ContractError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    table = Table(title="source contracts")
+    for col in ("source", "party", "format", "silver table", "identifier columns"):
+        table.add_column(col)
+    for s in sources.values():
+        table.add_row(
+            s.name,
+            s.party,
+            s.format,
+            f"silver.{s.entity}",
+            ", ".join(f"{c}:{t}" for c, t in s.identifier_columns.items()),
+        )
+    console.print(table)
+    if tables:
+        tt = Table(title="table contracts")
+        tt.add_column("table")
+        tt.add_column("description")
+        for t in tables.values():
+            tt.add_row(t.name, t.description)
+        console.print(tt)
+
+
+@contracts_app.command("validate")
+def contracts_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files; all when omitted.")] = None,
+) -> None:
+    """Validate contract files and print every error with its file and field."""
+    from schemas import ContractError, load_contract, load_sources, load_tables
+
+    failures = 0
+    try:
+        if paths:
+            for p in paths:
+                try:
+                    load_contract(p)
+                    console.print(f"[green]ok[/green] {p}")
+                except ContractError as exc:
+                    failures += 1
+                    err.print(f"[red]{exc}[/red]")
+        else:
+            n = len(load_sources()) + len(load_tables())
+            console.print(f"[green]ok[/green] {n} contracts")
+    except ContractError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if failures:
+        raise typer.Exit(1)
+
+
+@contracts_app.command("show")
+def contracts_show(name: str) -> None:
+    """Show one source contract's columns."""
+    from schemas import ContractError, load_source
+
+    try:
+        s = load_source(name)
+    except ContractError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[bold]{s.name}[/bold] ({s.party}, {s.format}) -> silver.{s.entity}: {s.description}")
+    console.print(f"keys {s.keys}, event time {s.event_time}, max bad share {s.max_bad_share:.0%}")
+    table = Table()
+    for col in ("column", "type", "required", "id type", "PII", "description"):
+        table.add_column(col)
+    for c in s.columns:
+        table.add_row(c.name, c.type, "yes" if c.required else "", c.id_type or "", c.pii, c.description)
+    console.print(table)
+
+
+# ---- lake ------------------------------------------------------------------------------------------------
+
+
+def _lake(data_root: Path | None, with_engine: bool = False):
+    from cdp.lake import Lake
+
+    settings = _settings(data_root)
+    spark = None
+    if with_engine:
+        from cdp.engine import get_spark
+
+        spark = get_spark(settings)
+    return Lake(spark, settings.lake_root)
+
+
+@lake_app.command("tables")
+def lake_tables(data_root: DataRoot = None) -> None:
+    """List the Delta tables under the lake root with their latest version."""
+    lake = _lake(data_root)
+    table = Table(title=f"tables in {lake.root}")
+    for col in ("table", "version", "path"):
+        table.add_column(col)
+    for name in lake.tables():
+        table.add_row(name, str(lake.version(name)), lake.path(name))
+    console.print(table)
+
+
+@lake_app.command("history")
+def lake_history(table: str, limit: int = 20, data_root: DataRoot = None) -> None:
+    """Show a table's commits (through delta-rs)."""
+    from cdp.lake import LakeError
+
+    try:
+        rows = _lake(data_root).history(table, limit)
+    except LakeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    out = Table(title=f"history of {table}")
+    for col in ("version", "timestamp", "operation", "metrics"):
+        out.add_column(col)
+    for h in rows:
+        ts = _dt.datetime.fromtimestamp(h.get("timestamp", 0) / 1000, tz=_dt.UTC).isoformat(
+            timespec="seconds"
+        )
+        metrics = h.get("operationMetrics") or {}
+        out.add_row(
+            str(h.get("version")),
+            ts,
+            str(h.get("operation")),
+            ", ".join(f"{k}={v}" for k, v in list(metrics.items())[:4]),
+        )
+    console.print(out)
+
+
+@lake_app.command("compact")
+def lake_compact(table: str, data_root: DataRoot = None) -> None:
+    """Rewrite small files of a table into larger ones."""
+    metrics = _lake(data_root).compact(table)
+    console.print(f"{table}: {metrics.get('numFilesRemoved')} files -> {metrics.get('numFilesAdded')}")
+
+
+@lake_app.command("vacuum")
+def lake_vacuum(
+    table: str, retention_hours: int = 168, apply: bool = False, data_root: DataRoot = None
+) -> None:
+    """List (or with --apply delete) files older than the retention that no version needs."""
+    from cdp.lake import LakeError
+
+    try:
+        files = _lake(data_root).vacuum(table, retention_hours=retention_hours, dry_run=not apply)
+    except LakeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{table}: {len(files)} files {'removed' if apply else 'would be removed (dry run)'}")
+
+
+@lake_app.command("show")
+def lake_show(table: str, limit: int = 20, version: int | None = None, data_root: DataRoot = None) -> None:
+    """Print the first rows of a table (optionally at an older version) through the engine."""
+    from cdp.lake import LakeError
+
+    lake = _lake(data_root, with_engine=True)
+    try:
+        df = lake.read(table, version=version)
+    except LakeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    df.show(limit, truncate=40)
+
+
+# ---- engine ----------------------------------------------------------------------------------------------
+
+
+@engine_app.command("info")
+def engine_info() -> None:
+    """Start (or connect to) the configured engine and print what it is."""
+    from cdp.engine import describe, get_spark
+
+    settings = _settings()
+    spark = get_spark(settings)
+    console.print(f"mode {settings.engine}: {describe(spark)}; lake at {settings.lake_root}")
+
+
+@engine_app.command("server")
+def engine_server(port: int = 50051, ip: str = "127.0.0.1") -> None:
+    """Run a Sail Spark Connect server in the foreground (point jobs at it with SPARK_REMOTE)."""
+    from pysail.spark import SparkConnectServer
+
+    server = SparkConnectServer(ip=ip, port=port)
+    console.print(f"Sail Spark Connect server on sc://{ip}:{port} (Ctrl+C stops it)")
+    server.start(background=False)
+
+
+def main() -> None:
+    """Entry point of the ``cdp`` console script."""
+    sys.exit(app())

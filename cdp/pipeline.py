@@ -1,0 +1,105 @@
+"""The pipeline as a list of stages, run in order for each logical date by ``cdp demo`` and ``cdp bench``.
+
+Airflow DAGs call the same job entry points one task at a time; this runner is the single-process path for
+laptops, demos and benchmarks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdp.measure import StageResult, measure
+from cdp.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage for one logical date: ``run(spark, settings, dt, result)`` fills ``result``."""
+
+    name: str
+    run: Callable[..., None]
+
+
+def _ingest_all(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Ingest every source contract for one date (one source after another: one writer per table)."""
+    from jobs import ingest
+    from schemas import load_sources
+
+    reports = [
+        ingest.run(spark, settings, name, dt) for name in sorted(load_sources(settings.contract_paths))
+    ]
+    result.rows_in = sum(r.rows_in for r in reports)
+    result.rows_out = sum(r.silver_written for r in reports)
+    result.extra = {"balance": [r.balance_line() for r in reports]}
+
+
+def stages() -> list[Stage]:
+    """The stages that exist, in pipeline order (ingest -> identity -> tags -> audiences -> packs)."""
+    return [Stage("ingest", _ingest_all)]
+
+
+def generate_population(
+    settings: Settings,
+    *,
+    persons: int,
+    days: int,
+    start: _dt.date,
+    seed: int,
+    history_days: int,
+    progress: Progress | None = None,
+) -> StageResult:
+    """Write a fresh demo population into the landing and truth folders of ``settings``."""
+    from cdp.demo import generate
+
+    for folder in (settings.landing_root, settings.truth_root):
+        shutil.rmtree(folder, ignore_errors=True)
+    with measure("generate") as result:
+        summary = generate(
+            Path(settings.landing_root),
+            Path(settings.truth_root),
+            persons=persons,
+            start=start,
+            days=days,
+            history_days=history_days,
+            seed=seed,
+            progress=progress,
+        )
+        result.rows_in = persons
+        result.rows_out = sum(summary.rows.values())
+        result.extra = {"rows": dict(summary.rows), "dates": [d.isoformat() for d in summary.dates]}
+    return result
+
+
+def run_stages(
+    settings: Settings,
+    dates: list[_dt.date],
+    *,
+    progress: Progress | None = None,
+    only: list[str] | None = None,
+) -> list[StageResult]:
+    """Run every stage for each date in order, on the engine chosen by ``settings``.
+
+    Returns:
+        One result per stage and date, in the order run.
+    """
+    todo = [s for s in stages() if only is None or s.name in only]
+    if not todo:
+        return []
+    from cdp.engine import get_spark
+
+    spark = get_spark(settings)
+    results = []
+    for day in dates:
+        for stage in todo:
+            if progress:
+                progress(f"{stage.name} {day.isoformat()}")
+            with measure(f"{stage.name} {day.isoformat()}") as result:
+                stage.run(spark, settings, day, result)
+            results.append(result)
+    return results
