@@ -128,6 +128,9 @@ def demo(
         results = run_stages(settings, dates, progress=lambda m: status.update(m))
     console.print(_rows_table(gen.extra["rows"]))
     console.print(results_table("pipeline stages", [gen, *results]))
+    for r in results:
+        for line in r.extra.get("balance", []):
+            console.print(f"  {line}")
     names = ", ".join(s.name for s in stages()) or "none yet"
     console.print(
         f"stages run: {names}\nlanding files: {settings.landing_root}\n"
@@ -143,7 +146,7 @@ def _print_tables(settings: Settings) -> None:
         return
     for layer in sorted(p for p in lake_root.iterdir() if p.is_dir()):
         for table in sorted(p for p in layer.iterdir() if (p / "_delta_log").is_dir()):
-            console.print(f"  {layer.name}.{table.name:<28} {table}")
+            console.print(f"  {layer.name + '.' + table.name:<32} {table}")
 
 
 @app.command()

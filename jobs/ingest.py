@@ -171,6 +171,16 @@ def _file_ingest_times(lake: Lake, table: str, dt: _dt.date) -> dict[str, _dt.da
     return {r["_source_file"]: r["t"] for r in rows}
 
 
+def _batch_landed(lake: Lake, source: str, dt: _dt.date, batch_id: str) -> bool:
+    """Whether a previous run already wrote this exact batch to bronze and quarantine."""
+    if not lake.exists("gold.ingest_runs"):
+        return False
+    runs = lake.read("gold.ingest_runs").filter(
+        (F.col("dt") == F.lit(dt)) & (F.col("source") == source) & (F.col("batch_id") == batch_id)
+    )
+    return runs.limit(1).count() > 0
+
+
 def _scratch(settings: Settings, source: str, batch_id: str) -> Path:
     return Path(settings.data_root) / "_scratch" / "ingest" / source / batch_id
 
@@ -220,8 +230,11 @@ def run(
     report.files = json.loads(describe(landed))
     if not landed:
         report.status = "rejected_files" if report.rejected_files else "no_files"
-        report.message = f"no readable files in {folder}"
-        return _finish(lake, report, t0)
+        report.message = "; ".join(r["reason"] for r in report.rejected_files) or f"no files in {folder}"
+        _finish(lake, report, t0)
+        if report.rejected_files:
+            raise IngestError(f"every file refused: {report.message}", report)
+        return report
     report.batch_id = _batch_id(source, report.dt, landed)
 
     # 1. Parse every file once into a scratch table (Sail has no cache; later steps read it back).
@@ -250,14 +263,17 @@ def run(
     parsed.write.mode("overwrite").parquet(str(scratch / "parsed"))
     parsed = spark.read.parquet(str(scratch / "parsed"))
 
-    # 2. Bronze: every parsed record as landed, direct PII encrypted.
+    # 2. Bronze: every parsed record as landed, direct PII encrypted. Encryption uses a fresh IV per value,
+    # so a batch already landed (same files, same batch id) is not rewritten: reruns leave bronze as it was.
+    landed_before = _batch_landed(lake, source, day, report.batch_id)
     columns = [c.name for c in contract.columns]
     bronze_df = (
         parsed.filter(~F.col(MALFORMED))
         .select(*columns, EXTRA, *LINEAGE)
         .transform(protect_bronze_pii(contract, key))
     )
-    lake.replace_dt(bronze, bronze_df, day)
+    if not landed_before:
+        lake.replace_dt(bronze, bronze_df, day)
 
     # 3. Type, check and normalise; rejected rows to quarantine with their reasons.
     typed = parsed.transform(with_typed_columns(contract, day)).transform(
@@ -284,7 +300,8 @@ def run(
         .unionByName(encoding)
         .transform(protect_bronze_pii(contract, key, raw_column=RAW))
     )
-    lake.replace_dt(quarantine, rejected, day)
+    if not landed_before:
+        lake.replace_dt(quarantine, rejected, day)
     q = lake.read(quarantine).filter(F.col("dt") == F.lit(day))
     report.quarantined = q.count()
     report.reasons = reason_counts(q)
@@ -295,8 +312,8 @@ def run(
     report.rejected_ids = {r["c"]: r["count"] for r in ids}
     order = contract.order_by
     candidates = (
-        good.drop(REASONS, MALFORMED, "_rejected_ids", RAW, EXTRA)
-        .transform(latest_per_key(contract.keys, order or None))
+        good.transform(latest_per_key(contract.keys, order or None))
+        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, EXTRA)
         .transform(protect_direct_pii(contract, key))
         .withColumn("_dt", F.lit(day))
     )
