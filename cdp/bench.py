@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 from rich.console import Console
+from rich.table import Table
 
 from cdp.measure import results_table
 from cdp.pipeline import generate_population, run_stages
@@ -23,6 +24,17 @@ def machine() -> str:
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
     )
+
+
+def per_source_table(stage: str, rows: list[dict]) -> Table:
+    """Ingest throughput per source: rows in, rows to silver, seconds, rows per second."""
+    table = Table(title=f"{stage}: per source")
+    for col in ("source", "rows in", "to silver", "quarantined", "seconds", "rows/s"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for r in rows:
+        table.add_row(r["source"], f"{r['rows_in']:,}", f"{r['silver_written']:,}", f"{r['quarantined']:,}",
+                      f"{r['seconds']:.1f}", f"{r['rows_per_s'] or 0:,}")
+    return table
 
 
 def run_bench(
@@ -38,6 +50,7 @@ def run_bench(
     start = _dt.date(2026, 11, 1)
     for n in sizes:
         run_settings = settings.with_data_root(data_root / f"persons_{n}")
+        run_settings.ensure_local_pii_key()
         with console.status(f"{n:,} persons") as status:
             gen = generate_population(
                 run_settings,
@@ -56,5 +69,8 @@ def run_bench(
                 ),
             ]
         console.print(results_table(f"{n:,} persons, {days} day(s)", results))
+        for r in results:
+            if r.extra.get("per_source"):
+                console.print(per_source_table(r.stage, r.extra["per_source"]))
         report["runs"].append({"persons": n, "stages": [r.__dict__ for r in results]})
     return report

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cdp.measure import results_table
 from cdp.settings import Settings, SettingsError
@@ -37,7 +38,13 @@ app.add_typer(lake_app, name="lake")
 app.add_typer(engine_app, name="engine")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: object, code: int = 1) -> typer.Exit:
+    """Print an error verbatim (no markup, no wrapping) and return the exit to raise."""
+    err.print(Text(str(message), style="red"))
+    return typer.Exit(code)
 
 DataRoot = Annotated[Path | None, typer.Option(help="Put lake, packs, landing and truth under this folder.")]
 
@@ -46,8 +53,7 @@ def _settings(data_root: Path | None = None) -> Settings:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        err.print(f"[red]settings:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(f"settings: {exc}", 2) from None
     return settings.with_data_root(data_root) if data_root else settings
 
 
@@ -193,11 +199,9 @@ def ingest(
             report = run(get_spark(settings), settings, source, _parse_day(dt).isoformat(), folder=folder)
     except IngestError as exc:
         console.print(exc.report.balance_line())
-        err.print(f"[red]FAILED:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise _fail(f"FAILED: {exc}") from None
     except (ContractError, SettingsError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(exc, 2) from None
     console.print(report.balance_line())
     for reason, n in report.reasons.items():
         console.print(f"  quarantined {n:>8,}  {reason}")
@@ -226,8 +230,7 @@ def contracts_list() -> None:
     try:
         sources, tables = load_sources(), load_tables()
     except ContractError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(exc, 1) from None
     table = Table(title="source contracts")
     for col in ("source", "party", "format", "silver table", "identifier columns"):
         table.add_column(col)
@@ -265,13 +268,12 @@ def contracts_validate(
                     console.print(f"[green]ok[/green] {p}")
                 except ContractError as exc:
                     failures += 1
-                    err.print(f"[red]{exc}[/red]")
+                    _fail(exc)
         else:
             n = len(load_sources()) + len(load_tables())
             console.print(f"[green]ok[/green] {n} contracts")
     except ContractError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(exc, 1) from None
     if failures:
         raise typer.Exit(1)
 
@@ -284,8 +286,7 @@ def contracts_show(name: str) -> None:
     try:
         s = load_source(name)
     except ContractError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(exc, 1) from None
     console.print(f"[bold]{s.name}[/bold] ({s.party}, {s.format}) -> silver.{s.entity}: {s.description}")
     console.print(f"keys {s.keys}, event time {s.event_time}, max bad share {s.max_bad_share:.0%}")
     table = Table()
@@ -331,8 +332,7 @@ def lake_history(table: str, limit: int = 20, data_root: DataRoot = None) -> Non
     try:
         rows = _lake(data_root).history(table, limit)
     except LakeError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(exc, 1) from None
     out = Table(title=f"history of {table}")
     for col in ("version", "timestamp", "operation", "metrics"):
         out.add_column(col)
@@ -367,8 +367,7 @@ def lake_vacuum(
     try:
         files = _lake(data_root).vacuum(table, retention_hours=retention_hours, dry_run=not apply)
     except LakeError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(exc, 1) from None
     console.print(f"{table}: {len(files)} files {'removed' if apply else 'would be removed (dry run)'}")
 
 
@@ -381,8 +380,7 @@ def lake_show(table: str, limit: int = 20, version: int | None = None, data_root
     try:
         df = lake.read(table, version=version)
     except LakeError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(exc, 1) from None
     df.show(limit, truncate=40)
 
 

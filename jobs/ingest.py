@@ -171,6 +171,14 @@ def _file_ingest_times(lake: Lake, table: str, dt: _dt.date) -> dict[str, _dt.da
     return {r["_source_file"]: r["t"] for r in rows}
 
 
+def _checkpoint(spark: SparkSession, df: DataFrame, path: Path) -> DataFrame:
+    """Write ``df`` to scratch Parquet and read it back: later steps reuse it without recomputing (Sail
+    ignores ``cache()``). The schema is passed back explicitly because an empty result writes no files."""
+    schema = df.schema
+    df.write.mode("overwrite").parquet(str(path))
+    return spark.read.schema(schema).parquet(str(path))
+
+
 def _batch_landed(lake: Lake, source: str, dt: _dt.date, batch_id: str) -> bool:
     """Whether a previous run already wrote this exact batch to bronze and quarantine."""
     if not lake.exists("gold.ingest_runs"):
@@ -260,8 +268,7 @@ def run(
     for df in parts[1:]:
         parsed = parsed.unionByName(df)
     scratch = _scratch(settings, source, report.batch_id)
-    parsed.write.mode("overwrite").parquet(str(scratch / "parsed"))
-    parsed = spark.read.parquet(str(scratch / "parsed"))
+    parsed = _checkpoint(spark, parsed, scratch / "parsed")
 
     # 2. Bronze: every parsed record as landed, direct PII encrypted. Encryption uses a fresh IV per value,
     # so a batch already landed (same files, same batch id) is not rewritten: reruns leave bronze as it was.
@@ -317,8 +324,7 @@ def run(
         .transform(protect_direct_pii(contract, key))
         .withColumn("_dt", F.lit(day))
     )
-    candidates.write.mode("overwrite").parquet(str(scratch / "candidates"))
-    candidates = spark.read.parquet(str(scratch / "candidates"))
+    candidates = _checkpoint(spark, candidates, scratch / "candidates")
     n_parsed = parsed.count()
     report.rows_in = n_parsed + len(bad_lines)
     n_good = report.rows_in - report.quarantined

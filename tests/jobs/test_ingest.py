@@ -326,3 +326,33 @@ def test_missing_landing_folder_with_wrong_extension_is_clear(env, spark) -> Non
     land(s, "orders", DT1, "orders.xlsx", "not csv")
     with pytest.raises(LandingError, match="no csv files"):
         run(spark, s, "orders", DT1)
+
+
+def test_a_new_source_is_one_contract_file_and_no_code(spark, env, tmp_path: Path) -> None:
+    s, lake = env
+    contracts = tmp_path / "contracts"
+    contracts.mkdir()
+    (contracts / "pos_receipts.yaml").write_text(
+        """
+kind: source
+name: pos_receipts
+description: Receipts exported from a store POS system.
+party: 1P
+entity: pos_receipts
+format: csv
+event_time: sold_at
+keys: [receipt_no]
+columns:
+  - {name: receipt_no, type: string, required: true}
+  - {name: mobile, type: string, id_type: phone, pii: direct}
+  - {name: sold_at, type: timestamp, required: true}
+  - {name: total, type: "decimal(10,2)"}
+""",
+        encoding="utf-8",
+    )
+    s = dataclasses.replace(s, contract_paths=(str(contracts),))
+    land(s, "pos_receipts", DT1, "export.csv", "receipt_no,mobile,sold_at,total\nR1,0086 138-1234-5678,2026-10-31 20:15:00,99.50\n")
+    report = run(spark, s, "pos_receipts", DT1)
+    assert (report.rows_in, report.silver_written) == (1, 1)
+    row = lake.read("silver.pos_receipts").first()
+    assert row.mobile_masked == "138****5678" and str(row.total) == "99.50"
