@@ -91,6 +91,7 @@ class IngestReport:
     started_at: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).replace(tzinfo=None))
     seconds: float = 0.0
     message: str = ""
+    steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def bad_share(self) -> float:
@@ -292,7 +293,8 @@ def run(
             reasons = with_reason(
                 reasons, F.array_contains("_rejected_ids", name), f"invalid_identifier:{name}"
             )
-    typed = typed.withColumn(REASONS, reasons)
+    typed = _checkpoint(spark, typed.withColumn(REASONS, reasons), scratch / "typed")
+    report.steps["parse+bronze"] = round(time.perf_counter() - t0, 2)
     bad_lines = [(text, f"{f.path}:{number}") for f in landed for number, text in f.bad_lines]
     encoding = spark.createDataFrame(bad_lines or [], "_raw string, _source_file string").select(
         RAW,
@@ -312,6 +314,7 @@ def run(
     q = lake.read(quarantine).filter(F.col("dt") == F.lit(day))
     report.quarantined = q.count()
     report.reasons = reason_counts(q)
+    report.steps["typed+quarantine"] = round(time.perf_counter() - t0, 2)
 
     # 4. Silver candidates: good rows, PII protected, one row per key.
     good = typed.filter(F.size(REASONS) == 0)
@@ -325,6 +328,7 @@ def run(
         .withColumn("_dt", F.lit(day))
     )
     candidates = _checkpoint(spark, candidates, scratch / "candidates")
+    report.steps["candidates"] = round(time.perf_counter() - t0, 2)
     n_parsed = parsed.count()
     report.rows_in = n_parsed + len(bad_lines)
     n_good = report.rows_in - report.quarantined
@@ -345,7 +349,9 @@ def run(
         raise IngestError(report.message, report)
 
     # 5. Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
+    report.steps["counts"] = round(time.perf_counter() - t0, 2)
     lake.upsert(silver, candidates, contract.keys, newer=order, update=bool(order))
+    report.steps["merge"] = round(time.perf_counter() - t0, 2)
     shutil.rmtree(scratch, ignore_errors=True)
     if report.rejected_files:
         report.status = "rejected_files"

@@ -90,17 +90,23 @@ def parse_jsonl(columns: list[str]) -> Transform:
     """Parse JSON-lines records (column ``_raw``) into the contract's columns, as strings.
 
     A line that is not a JSON object is marked ``_malformed``; keys the contract does not declare go to
-    ``_extra``. Numbers and nested values are kept as their JSON text.
+    ``_extra``. Numbers and nested values are kept as their JSON text. Columns come from a struct-typed
+    ``from_json`` (looking values up in a parsed map is ten times slower on Sail).
     """
+    schema = ", ".join(f"`{c}` string" for c in columns)
 
     def transform(df: DataFrame) -> DataFrame:
-        parsed = F.from_json(F.col(RAW), "map<string,string>")
-        undeclared = F.map_filter(F.col("_m"), lambda k, _v: ~k.isin(*columns))
-        return df.select(RAW, parsed.alias("_m")).select(
+        undeclared = F.map_filter(F.from_json(F.col(RAW), "map<string,string>"), lambda k, _v: ~k.isin(*columns))
+        return df.select(
             RAW,
-            *[F.nullif(F.trim(F.col("_m")[c]), F.lit("")).alias(c) for c in columns],
-            F.when(F.size(undeclared) > 0, F.to_json(undeclared)).alias(EXTRA),
-            F.col("_m").isNull().alias(MALFORMED),
+            F.from_json(F.col(RAW), schema).alias("_s"),
+            undeclared.alias("_x"),
+            F.json_object_keys(F.col(RAW)).isNull().alias(MALFORMED),
+        ).select(
+            RAW,
+            *[F.when(~F.col(MALFORMED), F.nullif(F.trim(F.col(f"_s.`{c}`")), F.lit(""))).alias(c) for c in columns],
+            F.when(F.size("_x") > 0, F.to_json("_x")).alias(EXTRA),
+            MALFORMED,
         )
 
     return transform
