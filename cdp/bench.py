@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import psutil
@@ -32,8 +33,14 @@ def per_source_table(stage: str, rows: list[dict]) -> Table:
     for col in ("source", "rows in", "to silver", "quarantined", "seconds", "rows/s"):
         table.add_column(col, justify="left" if col == "source" else "right")
     for r in rows:
-        table.add_row(r["source"], f"{r['rows_in']:,}", f"{r['silver_written']:,}", f"{r['quarantined']:,}",
-                      f"{r['seconds']:.1f}", f"{r['rows_per_s'] or 0:,}")
+        table.add_row(
+            r["source"],
+            f"{r['rows_in']:,}",
+            f"{r['silver_written']:,}",
+            f"{r['quarantined']:,}",
+            f"{r['seconds']:.1f}",
+            f"{r['rows_per_s'] or 0:,}",
+        )
     return table
 
 
@@ -49,6 +56,7 @@ def run_bench(
     console.print(f"machine: {report['machine']}; engine: {settings.engine}")
     start = _dt.date(2026, 11, 1)
     for n in sizes:
+        shutil.rmtree(data_root / f"persons_{n}", ignore_errors=True)  # every figure from an empty lake
         run_settings = settings.with_data_root(data_root / f"persons_{n}")
         run_settings.ensure_local_pii_key()
         with console.status(f"{n:,} persons") as status:

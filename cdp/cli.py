@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +46,7 @@ def _fail(message: object, code: int = 1) -> typer.Exit:
     """Print an error verbatim (no markup, no wrapping) and return the exit to raise."""
     err.print(Text(str(message), style="red"))
     return typer.Exit(code)
+
 
 DataRoot = Annotated[Path | None, typer.Option(help="Put lake, packs, landing and truth under this folder.")]
 
@@ -112,12 +114,19 @@ def demo(
     days: Annotated[int, typer.Option(min=1, help="Logical dates to run.")] = 2,
     start: Annotated[str, typer.Option(help="First logical date (YYYY-MM-DD).")] = "2026-11-01",
     seed: Annotated[int, typer.Option(help="Random seed of the population.")] = 42,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the existing lake and packs (reruns are idempotent).")
+    ] = False,
     data_root: DataRoot = None,
 ) -> None:
-    """Generate a demo population and run every pipeline stage on it, date by date."""
+    """Generate a demo population and run every pipeline stage on it, date by date (from an empty lake
+    unless --keep)."""
     from cdp.pipeline import generate_population, run_stages, stages
 
     settings = _settings(data_root)
+    if not keep:
+        for folder in (settings.lake_root, settings.packs_root, f"{settings.data_root}/_scratch"):
+            shutil.rmtree(folder, ignore_errors=True)
     settings.ensure_local_pii_key()
     first = _parse_day(start)
     with console.status("generating the demo population") as status:

@@ -39,9 +39,14 @@ def _ingest_all(spark, settings: Settings, dt: _dt.date, result: StageResult) ->
     result.extra = {
         "balance": [r.balance_line() for r in reports],
         "per_source": [
-            {"source": r.source, "rows_in": r.rows_in, "silver_written": r.silver_written,
-             "quarantined": r.quarantined, "seconds": r.seconds,
-             "rows_per_s": round(r.rows_in / r.seconds) if r.seconds else None}
+            {
+                "source": r.source,
+                "rows_in": r.rows_in,
+                "silver_written": r.silver_written,
+                "quarantined": r.quarantined,
+                "seconds": r.seconds,
+                "rows_per_s": round(r.rows_in / r.seconds) if r.seconds else None,
+            }
             for r in reports
         ],
     }

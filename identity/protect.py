@@ -40,8 +40,11 @@ def _direct_columns(col: ColumnSpec, value: Column, key: str, platform_hashes: b
     """Silver columns that replace one direct-PII column."""
     name = col.name
     if col.id_type is None:  # a name or free text: keyed hash of the trimmed lower-case value, and a mask
-        clean = F.nullif(F.lower(F.trim(value)), F.lit(""))
-        return {f"{name}_hash": build_keyed_hash(clean, key), f"{name}_masked": build_masked(clean, "name")}
+        clean = F.nullif(F.trim(value), F.lit(""))
+        return {
+            f"{name}_hash": build_keyed_hash(F.lower(clean), key),
+            f"{name}_masked": build_masked(clean, "name"),
+        }
     out = {f"{name}_hash": build_keyed_hash(value, key)}
     if platform_hashes:
         if col.id_type == "phone":
@@ -104,8 +107,8 @@ def protect_direct_pii(contract: SourceContract, key: str) -> Transform:
 
 
 def protect_bronze_pii(contract: SourceContract, key: str, raw_column: str | None = None) -> Transform:
-    """Encrypt (or blank out, per ``bronze_pii``) the direct-PII columns of bronze rows, and the raw line when one
-    is kept, so that plain personal data never rests in the lake."""
+    """Encrypt (or blank out, per ``bronze_pii``) the direct-PII columns of bronze rows, and the raw line
+    when one is kept, so that plain personal data never rests in the lake."""
     direct = [c.name for c in contract.columns if c.pii == "direct"]
 
     def transform(df: DataFrame) -> DataFrame:

@@ -96,7 +96,9 @@ def parse_jsonl(columns: list[str]) -> Transform:
     schema = ", ".join(f"`{c}` string" for c in columns)
 
     def transform(df: DataFrame) -> DataFrame:
-        undeclared = F.map_filter(F.from_json(F.col(RAW), "map<string,string>"), lambda k, _v: ~k.isin(*columns))
+        undeclared = F.map_filter(
+            F.from_json(F.col(RAW), "map<string,string>"), lambda k, _v: ~k.isin(*columns)
+        )
         return df.select(
             RAW,
             F.from_json(F.col(RAW), schema).alias("_s"),
@@ -104,7 +106,10 @@ def parse_jsonl(columns: list[str]) -> Transform:
             F.json_object_keys(F.col(RAW)).isNull().alias(MALFORMED),
         ).select(
             RAW,
-            *[F.when(~F.col(MALFORMED), F.nullif(F.trim(F.col(f"_s.`{c}`")), F.lit(""))).alias(c) for c in columns],
+            *[
+                F.when(~F.col(MALFORMED), F.nullif(F.trim(F.col(f"_s.`{c}`")), F.lit(""))).alias(c)
+                for c in columns
+            ],
             F.when(F.size("_x") > 0, F.to_json("_x")).alias(EXTRA),
             MALFORMED,
         )

@@ -52,7 +52,8 @@ def test_demo_end_to_end_and_tables_readable_without_the_engine(tmp_path: Path) 
     lake = tmp_path / "lake"
     for table in ("bronze/orders", "silver/orders", "silver/members", "silver/events", "gold/ingest_runs"):
         assert (lake / table / "_delta_log").is_dir(), table
-    runs = DeltaTable(str(lake / "gold" / "ingest_runs")).to_pyarrow_dataset()  # noqa: F841 (DuckDB scans it)
+    # DuckDB finds the Arrow dataset by its variable name
+    runs = DeltaTable(str(lake / "gold" / "ingest_runs")).to_pyarrow_dataset()  # noqa: F841
     n_runs, unbalanced = duckdb.sql(
         "SELECT count(*), count_if(rows_in <> silver_written + duplicates + quarantined + held_back) FROM runs"
     ).fetchall()[0]

@@ -177,7 +177,10 @@ def test_rerun_and_same_file_twice_are_idempotent(spark, env) -> None:
             continue  # bronze keeps what landed on each date, as landed
         assert rows(lake, table) == before, table
     day1 = lake.read("bronze.crm_members").filter(F.col("dt") == DT1)
-    assert sorted(tuple(r) for r in day1.select(sorted(day1.columns)).collect()) == snapshot["bronze.crm_members"]
+    assert (
+        sorted(tuple(r) for r in day1.select(sorted(day1.columns)).collect())
+        == snapshot["bronze.crm_members"]
+    )
     assert lake.read("bronze.crm_members").filter(F.col("dt") == DT2).count() == 3
     assert lake.read("gold.ingest_runs").count() == 3
 
@@ -242,8 +245,10 @@ def test_jsonl_gz_and_parquet_sources(spark, env) -> None:
             "cookie_id": "0123456789abcdef0123456789abcdef",
         },
     ]
-    more = [{"event_id": f"x{i}", "event_time": "2026-11-01 11:00:00", "channel": "app",
-             "event_type": "app_open"} for i in range(30)]
+    more = [
+        {"event_id": f"x{i}", "event_time": "2026-11-01 11:00:00", "channel": "app", "event_type": "app_open"}
+        for i in range(30)
+    ]
     text = "\n".join(json.dumps(e) for e in events + more) + '\n{"event_id": "e3", "event_time": \n'
     land(s, "events", DT1, "e.jsonl.gz", text, gz=True)
     report = run(spark, s, "events", DT1)
@@ -351,7 +356,13 @@ columns:
         encoding="utf-8",
     )
     s = dataclasses.replace(s, contract_paths=(str(contracts),))
-    land(s, "pos_receipts", DT1, "export.csv", "receipt_no,mobile,sold_at,total\nR1,0086 138-1234-5678,2026-10-31 20:15:00,99.50\n")
+    land(
+        s,
+        "pos_receipts",
+        DT1,
+        "export.csv",
+        "receipt_no,mobile,sold_at,total\nR1,0086 138-1234-5678,2026-10-31 20:15:00,99.50\n",
+    )
     report = run(spark, s, "pos_receipts", DT1)
     assert (report.rows_in, report.silver_written) == (1, 1)
     row = lake.read("silver.pos_receipts").first()
