@@ -55,7 +55,8 @@ def test_demo_end_to_end_and_tables_readable_without_the_engine(tmp_path: Path) 
     # DuckDB finds the Arrow dataset by its variable name
     runs = DeltaTable(str(lake / "gold" / "ingest_runs")).to_pyarrow_dataset()  # noqa: F841
     n_runs, unbalanced = duckdb.sql(
-        "SELECT count(*), count_if(rows_in <> silver_written + duplicates + quarantined + held_back) FROM runs"
+        "SELECT count(*), count_if(rows_in <> silver_written + duplicates + quarantined + held_back) "
+        "FROM runs"
     ).fetchall()[0]
     assert (n_runs, unbalanced) == (16, 0)  # 8 sources x 2 dates, every one balanced
     listed = cdp("lake", "tables", "--data-root", str(tmp_path))
