@@ -1,14 +1,12 @@
-"""Source contracts (``schemas/sources/*.yaml``) as seen by the demo generator."""
+"""Source contracts (``schemas/sources/*.yaml``, loaded and validated by ``schemas``) as seen by the demo
+generator: column names, types and required flags, and the landing file extension of each source."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
+from schemas import load_source
 
-CONTRACT_DIR = Path(__file__).resolve().parents[2] / "schemas" / "sources"
-"""Where the source contracts live in the repository."""
 EXTENSIONS: dict[str, str] = {
     "crm_members": "csv",
     "orders": "csv.gz",
@@ -70,20 +68,15 @@ class Contract:
         return next(c for c in self.columns if c.name == name)
 
 
-def load_contracts(directory: Path = CONTRACT_DIR) -> dict[str, Contract]:
+def load_contracts() -> dict[str, Contract]:
     """Load the contracts of the sources the generator writes.
-
-    Args:
-        directory: Folder with one ``<source>.yaml`` per source.
 
     Returns:
         Source name to contract, in :data:`EXTENSIONS` order.
     """
     contracts = {}
     for name in EXTENSIONS:
-        spec = yaml.safe_load((directory / f"{name}.yaml").read_text(encoding="utf-8"))
-        columns = tuple(
-            Column(c["name"], str(c["type"]), bool(c.get("required", False))) for c in spec["columns"]
-        )
-        contracts[name] = Contract(name, columns, spec["event_time"])
+        spec = load_source(name, extra=[])
+        columns = tuple(Column(c.name, c.type, c.required) for c in spec.columns)
+        contracts[name] = Contract(name, columns, spec.event_time)
     return contracts
