@@ -133,7 +133,8 @@ def connected_components(
 
     Runs large-star then small-star once per round until each component is a star around its minimum,
     checkpointing the edges after each step with labels ``edges`` (the input, deduplicated), then
-    ``round_<n>_large`` and ``round_<n>_small``.
+    ``round_<n>_large`` and ``round_<n>_small``. Each step groups edges by vertex, so a vertex with millions
+    of edges (a junk identifier shared by everyone) loads one task: drop such identifiers before.
 
     Args:
         edges: ``(src long, dst long)`` pairs, in either direction; duplicates and self-loops are allowed
