@@ -4,11 +4,17 @@ root per test."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("CDP_SHUFFLE_PARTITIONS", "2")
+# Airflow reads its configuration when first imported: point it at a throw-away home (SQLite metadata) and
+# at this repository's dags/ before any test imports it.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cdp-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Tests must never depend on a developer's secret or data folder.
 os.environ.setdefault("CDP_PII_KEY", "test-only-pii-key")
 
