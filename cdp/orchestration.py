@@ -37,7 +37,8 @@ def connection_url(conn_id: str = SPARK_CONN_ID) -> str | None:
 
 
 def task_spark(settings: Settings, conn_id: str = SPARK_CONN_ID) -> SparkSession:
-    """The session a task runs on: the Airflow connection's Spark Connect server, else the settings' engine."""
+    """The session a task runs on: the Airflow connection's Spark Connect server, or else the engine
+    the settings name."""
     from dataclasses import replace
 
     from cdp.engine import get_spark
