@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PERSONS ?= 20000
 DAYS ?= 2
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint airflow clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ test: $(STAMP)  ## the whole test suite (CI runs this)
 
 bench: $(STAMP)  ## timings at 100k and 1M persons
 	$(BIN)/cdp bench --persons 100000 --persons 1000000
+
+airflow: $(STAMP)  ## Airflow standalone on http://localhost:8080 with the DAGs and a local Sail server
+	$(BIN)/cdp airflow
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

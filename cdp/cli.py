@@ -416,6 +416,18 @@ def engine_server(port: int = 50051, ip: str = "127.0.0.1") -> None:
     server.start(background=False)
 
 
+@app.command("airflow")
+def airflow_up(
+    spark_port: Annotated[int, typer.Option(help="Port of the local Sail Spark Connect server.")] = 50051,
+    embedded: Annotated[bool, typer.Option(help="Run tasks on an in-process engine instead.")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Start Airflow standalone (UI on http://localhost:8080) with the CDP DAGs and a local Sail server."""
+    from cdp.airflow_local import up
+
+    raise typer.Exit(up(_settings(data_root), spark_port=spark_port, embedded=embedded))
+
+
 def main() -> None:
     """Entry point of the ``cdp`` console script."""
     sys.exit(app())

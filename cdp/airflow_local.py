@@ -1,0 +1,70 @@
+"""Local Airflow in one command (``cdp airflow up`` / ``make airflow``): Airflow standalone with SQLite
+metadata under the data root, this repository's DAGs, and a local ``sail spark server`` wired in as the
+``cdp_spark`` Spark Connect connection, so tasks run on the same engine the demo uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cdp.orchestration import SPARK_CONN_ID
+from cdp.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def airflow_env(settings: Settings, spark_port: int | None) -> dict[str, str]:
+    """Environment for Airflow processes: home under the data root, the repo's dags/, no examples, and the
+    Spark Connect connection when a local Sail server is used."""
+    env = {
+        "AIRFLOW_HOME": str(Path(settings.data_root) / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "CDP_DATA_ROOT": settings.data_root,
+    }
+    if spark_port:
+        conn = {"conn_type": "spark_connect", "host": "127.0.0.1", "port": spark_port}
+        env[f"AIRFLOW_CONN_{SPARK_CONN_ID.upper()}"] = json.dumps(conn)
+    return env
+
+
+def _wait_for_port(port: int, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the Sail Spark Connect server did not listen on port {port} within {seconds:.0f} s")
+
+
+def up(settings: Settings, *, spark_port: int = 50051, embedded: bool = False) -> int:
+    """Run Airflow standalone in the foreground until Ctrl+C; returns its exit code.
+
+    Args:
+        settings: data locations (the lake, landing files and Airflow home live under ``data_root``).
+        spark_port: port of the local ``sail spark server`` started alongside.
+        embedded: run tasks on an in-process engine instead of a shared local Sail server.
+    """
+    settings.ensure_local_pii_key()
+    bin_dir = Path(sys.executable).parent
+    server = None
+    if not embedded:
+        server = subprocess.Popen([str(bin_dir / "sail"), "spark", "server", "--ip", "127.0.0.1",
+                                   "--port", str(spark_port)])
+        _wait_for_port(spark_port)
+    env = {**os.environ, **airflow_env(settings, None if embedded else spark_port)}
+    env.pop("SPARK_REMOTE", None)
+    try:
+        return subprocess.call([str(bin_dir / "airflow"), "standalone"], env=env)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
