@@ -60,6 +60,7 @@ def up(settings: Settings, *, spark_port: int = 50051, embedded: bool = False) -
         _wait_for_port(spark_port)
     env = {**os.environ, **airflow_env(settings, None if embedded else spark_port)}
     env.pop("SPARK_REMOTE", None)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"  # standalone starts `airflow` subcommands
     try:
         return subprocess.call([str(bin_dir / "airflow"), "standalone"], env=env)
     except KeyboardInterrupt:
