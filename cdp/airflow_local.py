@@ -55,8 +55,9 @@ def up(settings: Settings, *, spark_port: int = 50051, embedded: bool = False) -
     bin_dir = Path(sys.executable).parent
     server = None
     if not embedded:
-        server = subprocess.Popen([str(bin_dir / "sail"), "spark", "server", "--ip", "127.0.0.1",
-                                   "--port", str(spark_port)])
+        server = subprocess.Popen(
+            [str(bin_dir / "sail"), "spark", "server", "--ip", "127.0.0.1", "--port", str(spark_port)]
+        )
         _wait_for_port(spark_port)
     env = {**os.environ, **airflow_env(settings, None if embedded else spark_port)}
     env.pop("SPARK_REMOTE", None)

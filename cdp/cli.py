@@ -37,6 +37,11 @@ engine_app = typer.Typer(
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(lake_app, name="lake")
 app.add_typer(engine_app, name="engine")
+identity_app = typer.Typer(
+    help="OneID: resolve identifiers into stable OneIDs, explain a OneID, score it against the demo truth.",
+    add_completion=False,
+)
+app.add_typer(identity_app, name="identity")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -226,6 +231,255 @@ def init_key(data_root: DataRoot = None) -> None:
     settings = _settings(data_root)
     settings.ensure_local_pii_key()
     console.print(f"PII key ready ({'CDP_PII_KEY' if settings.pii_key else settings.pii_key_file})")
+
+
+# ---- identity --------------------------------------------------------------------------------------------
+
+
+Dt = Annotated[str, typer.Option(help="Logical date YYYY-MM-DD.")]
+
+
+def _identity_run(dt: str, rules: Path | None, data_root: Path | None) -> None:
+    from cdp.engine import get_spark
+    from identity.rules import RulesError
+    from jobs.identity import IdentityError, run
+    from schemas import ContractError
+
+    settings = _settings(data_root)
+    try:
+        with console.status(f"resolving identities {dt}"):
+            report = run(get_spark(settings), settings, _parse_day(dt).isoformat(), rules_path=rules)
+    except (RulesError, ContractError, SettingsError) as exc:
+        raise _fail(exc, 2) from None
+    except IdentityError as exc:
+        raise _fail(exc, 1) from None
+    for line in report.summary():
+        console.print(line, markup=False, highlight=False)
+
+
+@identity_app.callback(invoke_without_command=True)
+def identity_main(
+    ctx: typer.Context,
+    dt: Annotated[str | None, typer.Option(help="Run identity resolution for this date (as 'run').")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Identity rules file.")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """OneID: `cdp identity --dt D` (or `cdp identity run --dt D`) builds gold.oneid_map for date D."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if dt is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(0)
+    _identity_run(dt, rules, data_root)
+
+
+@identity_app.command("run")
+def identity_run(
+    dt: Dt,
+    rules: Annotated[
+        Path | None, typer.Option(help="Identity rules file (default: the packaged identity/rules.yaml).")
+    ] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Resolve silver identifiers into stable OneIDs for one date (gold.oneid_map and friends)."""
+    _identity_run(dt, rules, data_root)
+
+
+def _short(id_type: str, value: str, width: int = 14) -> str:
+    """``type:value`` with long values (keyed hashes, 64-hex OAIDs) cut, for tables that fit a terminal."""
+    return f"{id_type}:{value if len(value) <= width else value[:width] + '…'}"
+
+
+@identity_app.command("explain")
+def identity_explain(
+    identifier: Annotated[str, typer.Argument(help="The identifier as typed: phone, email, device id...")],
+    id_type: Annotated[str | None, typer.Option(help="Its ID type; every type it fits when omitted.")] = None,
+    dt: Annotated[str | None, typer.Option(help="Map date YYYY-MM-DD; the latest when omitted.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many identifiers and links.")] = 200,
+    data_root: DataRoot = None,
+) -> None:
+    """Show an identifier's OneID, its linked identifiers and the source tables whose records link them."""
+    from cdp.engine import get_spark
+    from jobs.identity import IdentityError, explain
+
+    settings = _settings(data_root)
+    try:
+        out = explain(
+            get_spark(settings),
+            settings,
+            identifier,
+            id_type=id_type,
+            dt=_parse_day(dt).isoformat() if dt else None,
+            limit=limit,
+        )
+    except (IdentityError, ValueError, SettingsError) as exc:
+        raise _fail(exc, 1) from None
+    if out.oneid is None:
+        raise _fail(f"{identifier!r} is not in gold.oneid_map of {out.dt}", 1)
+    others = sorted({m["oneid"] for m in out.matches} - {out.oneid})
+    console.print(
+        f"[bold]OneID {out.oneid}[/bold] ({out.dt}): {identifier} as "
+        + ", ".join(f"{m['id_type']} (vid {m['vid']})" for m in out.matches if m["oneid"] == out.oneid)
+        + (f"; also matches OneIDs {others} under other ID types" if others else "")
+    )
+    ids = Table(title=f"identifiers of OneID {out.oneid}" + (" (first ones)" if out.truncated else ""))
+    for col in ("id type", "id value", "vid"):
+        ids.add_column(col)
+    for r in out.identifiers:
+        ids.add_row(r["id_type"], r["id_value"], str(r["vid"]))
+    console.print(ids)
+    links = Table(title="links (star centre -> identifier) and the records holding them")
+    for col in ("from", "to", "table", "records", "first seen", "last seen"):
+        links.add_column(col, overflow="fold")
+    for e in out.edges:
+        links.add_row(
+            _short(e["src_type"], e["src_value"]),
+            _short(e["dst_type"], e["dst_value"]),
+            e["table"],
+            str(e["records"]),
+            f"{e['first_seen']:%Y-%m-%d}" if e["first_seen"] else "",
+            f"{e['last_seen']:%Y-%m-%d}" if e["last_seen"] else "",
+        )
+    console.print(links)
+    if out.pruned:
+        pruned = Table(title="links not used: a shared identifier (gold.id_pruned_edges)")
+        for col in ("from", "to", "table", "records", "reason"):
+            pruned.add_column(col, overflow="fold")
+        for e in out.pruned:
+            pruned.add_row(
+                _short(e["src_type"], e["src_value"]),
+                _short(e["dst_type"], e["dst_value"]),
+                e["table"],
+                str(e["records"]),
+                f"{_short(e['hub_type'], e['hub_value'])} is shared: {e['reason']}",
+            )
+        console.print(pruned)
+
+
+@identity_app.command("evaluate")
+def identity_evaluate(
+    dt: Dt,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Truth identifiers.parquet (default: <truth root>/identifiers.parquet)."),
+    ] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Score the OneID map of a date against the demo ground truth (pairwise precision, recall, F1)."""
+    from cdp.engine import get_spark
+    from jobs.identity import IdentityError, evaluate
+
+    settings = _settings(data_root)
+    try:
+        with console.status(f"evaluating OneIDs of {dt}"):
+            result = evaluate(get_spark(settings), settings, _parse_day(dt).isoformat(), truth_path=truth)
+    except (IdentityError, SettingsError) as exc:
+        raise _fail(exc, 1) from None
+    table = Table(title=f"OneID quality {dt} (identity.evaluate explains each figure)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in result.as_dict().items():
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    console.print(table)
+
+
+# ---- quality ---------------------------------------------------------------------------------------------
+
+quality_app = typer.Typer(
+    help="Data quality: validate a table with its Great Expectations suite, build Data Docs.",
+    no_args_is_help=True,
+)
+app.add_typer(quality_app, name="quality")
+
+
+@quality_app.command("run")
+def quality_run(
+    table: Annotated[str, typer.Argument(help="Lake table, e.g. silver.members (see cdp lake tables).")],
+    dt: Annotated[str, typer.Option(help="Logical date YYYY-MM-DD: the rows validated.")],
+    whole_table: Annotated[bool, typer.Option(help="Validate every row, not only the date's.")] = False,
+    record: Annotated[bool, typer.Option(help="Append the results to gold.quality_results.")] = True,
+    data_root: DataRoot = None,
+) -> None:
+    """Validate a published table for one date with its suite; exit 1 when a critical expectation fails."""
+    from cdp.engine import get_spark
+    from cdp.lake import Lake, LakeError
+    from quality import SuiteError, validate_table
+    from schemas import ContractError
+
+    settings = _settings(data_root)
+    try:
+        with console.status(f"validating {table} {dt}"):
+            result = validate_table(
+                Lake(get_spark(settings), settings.lake_root),
+                table,
+                _parse_day(dt),
+                whole_table=whole_table,
+                record=record,
+                contract_paths=settings.contract_paths,
+            )
+    except (LakeError, SuiteError, ContractError) as exc:
+        raise _fail(exc, 2) from None
+    out = Table(title=f"{table} {result.dt}: {result.suite}")
+    for col in ("#", "severity", "expectation", "column", "ok", "observed"):
+        out.add_column(col, overflow="fold")
+    for o in result.outcomes:
+        ok = Text("yes", style="green") if o.success else Text("NO", style="red")
+        out.add_row(str(o.position), o.severity, o.expectation, o.column or "", ok, Text(o.observed))
+    console.print(out)
+    for skipped in result.skipped:
+        console.print(Text(f"  skipped {skipped}"))
+    console.print(Text(result.summary(), style="green" if result.passed else "red"))
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@quality_app.command("docs")
+def quality_docs(
+    output: Annotated[
+        Path | None, typer.Option(help="Folder of the Data Docs project (default: <data root>/quality_docs).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, help="Validations of the latest N logical dates.")] = 30,
+    data_root: DataRoot = None,
+) -> None:
+    """Build Great Expectations Data Docs from gold.quality_results and print the index.html path."""
+    from cdp.engine import get_spark
+    from cdp.lake import Lake, LakeError
+    from quality import build_docs
+
+    settings = _settings(data_root)
+    if output is None and "://" in settings.data_root:
+        raise _fail("the data root is not a local folder: give --output for the Data Docs", 2)
+    folder = output or Path(settings.data_root) / "quality_docs"
+    try:
+        with console.status("building Data Docs"):
+            index = build_docs(
+                Lake(get_spark(settings), settings.lake_root),
+                folder,
+                days=days,
+                contract_paths=settings.contract_paths,
+            )
+    except LakeError as exc:
+        raise _fail(exc, 1) from None
+    console.print(Text(f"Data Docs: {index}"))
+    console.print(Text(f"open {index.as_uri()} in a browser"))
+
+
+@quality_app.command("suite")
+def quality_suite(
+    table: Annotated[str, typer.Argument(help="Lake table, e.g. silver.members.")],
+) -> None:
+    """Print a table's suite as JSON: its file, or the one derived from its contract (a starting point for
+    quality/suites/<table>.json)."""
+    from quality import SuiteError, load_suite
+    from schemas import ContractError
+
+    settings = _settings()
+    try:
+        plan = load_suite(table, contract_paths=settings.contract_paths)
+    except (SuiteError, ContractError) as exc:
+        raise _fail(exc, 2) from None
+    err.print(Text(f"suite of {table}: {plan.origin}"))
+    print(json.dumps(plan.data, indent=2, ensure_ascii=False))
 
 
 # ---- contracts -------------------------------------------------------------------------------------------

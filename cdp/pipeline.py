@@ -52,9 +52,19 @@ def _ingest_all(spark, settings: Settings, dt: _dt.date, result: StageResult) ->
     }
 
 
+def _identity(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Resolve identities into stable OneIDs for one date."""
+    from jobs import identity
+
+    report = identity.run(spark, settings, dt)
+    result.rows_in = sum(report.identifiers.values())
+    result.rows_out = report.oneids
+    result.extra = {"balance": report.summary(), "rounds": report.rounds, "steps": report.steps}
+
+
 def stages() -> list[Stage]:
     """The stages that exist, in pipeline order (ingest -> identity -> tags -> audiences -> packs)."""
-    return [Stage("ingest", _ingest_all)]
+    return [Stage("ingest", _ingest_all), Stage("identity", _identity)]
 
 
 def generate_population(

@@ -1,6 +1,23 @@
 """Identity: identifier normalisation by ID type and PII protection columns (keyed hashes, platform hashes,
-masks, bronze encryption). Everything here is ``Column -> Column``."""
+masks, bronze encryption). Everything here is ``Column -> Column``.
 
+OneID resolution (``DataFrame -> DataFrame``): the rules (``load_rules``), the identity graph
+(``record_identifiers``, ``find_hubs``, ``star_edges``), stable OneIDs (``assign_oneids``,
+``oneid_changes``) and their quality against a ground truth (``score``)."""
+
+from identity.evaluate import Evaluation, linkable_groups, score, truth_identifiers
+from identity.graph import (
+    build_priority,
+    find_hubs,
+    find_person_hubs,
+    identifier_links,
+    person_anchors,
+    person_links,
+    record_identifiers,
+    record_vertices,
+    star_edges,
+    with_record_ids,
+)
 from identity.normalize import (
     JUNK_VALUES,
     NORMALIZERS,
@@ -27,11 +44,18 @@ from identity.pii import (
     build_sha256,
     encryption_key,
 )
+from identity.resolve import assign_oneids, oneid_changes, with_components
+from identity.rules import IdentityRules, RulesError, SourcePlan, load_rules, plan_sources
 
 __all__ = [
     "JUNK_VALUES",
     "MASK_KINDS",
     "NORMALIZERS",
+    "Evaluation",
+    "IdentityRules",
+    "RulesError",
+    "SourcePlan",
+    "assign_oneids",
     "build_android_id",
     "build_cookie",
     "build_decrypted",
@@ -47,8 +71,25 @@ __all__ = [
     "build_normalized",
     "build_oaid",
     "build_phone",
+    "build_priority",
     "build_sha256",
     "build_wechat_openid",
     "build_wechat_unionid",
     "encryption_key",
+    "find_hubs",
+    "find_person_hubs",
+    "identifier_links",
+    "linkable_groups",
+    "load_rules",
+    "oneid_changes",
+    "person_anchors",
+    "person_links",
+    "plan_sources",
+    "record_identifiers",
+    "record_vertices",
+    "score",
+    "star_edges",
+    "truth_identifiers",
+    "with_components",
+    "with_record_ids",
 ]

@@ -5,6 +5,10 @@
         -> quarantine.<source>   rejected rows: raw line and reasons
         -> silver.<entity>       typed, normalised, PII hashed, deduplicated
         -> gold.ingest_runs      one row per run: files, row balance, reasons
+        -> gold.quality_results  the quality gate's results on bronze, quarantine and the silver candidates
+
+Write-audit-publish: the rows bound for silver are written to scratch, validated with the suites of
+``quality/suites`` and merged only when no critical expectation fails.
 
 Idempotent: bronze and quarantine replace the date's partition; silver is merged by the contract's keys
 (latest ``order_by`` wins, otherwise first wins), so rerunning a date or re-landing the same file leaves the
@@ -25,6 +29,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -42,6 +47,7 @@ from cdp.landing import (
 )
 from cdp.settings import Settings
 from identity.protect import protect_bronze_pii, protect_direct_pii, with_normalized_identifiers
+from quality.gates import QualityGateError, gate_ingest
 from quality.rows import (
     EXTRA,
     MALFORMED,
@@ -61,7 +67,8 @@ LINEAGE = ["_source_file", "_batch_id", "_ingested_at"]
 
 
 class IngestError(RuntimeError):
-    """The run could not publish its batch: too many bad rows, or files refused as a whole."""
+    """The run could not publish its batch: too many bad rows, files refused as a whole, or a failed critical
+    expectation of the quality gate."""
 
     def __init__(self, message: str, report: IngestReport) -> None:
         super().__init__(message)
@@ -92,6 +99,7 @@ class IngestReport:
     seconds: float = 0.0
     message: str = ""
     steps: dict[str, float] = field(default_factory=dict)
+    quality_seconds: float = 0.0
 
     @property
     def bad_share(self) -> float:
@@ -215,8 +223,9 @@ def run(
         The run report (also appended to ``gold.ingest_runs``).
 
     Raises:
-        IngestError: the bad-row share passed the contract's ``max_bad_share`` (silver untouched), or some
-            files were refused as a whole (the others were ingested).
+        IngestError: the bad-row share passed the contract's ``max_bad_share`` or a critical expectation
+            failed (silver untouched, results in ``gold.quality_results``), or some files were refused as a
+            whole (the others were ingested).
         ContractError, LandingError, SettingsError: configuration problems, with the file or setting named.
     """
     t0 = time.perf_counter()
@@ -338,18 +347,36 @@ def run(
     report.silver_written = n_candidates - already
 
     if report.bad_share > contract.max_bad_share:
-        report.status = "failed_threshold"
-        report.message = (
+        _hold_back(
+            lake,
+            report,
+            t0,
+            scratch,
+            "failed_threshold",
             f"{report.bad_share:.2%} of rows quarantined, above max_bad_share "
-            f"{contract.max_bad_share:.2%} of {source}; silver not updated. Inspect quarantine.{source}"
+            f"{contract.max_bad_share:.2%} of {source}; silver not updated. Inspect quarantine.{source}",
         )
-        report.held_back, report.silver_written = report.silver_written, 0
-        _finish(lake, report, t0)
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise IngestError(report.message, report)
 
-    # 5. Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
+    # 5. Audit: the suites of bronze, quarantine and silver on this batch before anything reaches silver.
     report.steps["counts"] = round(time.perf_counter() - t0, 2)
+    try:
+        audits = gate_ingest(
+            lake, contract, day, candidates, rows_in=report.rows_in, contract_paths=settings.contract_paths
+        )
+    except QualityGateError as exc:
+        _hold_back(
+            lake,
+            report,
+            t0,
+            scratch,
+            "failed_quality",
+            f"{exc}; silver not updated. See gold.quality_results or 'cdp quality docs'",
+            cause=exc,
+        )
+    report.quality_seconds = round(sum(a.seconds for a in audits), 3)
+    report.steps["quality"] = round(time.perf_counter() - t0, 2)
+
+    # 6. Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
     lake.upsert(silver, candidates, contract.keys, newer=order, update=bool(order))
     report.steps["merge"] = round(time.perf_counter() - t0, 2)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -378,6 +405,23 @@ def _already_in_silver(lake: Lake, silver: str, candidates: DataFrame, contract:
     if contract.order_by:
         joined = joined.filter(F.col(f"s.{contract.order_by}") <= F.col(f"t.{contract.order_by}"))
     return joined.count()
+
+
+def _hold_back(
+    lake: Lake,
+    report: IngestReport,
+    t0: float,
+    scratch: Path,
+    status: str,
+    message: str,
+    cause: Exception | None = None,
+) -> NoReturn:
+    """End the run without publishing: good rows count as held back, the run is logged, scratch removed."""
+    report.status, report.message = status, message
+    report.held_back, report.silver_written = report.silver_written, 0
+    _finish(lake, report, t0)
+    shutil.rmtree(scratch, ignore_errors=True)
+    raise IngestError(message, report) from cause
 
 
 def _finish(lake: Lake, report: IngestReport, t0: float) -> IngestReport:

@@ -1,0 +1,495 @@
+"""Quality gates between stages (write-audit-publish): validate what a stage wrote or is about to publish
+with the table's expectation suite, record every result in ``gold.quality_results``, and stop the publish
+when a critical expectation fails. Warnings are recorded and let the stage go on.
+
+Suites run on the engine's DataFrames through Great Expectations' Spark datasource (a whole-DataFrame batch),
+so every metric is a Spark aggregate computed where the data is: over Spark Connect (embedded Sail, a remote
+server) as on classic Spark. Only results (counts, a few example values) come back to the driver.
+
+The ingest job calls :func:`gate_ingest` before its MERGE into silver; ``cdp quality run`` calls
+:func:`validate_table` on a published table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import functions as F
+
+from cdp.lake import Lake, parse_dt
+from quality.catalog import SuitePlan, load_suite
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from schemas import SourceContract
+
+RESULTS_TABLE = "gold.quality_results"
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 10}
+"""Counts, observed values and up to 10 example unexpected values per expectation (never the rows)."""
+
+_DATASOURCE = "lake"
+_context = None
+
+
+class QualityGateError(RuntimeError):
+    """A critical expectation failed: the stage must not publish. ``results`` holds every validation."""
+
+    def __init__(self, message: str, results: list[GateResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+@dataclass
+class Outcome:
+    """The result of one expectation, as recorded in ``gold.quality_results``."""
+
+    position: int
+    expectation: str
+    column: str | None
+    kwargs: dict[str, Any]
+    severity: str
+    success: bool
+    observed: str
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    element_count: int | None = None
+    exception: str | None = None
+    result_json: str = "{}"
+
+    def describe(self) -> str:
+        """``expectation(column)``, for messages."""
+        return f"{self.expectation}({self.column})" if self.column else self.expectation
+
+
+@dataclass
+class GateResult:
+    """One validation of one table for one logical date."""
+
+    table: str
+    dt: _dt.date
+    stage: str
+    suite: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    validated_at: _dt.datetime = field(
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).replace(tzinfo=None, microsecond=0)
+    )
+    seconds: float = 0.0
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        """Failed critical expectations: any of them stops the publish."""
+        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        """Failed expectations that are only recorded."""
+        return [o for o in self.outcomes if not o.success and o.severity != "critical"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: table, dt, verdict and counts."""
+        verdict = "passed" if self.passed else "FAILED"
+        return (
+            f"{self.table} {self.dt.isoformat()}: {verdict} - {len(self.outcomes)} expectations, "
+            f"{len(self.failures)} critical failed, {len(self.warnings)} warnings"
+            + (f", {len(self.skipped)} skipped" if self.skipped else "")
+            + f" ({self.seconds:.2f} s)"
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of ``gold.quality_results`` for this validation."""
+        return [
+            {
+                "run_id": self.run_id,
+                "table_name": self.table,
+                "stage": self.stage,
+                "suite": self.suite,
+                "position": o.position,
+                "expectation": o.expectation,
+                "column_name": o.column,
+                "kwargs_json": json.dumps(o.kwargs, default=str, ensure_ascii=False),
+                "severity": o.severity,
+                "success": o.success,
+                "observed_value": o.observed,
+                "unexpected_count": o.unexpected_count,
+                "unexpected_percent": o.unexpected_percent,
+                "element_count": o.element_count,
+                "exception": o.exception,
+                "gate_passed": self.passed,
+                "validated_at": self.validated_at,
+                "seconds": self.seconds,
+                "result_json": o.result_json,
+                "dt": self.dt,
+            }
+            for o in self.outcomes
+        ]
+
+
+# ---- Great Expectations on the engine's DataFrames ------------------------------------------------------
+
+
+def _gx_context():
+    """One ephemeral GE context per process: suites come from files, results go to the lake."""
+    global _context
+    if _context is None:
+        import great_expectations as gx
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = {"globally": False}
+        _context = context
+    return _context
+
+
+def _batch(df: DataFrame, asset: str):
+    """A GE batch over the whole of ``df``, computed by the session that owns ``df``."""
+    context = _gx_context()
+    spark = df.sparkSession
+    try:
+        source = context.data_sources.get(_DATASOURCE)
+    except KeyError:
+        source = None
+    # GE would otherwise look for a session itself (getOrCreate); pinning the DataFrame's own session keeps
+    # metrics and SQL expectations on the engine that holds the data (Connect or classic). persist is off:
+    # Sail ignores it and the callers' inputs are already materialised.
+    if source is None or source._spark is not spark:
+        if source is not None:
+            context.data_sources.delete(_DATASOURCE)
+        source = context.data_sources.add_spark(name=_DATASOURCE, persist=False)
+        source._spark = spark
+    try:
+        data_asset = source.get_asset(asset)
+    except LookupError:
+        data_asset = source.add_dataframe_asset(name=asset)
+    try:
+        definition = data_asset.get_batch_definition("whole")
+    except KeyError:
+        definition = data_asset.add_batch_definition_whole_dataframe("whole")
+    return definition.get_batch(batch_parameters={"dataframe": df})
+
+
+@contextmanager
+def _reference_views(lake: Lake, plan: SuitePlan) -> Iterator[None]:
+    """Register the tables a suite's SQL expectations refer to as temporary views for the block."""
+    for view, table in plan.references.items():
+        lake.read(table).createOrReplaceTempView(view)
+    try:
+        yield
+    finally:
+        for view in plan.references:
+            lake.spark.catalog.dropTempView(view)
+
+
+def _column_of(kwargs: Mapping[str, Any]) -> str | None:
+    if kwargs.get("column"):
+        return str(kwargs["column"])
+    if kwargs.get("column_list"):
+        return ",".join(kwargs["column_list"])
+    if kwargs.get("column_A"):
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    return None
+
+
+def _bounds(kwargs: Mapping[str, Any]) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None and high is None:
+        return ""
+
+    def show(v: Any) -> str:
+        return "" if v is None else f"{v:,.6g}" if isinstance(v, int | float) else str(v)
+
+    return f" (expected {show(low)}..{show(high)})"
+
+
+def _observed(result: Mapping[str, Any], kwargs: Mapping[str, Any]) -> str:
+    """The observed value in words: the value (with the bounds it was held to), or the unexpected rows."""
+    if "observed_value" in result:
+        value = result["observed_value"]
+        text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+        return text + _bounds(kwargs)
+    if result.get("unexpected_count") is not None:
+        shown = result.get("partial_unexpected_list") or []
+        examples = f"; e.g. {json.dumps(shown[:3], default=str, ensure_ascii=False)}" if shown else ""
+        return (
+            f"{result['unexpected_count']:,} of {result.get('element_count') or 0:,} unexpected "
+            f"({result.get('unexpected_percent') or 0:.3g}%){examples}"
+        )
+    return ""
+
+
+def _outcome(position: int, severity: str, validation) -> Outcome:
+    config = validation.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    result = validation.result or {}
+    info = validation.exception_info or {}
+    exception = info.get("exception_message") if info.get("raised_exception") else None
+    return Outcome(
+        position=position,
+        expectation=config.type,
+        column=_column_of(kwargs),
+        kwargs=kwargs,
+        severity=severity,
+        success=bool(validation.success),
+        observed=f"error: {exception}" if exception else _observed(result, kwargs),
+        unexpected_count=result.get("unexpected_count"),
+        unexpected_percent=result.get("unexpected_percent"),
+        element_count=result.get("element_count"),
+        exception=exception,
+        result_json=json.dumps(validation.to_json_dict(), default=str, ensure_ascii=False),
+    )
+
+
+def previous_row_count(lake: Lake, table: str, dt_column: str, dt: str | _dt.date) -> int | None:
+    """Rows of ``table`` on the latest date before ``dt`` in ``dt_column``; None when there is none."""
+    day = parse_dt(dt)
+    if not lake.exists(table):
+        return None
+    df = lake.read(table)
+    previous = df.filter(F.col(dt_column) < F.lit(day)).agg(F.max(dt_column).alias("d")).first()["d"]
+    if previous is None:
+        return None
+    return df.filter(F.col(dt_column) == F.lit(previous)).count()
+
+
+def _ingest_rows_in(lake: Lake, source: str, day: _dt.date) -> int | None:
+    """Records read by the latest ingest run of ``source`` for ``day`` (``gold.ingest_runs``)."""
+    if not lake.exists("gold.ingest_runs"):
+        return None
+    row = (
+        lake.read("gold.ingest_runs")
+        .filter((F.col("dt") == F.lit(day)) & (F.col("source") == source) & (F.col("rows_in") > 0))
+        .orderBy(F.col("started_at").desc())
+        .select("rows_in")
+        .first()
+    )
+    return None if row is None else int(row["rows_in"])
+
+
+def suite_parameters(
+    lake: Lake,
+    plan: SuitePlan,
+    dt: str | _dt.date,
+    given: Mapping[str, Any] | None = None,
+    contract_paths: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Values of the parameters ``plan`` uses: ``given`` first, the rest looked up in the lake and contracts.
+
+    A value is None when it does not exist yet (no earlier dt, no ingest run); expectations using it are
+    skipped.
+    """
+    from schemas import load_source
+
+    day = parse_dt(dt)
+    values = dict(given or {})
+    needed = plan.parameters - set(values)
+    if "previous_row_count" in needed:
+        values["previous_row_count"] = previous_row_count(lake, plan.table, str(plan.dt_column), day)
+    if "rows_in" in needed:
+        values["rows_in"] = _ingest_rows_in(lake, plan.source, day) if plan.source else None
+    if "max_bad_share" in needed:
+        values["max_bad_share"] = (
+            load_source(plan.source, extra=contract_paths).max_bad_share if plan.source else None
+        )
+    return values
+
+
+def validate(
+    lake: Lake,
+    plan: SuitePlan,
+    df: DataFrame,
+    dt: str | _dt.date,
+    *,
+    stage: str,
+    parameters: Mapping[str, Any] | None = None,
+    contract_paths: tuple[str, ...] = (),
+) -> GateResult:
+    """Validate ``df`` with the suite ``plan`` on the engine; nothing is recorded or raised.
+
+    Args:
+        lake: the lake (parameter look-ups and referenced tables).
+        plan: the table's suite (:func:`quality.catalog.load_suite`).
+        df: the batch: a table's rows for one dt, or the rows a stage is about to publish.
+        dt: the logical date.
+        stage: who validates (``ingest crm_members``, ``cdp quality run``), recorded with the results.
+        parameters: known parameter values; the others are looked up (:func:`suite_parameters`).
+        contract_paths: extra contract folders.
+
+    Returns:
+        The outcome of every expectation that could run, and the skipped ones with the reason.
+    """
+    day = parse_dt(dt)
+    values = suite_parameters(lake, plan, day, parameters, contract_paths)
+    result = GateResult(table=plan.table, dt=day, stage=stage, suite=plan.origin, parameters=values)
+    keep = []
+    for i, exp in enumerate(plan.expectations):
+        missing = sorted(n for n in plan.parameters_of(exp) if values.get(n) is None)
+        if missing:
+            result.skipped.append(f"{exp['type']}: no value yet for {', '.join(missing)}")
+        else:
+            keep.append(i)
+    if not keep:
+        return result
+    suite = plan.expectation_suite(keep)
+    # Positions travel in meta: GE may return results in another order than the suite's.
+    for position, expectation in zip(keep, suite.expectations, strict=True):
+        expectation.meta = {**(expectation.meta or {}), "position": position}
+    start = time.perf_counter()
+    with _reference_views(lake, plan):
+        validation = _batch(df, plan.table).validate(
+            suite,
+            result_format=RESULT_FORMAT,
+            expectation_parameters={k: v for k, v in values.items() if v is not None},
+        )
+    result.seconds = round(time.perf_counter() - start, 3)
+    for r in validation.results:
+        position = int(r.expectation_config.meta["position"])
+        result.outcomes.append(_outcome(position, plan.expectations[position]["severity"], r))
+    result.outcomes.sort(key=lambda o: o.position)
+    return result
+
+
+def write_results(lake: Lake, results: list[GateResult]) -> None:
+    """Append the results to ``gold.quality_results`` in one commit, under the table's lock (several tasks
+    of one run write it, and Sail does not detect conflicting commits)."""
+    rows = [row for r in results for row in r.rows()]
+    if not rows:
+        return
+    df = lake.spark.createDataFrame(rows, lake.contracts[RESULTS_TABLE].ddl)
+    with lake.lock(RESULTS_TABLE):
+        lake.append(RESULTS_TABLE, df)
+
+
+def validate_gate(results: list[GateResult]) -> None:
+    """Raise when any validation failed a critical expectation.
+
+    Raises:
+        QualityGateError: naming each failed expectation with its observed value.
+    """
+    failed = [(r, o) for r in results for o in r.failures]
+    if failed:
+        lines = "; ".join(f"{r.table} {o.describe()}: {o.observed}" for r, o in failed)
+        raise QualityGateError(f"{len(failed)} critical expectation(s) failed: {lines}", results)
+
+
+def gate(
+    lake: Lake,
+    table: str,
+    df: DataFrame,
+    dt: str | _dt.date,
+    *,
+    stage: str,
+    parameters: Mapping[str, Any] | None = None,
+    contract_paths: tuple[str, ...] = (),
+) -> GateResult:
+    """Validate the batch a stage is about to publish, record the results, and stop on a critical failure.
+
+    Call it between the write (to scratch or a staging table) and the publish.
+
+    Raises:
+        QualityGateError: a critical expectation failed; the caller must not publish.
+    """
+    plan = load_suite(table, contract_paths=contract_paths)
+    result = validate(lake, plan, df, dt, stage=stage, parameters=parameters, contract_paths=contract_paths)
+    write_results(lake, [result])
+    validate_gate([result])
+    return result
+
+
+def gate_ingest(
+    lake: Lake,
+    contract: SourceContract,
+    dt: str | _dt.date,
+    candidates: DataFrame,
+    *,
+    rows_in: int,
+    contract_paths: tuple[str, ...] = (),
+) -> list[GateResult]:
+    """The ingest gate: the date's ``bronze`` and ``quarantine`` partitions and the silver candidates (the
+    rows about to be merged), each with its table's suite.
+
+    Args:
+        lake: the lake.
+        contract: the source contract.
+        dt: the logical date.
+        candidates: the rows about to be merged into ``silver.<entity>``.
+        rows_in: records read by this run (the quarantine share's denominator).
+        contract_paths: extra contract folders.
+
+    Returns:
+        The three validations (also appended to ``gold.quality_results``).
+
+    Raises:
+        QualityGateError: a critical expectation failed; silver must not be updated.
+    """
+    day = parse_dt(dt)
+    stage = f"ingest {contract.name}"
+    given = {"rows_in": rows_in, "max_bad_share": contract.max_bad_share}
+    batches: list[tuple[str, DataFrame]] = []
+    for table in (f"bronze.{contract.name}", f"quarantine.{contract.name}"):
+        if lake.exists(table):
+            batches.append((table, lake.read(table).filter(F.col("dt") == F.lit(day))))
+    batches.append((f"silver.{contract.entity}", candidates))
+    results = [
+        validate(
+            lake,
+            load_suite(table, contract_paths=contract_paths),
+            df,
+            day,
+            stage=stage,
+            parameters=given,
+            contract_paths=contract_paths,
+        )
+        for table, df in batches
+    ]
+    write_results(lake, results)
+    validate_gate(results)
+    return results
+
+
+def validate_table(
+    lake: Lake,
+    table: str,
+    dt: str | _dt.date,
+    *,
+    whole_table: bool = False,
+    record: bool = True,
+    stage: str = "cdp quality run",
+    contract_paths: tuple[str, ...] = (),
+) -> GateResult:
+    """Validate a published table: the rows of one dt (``meta.dt_column``), or the whole table.
+
+    Args:
+        lake: the lake.
+        table: ``layer.name``.
+        dt: the logical date (the rows validated, and the date the results are filed under).
+        whole_table: validate every row, not only the date's.
+        record: append the results to ``gold.quality_results``.
+        stage: recorded with the results.
+        contract_paths: extra contract folders.
+
+    Raises:
+        LakeError: the table does not exist.
+        SuiteError: the table has no valid suite.
+    """
+    day = parse_dt(dt)
+    plan = load_suite(table, contract_paths=contract_paths)
+    df = lake.read(table)
+    if plan.dt_column and not whole_table:
+        df = df.filter(F.col(plan.dt_column) == F.lit(day))
+    result = validate(lake, plan, df, day, stage=stage, contract_paths=contract_paths)
+    if record:
+        write_results(lake, [result])
+    return result

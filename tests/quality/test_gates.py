@@ -1,0 +1,312 @@
+"""Quality gates: suite files checked without an engine, identifier formats against the normalisers, and the
+gates on real Delta tables: a batch that passes and one that fails a critical expectation (nothing published,
+the downstream stage not run), warnings recorded, parameters from the previous dt and the contract, the
+standalone ``cdp quality run`` and the Data Docs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+from typer.testing import CliRunner
+
+from cdp.lake import Lake
+from quality import (
+    ID_FORMATS,
+    QualityGateError,
+    SuiteError,
+    build_docs,
+    derive_suite,
+    gate,
+    load_suite,
+    validate,
+    validate_table,
+)
+from quality.catalog import PACKAGED_DIR
+from schemas import load_sources
+
+DT1, DT2 = "2026-11-01", "2026-11-02"
+MEMBERS = (
+    "member_id,name,phone,email,gender,birth_date,province,city,register_channel,register_time,"
+    "membership_level,points,wechat_openid,wechat_unionid,updated_at"
+)
+CONSENT = "record_id,member_id,phone,purpose,status,updated_at"
+
+
+def member(mid: str, gender: str = "F", updated: str = "2026-10-30 10:00:00") -> str:
+    return (
+        f"{mid},张伟,138 1234 5678,zhang.wei@qq.com,{gender},1990-05-01,上海,上海,app,2025-01-01 09:00:00,"
+        f"gold,120,oAbCdEfGhIjKlMnOpQrStUvWxYz1,,{updated}"
+    )
+
+
+def land(s, source: str, dt: str, header: str, lines: list[str]) -> None:
+    folder = Path(s.landing_root) / source / f"dt={dt}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{source}.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+
+
+def results(lake: Lake, table: str) -> list:
+    return lake.read("gold.quality_results").filter(F.col("table_name") == table).collect()
+
+
+@pytest.fixture()
+def env(settings, tmp_path: Path, spark):
+    s = dataclasses.replace(settings.with_data_root(tmp_path / "data"), pii_key="quality-test-key")
+    return s, Lake(spark, s.lake_root)
+
+
+# ---- suite files, no engine -----------------------------------------------------------------------------
+
+
+def test_every_suite_file_is_valid_states_severities_and_covers_its_contract() -> None:
+    files = sorted(PACKAGED_DIR.glob("*.json"))
+    assert files
+    for path in files:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        assert all(e.get("severity") in ("critical", "warning") for e in raw["expectations"]), path
+        plan = load_suite(path.stem)
+        assert plan.path == path and plan.table == raw["meta"]["table"] == path.stem
+    for source in load_sources().values():
+        for table in (f"bronze.{source.name}", f"quarantine.{source.name}", f"silver.{source.entity}"):
+            plan = load_suite(table)
+            assert plan.path is not None, f"{table} has no suite file"
+            for expected in derive_suite(table)["expectations"]:
+                same = [
+                    e
+                    for e in plan.expectations
+                    if (e["type"], e["kwargs"], e["severity"])
+                    == (expected["type"], expected["kwargs"], expected["severity"])
+                ]
+                assert same, f"{plan.path} lacks {expected['type']} {expected['kwargs']} from the contract"
+
+
+def test_suite_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
+    def write(name: str, data: object) -> None:
+        (tmp_path / f"{name}.json").write_text(json.dumps(data) if not isinstance(data, str) else data)
+
+    nn = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}
+    write("silver.members", {"name": "silver.members", "expectations": [nn]})
+    with pytest.raises(SuiteError, match=r"silver\.members\.json: expectations\[0\].*severity: None"):
+        load_suite("silver.members", extra=[tmp_path])
+    row_count = {
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": {"min_value": {"$PARAMETER": "yesterday_rows * 0.5"}},
+        "severity": "warning",
+    }
+    write(
+        "silver.orders", {"name": "silver.orders", "meta": {"dt_column": "_dt"}, "expectations": [row_count]}
+    )
+    with pytest.raises(SuiteError, match=r"unknown \$PARAMETER name\(s\) \['yesterday_rows'\]"):
+        load_suite("silver.orders", extra=[tmp_path])
+    write("silver.events", "{not json")
+    with pytest.raises(SuiteError, match=r"silver\.events\.json: not valid JSON"):
+        load_suite("silver.events", extra=[tmp_path])
+    write("silver.consent", {"name": "silver.members", "expectations": [nn | {"severity": "critical"}]})
+    with pytest.raises(SuiteError, match=r"name the file silver\.members\.json"):
+        load_suite("silver.consent", extra=[tmp_path])
+    with pytest.raises(SuiteError, match=r"no suite for gold\.nothing"):
+        load_suite("gold.nothing")
+
+
+# ---- identifier formats on the engine -------------------------------------------------------------------
+
+
+def test_id_formats_accept_what_the_normalisers_produce(spark) -> None:
+    from identity.normalize import NORMALIZERS
+
+    raw = {
+        "phone": ["138 1234 5678", "+44 20 7946 0958", "E10ADC3949BA59ABBE56E057F20F883E"],
+        "email": [" Zhang.Wei@QQ.com "],
+        "imei": ["86-123456-789012-3", "A1000012345678"],
+        "oaid": ["ABCDEF01-2345-6789-ABCD-EF0123456789", "1234abcd5678ef90"],
+        "idfa": ["abcdef01-2345-6789-abcd-ef0123456789", "e10adc3949ba59abbe56e057f20f883e"],
+        "android_id": ["3c9f5e2a1b4d6e7", "9F3C5E2A1B4D6E70"],
+        "wechat_openid": ["oAbCdEfGhIjKlMnOpQrStUvWxYz1"],
+        "wechat_unionid": ["o6_bmasdasdsad6_2sgVt7hMZOPfL"],
+        "member_id": ["m001", " vip-2024_07 "],
+        "cookie": ["0123456789abcdef0123456789abcdef"],
+    }
+    rows = [(t, v) for t, values in raw.items() for v in values]
+    df = spark.createDataFrame(rows, "id_type string, raw string")
+    checks = [
+        F.when(F.col("id_type") == t, F.struct(NORMALIZERS[t](F.col("raw")).alias("v"))) for t in ID_FORMATS
+    ]
+    got = df.select("id_type", "raw", F.coalesce(*checks)["v"].alias("v"))
+    got = got.select(
+        "id_type", "raw", "v", *[F.col("v").rlike(p).alias(t) for t, p in ID_FORMATS.items()]
+    ).collect()
+    for r in got:
+        assert r["v"] is not None, r
+        assert r[r["id_type"]], f"{r['id_type']} {r['v']!r} does not match {ID_FORMATS[r['id_type']]}"
+    # raw forms are not canonical
+    assert not [r for r in got if r["raw"] == "138 1234 5678" and r["phone"] and r["v"] == r["raw"]]
+
+
+# ---- the ingest gate ------------------------------------------------------------------------------------
+
+
+def test_ingest_gate_passes_records_results_and_warnings(spark, env) -> None:
+    from jobs import ingest
+
+    s, lake = env
+    land(s, "crm_members", DT1, MEMBERS, [member("M001"), member("M002"), member("M003", gender="X")])
+    report = ingest.run(spark, s, "crm_members", DT1)
+    assert report.status == "ok" and report.silver_written == 3 and report.quality_seconds > 0
+    assert report.steps["counts"] <= report.steps["quality"] <= report.steps["merge"]
+    silver = results(lake, "silver.members")
+    assert silver and all(r.gate_passed and r.stage == "ingest crm_members" for r in silver)
+    assert {r.table_name for r in lake.read("gold.quality_results").collect()} == {
+        "bronze.crm_members",
+        "quarantine.crm_members",
+        "silver.members",
+    }
+    (gender,) = [r for r in silver if r.column_name == "gender"]
+    assert (gender.success, gender.severity, gender.unexpected_count) == (False, "warning", 1)
+    assert '"X"' in gender.observed_value
+    assert all(r.success for r in silver if r.severity == "critical")
+    # the quarantine share is held to the contract: at most 3 rows x 5%, i.e. no row (counts are integers)
+    (share,) = [
+        r for r in results(lake, "quarantine.crm_members") if r.expectation.startswith("expect_table")
+    ]
+    assert share.success and json.loads(share.kwargs_json)["max_value"] == 0
+
+    # no earlier dt: the row-count change is skipped, then compared on the next date
+    def row_count_change() -> list:
+        return [r for r in results(lake, "bronze.crm_members") if "row_count" in r.expectation]
+
+    assert row_count_change() == []
+    land(
+        s,
+        "crm_members",
+        DT2,
+        MEMBERS,
+        [member(f"N{i:03d}", updated="2026-11-01 10:00:00") for i in range(20)],
+    )
+    ingest.run(spark, s, "crm_members", DT2)
+    (change,) = row_count_change()
+    assert (change.success, change.severity, change.observed_value) == (
+        False,
+        "warning",
+        "20 (expected 0..15)",  # GE truncates row-count bounds to integers
+    )
+    assert lake.read("silver.members").count() == 23  # a warning does not stop the publish
+
+
+def test_ingest_gate_failure_publishes_nothing_and_stops_the_downstream_stages(spark, env) -> None:
+    from cdp.pipeline import run_stages
+    from jobs import ingest
+    from jobs.ingest import IngestError
+
+    s, lake = env
+    land(s, "consent", DT1, CONSENT, ["r1,M001,,all,opt_out,2026-10-31 08:00:00"])
+    ingest.run(spark, s, "consent", DT1)
+    before = sorted(tuple(r) for r in lake.read("silver.consent").collect())
+    # "maybe" is a valid string, so the row passes the contract, but consent filtering cannot apply it
+    land(
+        s,
+        "consent",
+        DT2,
+        CONSENT,
+        ["r1,M001,,all,opt_in,2026-11-01 09:00:00", "r2,M002,,ads,maybe,2026-11-01 09:00:00"],
+    )
+    with pytest.raises(IngestError, match="critical expectation") as exc:
+        run_stages(s, [datetime.date.fromisoformat(DT2)], only=["ingest", "identity"])
+    assert exc.value.report.status == "failed_quality" and exc.value.report.held_back == 2
+    assert exc.value.report.balanced
+    assert sorted(tuple(r) for r in lake.read("silver.consent").collect()) == before  # r1 still opt_out
+    assert lake.read("bronze.consent").filter(F.col("dt") == DT2).count() == 2  # written, as landed
+    run = lake.read("gold.ingest_runs").filter(F.col("dt") == DT2).collect()
+    assert sorted((r.source, r.status) for r in run) == [
+        ("ad_delivery", "no_files"),
+        ("consent", "failed_quality"),
+    ]
+    failed = [r for r in results(lake, "silver.consent") if not r.success]
+    assert [(r.column_name, r.severity, r.gate_passed) for r in failed] == [("status", "critical", False)]
+    assert '"maybe"' in failed[0].observed_value
+    # the stages after the failed source did not run for this date
+    assert not lake.exists("gold.oneid_map")
+    assert lake.read("gold.ingest_runs").filter(F.col("source") == "crm_members").count() == 0
+
+
+# ---- generic gates for later stages ---------------------------------------------------------------------
+
+
+def test_gate_on_a_staged_table_publishes_only_when_it_passes(spark, lake) -> None:
+    day = datetime.date.fromisoformat(DT1)
+    oneid_map = spark.createDataFrame(
+        [("phone", "h1", 1, 10), ("oaid", "o1", 2, 10), ("member_id", "M1", 3, 11)],
+        "id_type string, id_value string, vid long, oneid long",
+    ).withColumn("dt", F.lit(day))
+    passed = gate(lake, "gold.oneid_map", oneid_map, DT1, stage="identity")
+    assert passed.passed and passed.skipped == [
+        "expect_table_row_count_to_be_between: no value yet for previous_row_count"
+    ]
+    lake.replace_dt("gold.oneid_map", oneid_map.drop("dt"), day)  # publish after the audit
+
+    # a change pointing at a OneID that is not in the map: the referential check stops the publish
+    changes = spark.createDataFrame(
+        [("merged", 12, 10, 1), ("merged", 13, 99, 2)],
+        "change_type string, old_oneid long, new_oneid long, identifiers long",
+    ).withColumn("dt", F.lit(day))
+    with pytest.raises(QualityGateError, match=r"gold\.oneid_changes unexpected_rows_expectation: 1") as exc:
+        gate(lake, "gold.oneid_changes", changes, DT1, stage="identity")
+        lake.replace_dt("gold.oneid_changes", changes.drop("dt"), day)
+    assert not lake.exists("gold.oneid_changes")
+    (result,) = exc.value.results
+    assert [o.severity for o in result.failures] == ["critical"]
+    recorded = lake.read("gold.quality_results").filter(~F.col("success")).collect()
+    assert [(r.table_name, r.gate_passed) for r in recorded] == [("gold.oneid_changes", False)]
+
+    # duplicated identifiers in a new snapshot fail the key check; row count is compared with the last dt
+    dupes = oneid_map.unionByName(oneid_map.limit(1)).withColumn("dt", F.lit(datetime.date(2026, 11, 2)))
+    failed = validate(lake, load_suite("gold.oneid_map"), dupes, DT2, stage="identity")
+    assert [o.expectation for o in failed.failures] == ["expect_compound_columns_to_be_unique"]
+    assert failed.parameters["previous_row_count"] == 3 and not failed.skipped
+
+
+# ---- standalone runs and Data Docs -----------------------------------------------------------------------
+
+
+def test_quality_run_and_docs_on_published_tables(spark, env, tmp_path: Path) -> None:
+    from cdp.cli import app
+    from jobs import ingest
+
+    s, lake = env
+    land(s, "crm_members", DT1, MEMBERS, [member("M001"), member("M002")])
+    ingest.run(spark, s, "crm_members", DT1)
+    runner = CliRunner()
+
+    def cdp(*args: str):
+        return runner.invoke(app, [*args, "--data-root", s.data_root], env={"CDP_PII_KEY": "x"})
+
+    for table in ("silver.members", "bronze.crm_members", "quarantine.crm_members", "gold.ingest_runs"):
+        out = cdp("quality", "run", table, "--dt", DT1)
+        assert out.exit_code == 0, (table, out.output)
+        assert "passed" in out.output
+    # the standalone quarantine check reads rows_in from the run log and the threshold from the contract
+    quarantine = validate_table(lake, "quarantine.crm_members", DT1, record=False)
+    assert quarantine.parameters == {"rows_in": 2, "max_bad_share": 0.05} and not quarantine.skipped
+
+    # a published table that breaks its key: exit 1 and the failure recorded
+    lake.append("silver.members", lake.read("silver.members").filter(F.col("member_id") == "M001"))
+    out = cdp("quality", "run", "silver.members", "--dt", DT1)
+    assert out.exit_code == 1 and "FAILED" in out.output
+    latest = lake.read("gold.quality_results").filter(~F.col("gate_passed")).collect()
+    assert {(r.expectation, r.column_name, r.unexpected_count) for r in latest if not r.success} == {
+        ("expect_column_values_to_be_unique", "member_id", 2)
+    }
+    assert cdp("quality", "run", "silver.nothing", "--dt", DT1).exit_code == 2
+
+    index = build_docs(lake, tmp_path / "docs")
+    assert index.is_file()
+    pages = list((index.parent / "validations" / "silver" / "members").rglob("*.html"))
+    assert len(pages) == 3  # the ingest gate and two standalone runs
+    (failed,) = [p for p in pages if "cdp-quality-run.FAILED" in str(p)]
+    assert "values must be unique" in failed.read_text(encoding="utf-8")
+    out = cdp("quality", "docs", "--output", str(tmp_path / "docs2"))
+    assert out.exit_code == 0 and "index.html" in out.output
