@@ -682,6 +682,20 @@ def airflow_up(
     raise typer.Exit(up(_settings(data_root), spark_port=spark_port, embedded=embedded))
 
 
+def _register_subcommands() -> None:
+    """Command groups that live in their own modules (``cdp/cli_<group>.py``), added last to avoid cycles."""
+    from cdp.cli_audience import audience_app
+    from cdp.cli_tags import tags_app
+    from cdp.cli_web import register
+
+    app.add_typer(tags_app, name="tags")
+    app.add_typer(audience_app, name="audience")
+    register(app)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point of the ``cdp`` console script."""
     sys.exit(app())
