@@ -1,0 +1,322 @@
+"""What the web routes do, in terms of the pipeline's own packages: the tag catalog (``tags``), audiences
+(``jobs.audiences`` and ``audiences``), packs (``audiences.export`` destinations, pack folders written by
+``jobs.audiences``) and the audit log. Nothing here reimplements a rule, an estimate, an insight or an export;
+it calls them, checks access rules that only the web service has (hashed packs for marketers) and shapes the
+answers as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cdp.web.app import WebState
+    from cdp.web.auth import Principal
+
+
+class WebError(ValueError):
+    """A request the service refuses with a reason (unknown tag or pack, forbidden ID type)."""
+
+    status = 422
+
+
+class NotFound(WebError):
+    status = 404
+
+
+class Forbidden(WebError):
+    status = 403
+
+
+# ---- tags ------------------------------------------------------------------------------------------------
+
+_stats_cache: dict[str, Any] = {}
+_stats_lock = threading.Lock()
+
+
+def _catalog(web: WebState):
+    from tags.catalog import load_catalog
+
+    return load_catalog()
+
+
+def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
+    """The latest ``gold.tag_stats`` row of every tag (delta-rs read, cached per table version)."""
+    from deltalake import DeltaTable
+
+    path = f"{web.settings.lake_root}/gold/tag_stats"
+    if not DeltaTable.is_deltatable(path):
+        return {}
+    table = DeltaTable(path)
+    key = f"{path}@{table.version()}"
+    with _stats_lock:
+        if _stats_cache.get("key") == key:
+            return _stats_cache["value"]
+    latest: dict[str, dict[str, Any]] = {}
+    for row in table.to_pyarrow_table().to_pylist():
+        have = latest.get(row["tag_id"])
+        if have is None or row["dt"] > have["dt"]:
+            latest[row["tag_id"]] = row
+    with _stats_lock:
+        _stats_cache.update(key=key, value=latest)
+    return latest
+
+
+def _distribution(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Top values with counts, or the numeric summary as labelled bars."""
+    if not stats or not stats.get("distribution"):
+        return []
+    try:
+        dist = json.loads(stats["distribution"])
+    except (TypeError, ValueError):
+        return []
+    if (
+        isinstance(dist, dict)
+        and set(dist) >= {"min", "max"}
+        and all(v is None or isinstance(v, (int, float)) for v in dist.values())
+    ):
+        order = ("min", "p25", "p50", "p75", "mean", "max")
+        return [{"value": k, "count": dist[k]} for k in order if dist.get(k) is not None]
+    if isinstance(dist, dict):
+        items = sorted(dist.items(), key=lambda kv: -(kv[1] or 0))
+        return [{"value": k, "count": v} for k, v in items]
+    if isinstance(dist, list):
+        return [d for d in dist if isinstance(d, dict)]
+    return []
+
+
+def _tag_summary(tag, stats: dict[str, Any] | None) -> dict[str, Any]:
+    from tags.catalog import LAYER_NAMES_ZH
+
+    return {
+        "id": tag.id,
+        "name_zh": tag.name_zh,
+        "name_en": tag.name_en,
+        "layer": tag.layer,
+        "layer_zh": LAYER_NAMES_ZH.get(tag.layer, ""),
+        "type": tag.type,
+        "description": tag.description,
+        "owner": tag.owner,
+        "refresh": tag.refresh,
+        "coverage": stats.get("coverage") if stats else None,
+        "dt": stats.get("dt") if stats else None,
+    }
+
+
+def list_tags(web: WebState, *, q: str | None = None, layer: str | None = None) -> dict[str, Any]:
+    """Tags matching ``q`` (id, English or Chinese name, description) and ``layer``, with their coverage.
+
+    Raises:
+        WebError: the layer is unknown.
+    """
+    from tags.catalog import LAYER_NAMES_ZH, LAYERS
+
+    if layer and layer not in LAYERS:
+        raise WebError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
+    catalog = _catalog(web)
+    stats = _latest_stats(web)
+    needle = (q or "").strip().lower()
+    out = []
+    for tag in catalog.tags:
+        if layer and tag.layer != layer:
+            continue
+        text = " ".join((tag.id, tag.name_en, tag.name_zh, tag.description)).lower()
+        if needle and needle not in text:
+            continue
+        out.append(_tag_summary(tag, stats.get(tag.id)))
+    layers = [
+        {"layer": name, "name_zh": LAYER_NAMES_ZH[name], "tags": len(catalog.layer(name))} for name in LAYERS
+    ]
+    return {"tags": out, "total": len(catalog), "layers": layers}
+
+
+def get_tag(web: WebState, tag_id: str) -> dict[str, Any]:
+    """One tag's definition and its latest statistics.
+
+    Raises:
+        NotFound: no such tag in the catalog.
+    """
+    catalog = _catalog(web)
+    if tag_id not in catalog:
+        raise NotFound(f"no tag {tag_id!r} in the catalog")
+    tag = catalog[tag_id]
+    row = _latest_stats(web).get(tag_id)
+    summary = _tag_summary(tag, row)
+    summary.update(definition=tag.definition, kind=tag.kind, depends_on=tag.dependencies, sources=tag.sources)
+    stats: dict[str, Any] = {"coverage": None, "distribution": []}
+    if row:
+        stats = {
+            "dt": row["dt"],
+            "coverage": row["coverage"],
+            "people": row["non_null"],
+            "population": row["population"],
+            "distinct_values": row.get("distinct_values"),
+            "coverage_change": row.get("coverage_change"),
+            "changed_share": row.get("changed_share"),
+            "metric": row.get("metric"),
+            "metric_value": row.get("metric_value"),
+            "distribution": _distribution(row),
+        }
+    return {"tag": summary, "stats": stats}
+
+
+# ---- destinations and the hashed-only rule --------------------------------------------------------------
+
+
+def _line_is_hashed(line) -> bool:
+    """Whether a destination's lines for an ID type are digests (md5/sha256) rather than the identifier.
+
+    ``audiences.export`` builds unhashed lines only with its ``_device_raw`` builder (device ids and openids
+    that a platform wants in clear); an explicit ``hashed`` attribute on the line wins when it has one.
+    """
+    explicit = getattr(line, "hashed", None)
+    if explicit is not None:
+        return bool(explicit)
+    return "_device_raw" not in getattr(line.build, "__qualname__", "")
+
+
+def allowed_id_types(destination, principal: Principal) -> list[str]:
+    """ID types of ``destination`` that ``principal`` may export (admins: all; others: hashed only)."""
+    return [t for t, line in destination.lines.items() if principal.role == "admin" or _line_is_hashed(line)]
+
+
+def destinations(web: WebState, principal: Principal) -> dict[str, Any]:
+    from audiences.export import DESTINATIONS
+
+    out = []
+    for d in DESTINATIONS.values():
+        allowed = set(allowed_id_types(d, principal))
+        out.append(
+            {
+                "name": d.name,
+                "label": d.label,
+                "note": d.note,
+                "extension": d.extension,
+                "id_types": [
+                    {
+                        "id_type": t,
+                        "platform_type": line.platform_type,
+                        "hashed": _line_is_hashed(line),
+                        "allowed": t in allowed,
+                    }
+                    for t, line in d.lines.items()
+                ],
+            }
+        )
+    return {"destinations": out}
+
+
+# ---- packs -----------------------------------------------------------------------------------------------
+
+
+def _packs_root(web: WebState) -> Path:
+    return Path(web.settings.packs_root).resolve()
+
+
+def _pack_folder(web: WebState, pack_id: str) -> Path:
+    """The folder of ``pack_id`` (``<audience_id>/v<version>/<destination>``), never outside the packs root.
+
+    Raises:
+        NotFound: no pack with that id.
+    """
+    root = _packs_root(web)
+    parts = [p for p in pack_id.strip("/").split("/") if p]
+    if len(parts) != 3 or any(p in (".", "..") for p in parts) or not parts[1].startswith("v"):
+        raise NotFound(f"no pack {pack_id!r}: a pack id is <audience_id>/v<version>/<destination>")
+    folder = (root / Path(*parts)).resolve()
+    if not folder.is_relative_to(root) or not (folder / "manifest.json").is_file():
+        raise NotFound(f"no pack {pack_id!r}")
+    return folder
+
+
+def _manifest(folder: Path, root: Path) -> dict[str, Any]:
+    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    data["pack_id"] = folder.relative_to(root).as_posix()
+    data.pop("path", None)  # a server path is no business of the client
+    return data
+
+
+def list_packs(web: WebState, *, audience_id: str | None = None) -> dict[str, Any]:
+    root = _packs_root(web)
+    out = []
+    if root.is_dir():
+        for manifest in root.glob("*/v*/*/manifest.json"):
+            try:
+                data = _manifest(manifest.parent, root)
+            except (OSError, ValueError):
+                continue
+            if audience_id and data.get("audience_id") != audience_id:
+                continue
+            data.pop("definition", None)
+            data["files"] = len(data.get("files") or [])
+            out.append(data)
+    out.sort(key=lambda m: m.get("created_at") or "", reverse=True)
+    return {"packs": out}
+
+
+def pack_manifest(web: WebState, pack_id: str) -> dict[str, Any]:
+    return _manifest(_pack_folder(web, pack_id), _packs_root(web))
+
+
+def _check_pack_access(manifest: dict[str, Any], principal: Principal) -> None:
+    """Marketers may only take packs whose every ID file holds hashes."""
+    if principal.role == "admin":
+        return
+    from audiences.export import get_destination
+
+    destination = get_destination(manifest["destination"])
+    allowed = set(allowed_id_types(destination, principal))
+    raw = sorted({f["id_type"] for f in manifest.get("files", [])} - allowed)
+    if raw:
+        raise Forbidden(
+            f"this pack holds unhashed identifiers ({', '.join(raw)}); only an admin may download it"
+        )
+
+
+def pack_zip(web: WebState, pack_id: str, *, principal: Principal, client: str | None) -> Path:
+    """One zip of the pack (its ID zips and ``manifest.json``) in a temporary file, after an audit row.
+
+    Raises:
+        NotFound: no such pack.
+        Forbidden: the pack holds unhashed identifiers and the caller is not an admin (audited as refused).
+    """
+    folder = _pack_folder(web, pack_id)
+    manifest = _manifest(folder, _packs_root(web))
+    audit = {
+        "audience_id": manifest.get("audience_id"),
+        "audience_version": manifest.get("version"),
+        "pack_id": manifest["pack_id"],
+        "destination": manifest.get("destination"),
+        "id_types": sorted(manifest.get("id_types") or {}),
+        "client": client,
+    }
+    try:
+        _check_pack_access(manifest, principal)
+    except Forbidden as exc:
+        web.audit.record(principal, "pack_download", status="refused", detail={"reason": str(exc)}, **audit)
+        raise
+    name = f"{manifest.get('audience_id')}_v{manifest.get('version')}_{manifest.get('destination')}.zip"
+    tmp = Path(tempfile.mkdtemp(prefix="cdp-pack-")) / name
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:  # the ID files are zipped already
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and (path.suffix == ".zip" or path.name == "manifest.json"):
+                zf.write(path, path.name)
+    web.audit.record(
+        principal,
+        "pack_download",
+        rows=manifest.get("lines"),
+        bytes_sent=tmp.stat().st_size,
+        detail={"people": manifest.get("people"), "files": len(manifest.get("files") or [])},
+        **audit,
+    )
+    return tmp
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
