@@ -8,6 +8,11 @@
         -> gold.oneid_changes      merges, splits, retirements since the previous dt
         -> gold.identity_report    counts, component sizes, largest components, pruned hubs, alerts
 
+Write-audit-publish: every output is first written to the run's scratch checkpoints; the map, the changes
+and the report are validated with their suites (``quality.gate_tables``), and the tables are written only
+when no critical expectation fails. A failed gate raises ``QualityGateError`` and leaves every table as it
+was (the results are in ``gold.quality_results``).
+
 The graph is rebuilt from every silver record ingested up to ``dt`` (``_dt <= dt``); the previous state is
 the latest ``gold.oneid_map`` date before ``dt``. Rerunning a date replaces its snapshots with the same
 OneIDs. Backfills run dates in order, as later dates build on earlier ones.
@@ -51,6 +56,7 @@ from identity.normalize import NORMALIZERS
 from identity.pii import build_keyed_hash
 from identity.resolve import assign_oneids, oneid_changes, with_components
 from identity.rules import IdentityRules, load_rules, plan_sources
+from quality.gates import gate_tables
 from schemas import load_sources
 
 VERTICES, EDGES, PRUNED = "gold.id_vertices", "gold.id_edges", "gold.id_pruned_edges"
@@ -87,6 +93,7 @@ class IdentityReport:
     previous_dt: str | None = None
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
+    quality_seconds: float = 0.0
 
     def rows(self) -> list[dict]:
         """The report in the long form of ``gold.identity_report``."""
@@ -281,6 +288,8 @@ def run(
     Raises:
         RulesError, ContractError: the rules or contracts are invalid (file and field named).
         IdentityError: no silver table with identifiers exists yet.
+        QualityGateError: a critical expectation failed on the map, the changes or the report; nothing
+            of this date was written.
     """
     t0 = time.perf_counter()
     day = parse_dt(dt)
@@ -315,7 +324,7 @@ def run(
     existing = lake.read(VERTICES).select("id_type", "id_value", "vid") if lake.exists(VERTICES) else None
     vertices = checkpoint(assign_vertex_ids(record_vertices(records), existing), "vertices")
     new = vertices if existing is None else vertices.join(existing, ["id_type", "id_value"], "left_anti")
-    lake.append(VERTICES, new.withColumn("first_dt", F.lit(day)))
+    new = new.withColumn("first_dt", F.lit(day))  # appended after the gate; VERTICES is unchanged until then
     step("vertices")
 
     # 3. Shared identifiers: over a per-type limit or max_degree first; then, once the person identifiers
@@ -336,8 +345,6 @@ def run(
     edges, pruned = star_edges(records, hubs, checkpoint)
     edges = checkpoint(_with_vids(edges, vertices), "edges")
     pruned = checkpoint(_with_vids(pruned, vertices), "pruned")
-    lake.replace_dt(EDGES, edges, day)
-    lake.replace_dt(PRUNED, pruned, day)
     report.edges, report.pruned_edges = edges.count(), pruned.count()
     step("edges")
 
@@ -359,21 +366,43 @@ def run(
         previous = lake.read(MAP).where(F.col("dt") == F.lit(prev_day)).select("vid", "oneid")
     base = _largest_issued(lake, previous, day)
     oneid_map = checkpoint(assign_oneids(components, previous, base=base), "oneid_map")
-    lake.replace_dt(MAP, oneid_map.select("id_type", "id_value", "vid", "oneid"), day)
     if previous is None:
         changes = spark.createDataFrame(
             [], "change_type string, old_oneid long, new_oneid long, identifiers long"
         )
     else:
         changes = checkpoint(oneid_changes(previous, oneid_map), "changes")
-    lake.replace_dt(CHANGES, changes, day)
     report.new_oneids = oneid_map.where(F.col("oneid") > base).select("oneid").distinct().count()
     step("oneids")
 
     # 7. Report.
     _fill_report(report, rules, oneid_map, hubs, changes)
     report.seconds = round(time.perf_counter() - t0, 3)
-    lake.replace_dt(REPORT, spark.createDataFrame(report.rows(), lake.contracts[REPORT].ddl), day)
+    report_rows = spark.createDataFrame(report.rows(), lake.contracts[REPORT].ddl)
+
+    # 8. Gate: the staged map, changes and report with their suites; raises before anything is published.
+    dated = F.lit(day).alias("dt")
+    staged = {
+        MAP: oneid_map.select("id_type", "id_value", "vid", "oneid", dated),
+        CHANGES: changes.select("*", dated),
+        REPORT: report_rows,
+    }
+    try:
+        audits = gate_tables(lake, staged, day, stage="identity", contract_paths=settings.contract_paths)
+    except Exception:
+        _clear(scratch)
+        raise
+    report.quality_seconds = round(sum(a.seconds for a in audits), 3)
+    step("gate")
+
+    # 9. Publish.
+    lake.append(VERTICES, new)
+    lake.replace_dt(EDGES, edges, day)
+    lake.replace_dt(PRUNED, pruned, day)
+    lake.replace_dt(MAP, staged[MAP].drop("dt"), day)
+    lake.replace_dt(CHANGES, changes, day)
+    lake.replace_dt(REPORT, report_rows, day)
+    step("publish")
     _clear(scratch)
     return report
 

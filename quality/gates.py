@@ -6,7 +6,8 @@ Suites run on the engine's DataFrames through Great Expectations' Spark datasour
 so every metric is a Spark aggregate computed where the data is: over Spark Connect (embedded Sail, a remote
 server) as on classic Spark. Only results (counts, a few example values) come back to the driver.
 
-The ingest job calls :func:`gate_ingest` before its MERGE into silver; ``cdp quality run`` calls
+The ingest job calls :func:`gate_ingest` before its MERGE into silver; later stages (identity, tags,
+audiences) call :func:`gate_tables` with the batches they are about to publish; ``cdp quality run`` calls
 :func:`validate_table` on a published table.
 """
 
@@ -182,10 +183,14 @@ def _batch(df: DataFrame, asset: str):
 
 
 @contextmanager
-def _reference_views(lake: Lake, plan: SuitePlan) -> Iterator[None]:
-    """Register the tables a suite's SQL expectations refer to as temporary views for the block."""
+def _reference_views(
+    lake: Lake, plan: SuitePlan, staged: Mapping[str, DataFrame] | None = None
+) -> Iterator[None]:
+    """Register the tables a suite's SQL expectations refer to as temporary views for the block: the batch
+    a stage is about to publish when ``staged`` holds it, else the published table."""
+    staged = staged or {}
     for view, table in plan.references.items():
-        lake.read(table).createOrReplaceTempView(view)
+        (staged[table] if table in staged else lake.read(table)).createOrReplaceTempView(view)
     try:
         yield
     finally:
@@ -315,6 +320,7 @@ def validate(
     stage: str,
     parameters: Mapping[str, Any] | None = None,
     contract_paths: tuple[str, ...] = (),
+    staged: Mapping[str, DataFrame] | None = None,
 ) -> GateResult:
     """Validate ``df`` with the suite ``plan`` on the engine; nothing is recorded or raised.
 
@@ -326,6 +332,8 @@ def validate(
         stage: who validates (``ingest crm_members``, ``cdp quality run``), recorded with the results.
         parameters: known parameter values; the others are looked up (:func:`suite_parameters`).
         contract_paths: extra contract folders.
+        staged: batches of other tables not yet published (table -> DataFrame); a referential check on
+            one of them reads the batch instead of the published table.
 
     Returns:
         The outcome of every expectation that could run, and the skipped ones with the reason.
@@ -347,7 +355,7 @@ def validate(
     for position, expectation in zip(keep, suite.expectations, strict=True):
         expectation.meta = {**(expectation.meta or {}), "position": position}
     start = time.perf_counter()
-    with _reference_views(lake, plan):
+    with _reference_views(lake, plan, staged):
         validation = _batch(df, plan.table).validate(
             suite,
             result_format=RESULT_FORMAT,
@@ -384,6 +392,66 @@ def validate_gate(results: list[GateResult]) -> None:
         raise QualityGateError(f"{len(failed)} critical expectation(s) failed: {lines}", results)
 
 
+def gate_tables(
+    lake: Lake,
+    batches: Mapping[str, DataFrame],
+    dt: str | _dt.date,
+    *,
+    stage: str,
+    parameters: Mapping[str, Any] | None = None,
+    contract_paths: tuple[str, ...] = (),
+) -> list[GateResult]:
+    """The gate of a stage that publishes several tables: validate every batch the stage is about to
+    publish with its table's suite, record all results in one commit, and stop on a critical failure.
+
+    Write-audit-publish: the stage first writes its output where nothing downstream reads it (a
+    checkpoint or scratch table), calls this gate, and publishes only when it returns. A referential
+    check between two tables of the same stage (``meta.references`` naming a table in ``batches``)
+    reads the staged batch, so ``gold.profile`` can be checked against the ``gold.tags`` it is published
+    with; references to other tables read the published table (``gold.tags`` -> ``gold.oneid_map``).
+
+    Example (a tags layer)::
+
+        tags = checkpoint(build_tags(...), "tags")          # write
+        gate_tables(lake, {"gold.tags": tags.withColumn("dt", F.lit(day))}, day, stage="tags fact")
+        lake.replace_dt("gold.tags", tags, day)             # publish
+
+    Args:
+        lake: the lake.
+        batches: table (``layer.name``) -> the rows about to be published for ``dt``, with the suite's
+            ``meta.dt_column`` set to ``dt`` when the suite names one.
+        dt: the logical date.
+        stage: who validates (``identity``, ``tags fact``), recorded with the results.
+        parameters: known parameter values; the others are looked up (:func:`suite_parameters`).
+        contract_paths: extra contract folders.
+
+    Returns:
+        One validation per table, in the order given (also appended to ``gold.quality_results``).
+
+    Raises:
+        SuiteError: a table has no valid suite (checked for every table before any validation runs).
+        QualityGateError: a critical expectation failed; the stage must not publish any of the tables.
+    """
+    day = parse_dt(dt)
+    plans = {table: load_suite(table, contract_paths=contract_paths) for table in batches}
+    results = [
+        validate(
+            lake,
+            plans[table],
+            df,
+            day,
+            stage=stage,
+            parameters=parameters,
+            contract_paths=contract_paths,
+            staged=batches,
+        )
+        for table, df in batches.items()
+    ]
+    write_results(lake, results)
+    validate_gate(results)
+    return results
+
+
 def gate(
     lake: Lake,
     table: str,
@@ -394,17 +462,17 @@ def gate(
     parameters: Mapping[str, Any] | None = None,
     contract_paths: tuple[str, ...] = (),
 ) -> GateResult:
-    """Validate the batch a stage is about to publish, record the results, and stop on a critical failure.
+    """Validate the batch a stage is about to publish to one table, record the results, and stop on a
+    critical failure (:func:`gate_tables` for one table).
 
     Call it between the write (to scratch or a staging table) and the publish.
 
     Raises:
         QualityGateError: a critical expectation failed; the caller must not publish.
     """
-    plan = load_suite(table, contract_paths=contract_paths)
-    result = validate(lake, plan, df, dt, stage=stage, parameters=parameters, contract_paths=contract_paths)
-    write_results(lake, [result])
-    validate_gate([result])
+    (result,) = gate_tables(
+        lake, {table: df}, dt, stage=stage, parameters=parameters, contract_paths=contract_paths
+    )
     return result
 
 

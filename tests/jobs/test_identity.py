@@ -212,3 +212,79 @@ def test_quality_targets_on_a_generated_population(spark, env) -> None:
     # Many pairs of one person never meet in a record (an anonymous cookie, an ad-log device): plain recall
     # is bounded by the data, not by the rules.
     assert 0.5 <= result.recall <= result.recall_linkable, result
+
+
+# ---- the identity gate (write, validate, publish) ---------------------------------------------------------
+
+
+def test_identity_gate_publishes_only_what_passes_and_stops_the_downstream_stage(
+    spark, env, tmp_path: Path, monkeypatch
+) -> None:
+    from cdp import pipeline
+    from quality import QualityGateError
+    from quality.catalog import PACKAGED_DIR
+
+    s, lake = env
+    ingest_day(
+        spark,
+        s,
+        DT1,
+        [event("e1", DT1, "M0A", oaid=A_PHONE), event("e2", DT1, "M0B", oaid=B_PHONE)],
+        [member("M0A", "13812345678", A_OPENID), member("M0B", "13912345678")],
+    )
+    identity.run(spark, s, DT1)
+    audits = lake.read("gold.quality_results").where(F.col("stage") == "identity").collect()
+    assert {r.table_name for r in audits} == {identity.MAP, identity.CHANGES, identity.REPORT}
+    assert all(r.gate_passed for r in audits)
+
+    # DT2 under a suite that allows no OneID above 2 identifiers: A (member, phone, openid, two devices)
+    # breaks it, so nothing of DT2 is published and the next stage does not run.
+    ingest_day(spark, s, DT2, [event("e3", DT2, "M0A", oaid=TABLET)])
+    tables = [
+        identity.VERTICES,
+        identity.EDGES,
+        identity.PRUNED,
+        identity.MAP,
+        identity.CHANGES,
+        identity.REPORT,
+    ]
+    versions = {t: lake.version(t) for t in tables}
+    strict = json.loads((PACKAGED_DIR / "gold.identity_report.json").read_text(encoding="utf-8"))
+    (bound,) = [
+        e
+        for e in strict["expectations"]
+        if e["severity"] == "critical" and e["type"] == "expect_column_max_to_be_between"
+    ]
+    bound["kwargs"]["max_value"] = 2
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "gold.identity_report.json").write_text(json.dumps(strict), encoding="utf-8")
+    monkeypatch.setenv("CDP_SUITE_PATH", str(suites))
+    downstream: list = []
+    monkeypatch.setattr(
+        pipeline,
+        "stages",
+        lambda: [
+            pipeline.Stage("identity", pipeline._identity),
+            pipeline.Stage("tags", lambda *args: downstream.append(args)),
+        ],
+    )
+    with pytest.raises(QualityGateError, match=r"gold\.identity_report expect_column_max_to_be_between"):
+        pipeline.run_stages(s, [datetime.date.fromisoformat(DT2)])
+    assert downstream == []
+    assert {t: lake.version(t) for t in tables} == versions
+    assert day_rows(lake, identity.MAP, DT2) == []
+    failed = (
+        lake.read("gold.quality_results")
+        .where((F.col("dt") == F.lit(datetime.date.fromisoformat(DT2))) & ~F.col("success"))
+        .collect()
+    )
+    assert [(r.table_name, r.severity, r.gate_passed) for r in failed] == [
+        (identity.REPORT, "critical", False)
+    ]
+    assert failed[0].observed_value == "5.0 (expected ..2)"  # A: member, phone, openid, two devices
+
+    # with the packaged suite the same date passes and is published
+    monkeypatch.delenv("CDP_SUITE_PATH")
+    identity.run(spark, s, DT2)
+    assert oneid_of(lake, DT2)[("member_id", "M0A")] == oneid_of(lake, DT1)[("member_id", "M0A")]

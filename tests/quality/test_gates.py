@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ from quality import (
     build_docs,
     derive_suite,
     gate,
+    gate_tables,
     load_suite,
     validate,
     validate_table,
@@ -239,13 +241,19 @@ def test_ingest_gate_failure_publishes_nothing_and_stops_the_downstream_stages(s
 def test_gate_on_a_staged_table_publishes_only_when_it_passes(spark, lake) -> None:
     day = datetime.date.fromisoformat(DT1)
     oneid_map = spark.createDataFrame(
-        [("phone", "h1", 1, 10), ("oaid", "o1", 2, 10), ("member_id", "M1", 3, 11)],
+        [
+            ("phone", "a1" * 32, 1, 10),
+            ("oaid", "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", 2, 10),
+            ("member_id", "M001", 3, 11),
+        ],
         "id_type string, id_value string, vid long, oneid long",
     ).withColumn("dt", F.lit(day))
     passed = gate(lake, "gold.oneid_map", oneid_map, DT1, stage="identity")
-    assert passed.passed and passed.skipped == [
-        "expect_table_row_count_to_be_between: no value yet for previous_row_count"
-    ]
+    assert (
+        passed.passed
+        and passed.skipped
+        == ["expect_table_row_count_to_be_between: no value yet for previous_row_count"] * 2
+    )
     lake.replace_dt("gold.oneid_map", oneid_map.drop("dt"), day)  # publish after the audit
 
     # a change pointing at a OneID that is not in the map: the referential check stops the publish
@@ -265,7 +273,10 @@ def test_gate_on_a_staged_table_publishes_only_when_it_passes(spark, lake) -> No
     # duplicated identifiers in a new snapshot fail the key check; row count is compared with the last dt
     dupes = oneid_map.unionByName(oneid_map.limit(1)).withColumn("dt", F.lit(datetime.date(2026, 11, 2)))
     failed = validate(lake, load_suite("gold.oneid_map"), dupes, DT2, stage="identity")
-    assert [o.expectation for o in failed.failures] == ["expect_compound_columns_to_be_unique"]
+    assert [(o.expectation, o.column) for o in failed.failures] == [
+        ("expect_compound_columns_to_be_unique", "id_type,id_value"),
+        ("expect_column_values_to_be_unique", "vid"),
+    ]
     assert failed.parameters["previous_row_count"] == 3 and not failed.skipped
 
 
@@ -310,3 +321,57 @@ def test_quality_run_and_docs_on_published_tables(spark, env, tmp_path: Path) ->
     assert "values must be unique" in failed.read_text(encoding="utf-8")
     out = cdp("quality", "docs", "--output", str(tmp_path / "docs2"))
     assert out.exit_code == 0 and "index.html" in out.output
+
+
+def test_stage_gate_checks_references_against_staged_batches_and_publishes_all_or_nothing(
+    spark, lake
+) -> None:
+    """gate_tables, the helper later stages call: a referential check between two tables of one stage
+    reads the staged batch; one failure stops the publish of every table of the stage."""
+    day = datetime.date.fromisoformat(DT1)
+    oneid_map = spark.createDataFrame(
+        [("member_id", "M001", 1, 10), ("member_id", "M002", 2, 11)],
+        "id_type string, id_value string, vid long, oneid long",
+    ).withColumn("dt", F.lit(day))
+    changes = spark.createDataFrame(
+        [("merged", 12, 10, 1)], "change_type string, old_oneid long, new_oneid long, identifiers long"
+    ).withColumn("dt", F.lit(day))
+
+    def report(singletons: int, largest: int = 3) -> DataFrame:
+        rows = [
+            ("oneids", "all", 100.0),
+            ("component_size", "1", float(singletons)),
+            ("largest_component", "10", float(largest)),
+        ]
+        return spark.createDataFrame(rows, "metric string, dimension string, value double").select(
+            "metric", "dimension", "value", F.lit(None).cast("string").alias("detail"), F.lit(day).alias("dt")
+        )
+
+    # the map is not published yet: the changes are checked against the staged map
+    staged = {"gold.oneid_map": oneid_map, "gold.oneid_changes": changes, "gold.identity_report": report(45)}
+    results = gate_tables(lake, staged, DT1, stage="identity")
+    assert [r.table for r in results] == list(staged) and all(r.passed and not r.warnings for r in results)
+
+    # identity report bounds: singleton share and the largest component, each critical past a hard bound
+    # and a warning past the usual range
+    checks = {
+        (45, 3): ([], []),
+        (90, 3): ([], ["unexpected_rows_expectation"]),
+        (97, 3): (["unexpected_rows_expectation"], ["unexpected_rows_expectation"]),
+        (45, 80): ([], ["expect_column_max_to_be_between"]),
+        (45, 900): (["expect_column_max_to_be_between"], ["expect_column_max_to_be_between"]),
+    }
+    plan = load_suite("gold.identity_report")
+    for (singletons, largest), (critical, warnings) in checks.items():
+        result = validate(lake, plan, report(singletons, largest), DT1, stage="test")
+        assert [o.expectation for o in result.failures] == critical, (singletons, largest)
+        assert [o.expectation for o in result.warnings] == warnings, (singletons, largest)
+
+    # a change pointing at a OneID missing from the staged map: nothing of the stage is published
+    bad = changes.unionByName(changes.withColumn("new_oneid", F.lit(99)))
+    with pytest.raises(QualityGateError, match=r"gold\.oneid_changes unexpected_rows_expectation") as exc:
+        gate_tables(lake, {**staged, "gold.oneid_changes": bad}, DT1, stage="identity")
+        for table, df in staged.items():
+            lake.replace_dt(table, df.drop("dt"), day)
+    assert [r.passed for r in exc.value.results] == [True, False, True]
+    assert lake.tables() == ["gold.quality_results"]
