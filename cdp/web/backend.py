@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import tempfile
 import threading
+import time
+import uuid
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,6 +169,261 @@ def get_tag(web: WebState, tag_id: str) -> dict[str, Any]:
     return {"tag": summary, "stats": stats}
 
 
+# ---- audiences (jobs.audiences does the work) -------------------------------------------------------------
+
+
+def _rule_document(rule: Any) -> Any:
+    """The rule as sent by the client; parsing and validation are ``audiences.rules``' job."""
+    if isinstance(rule, dict) and not rule:
+        raise WebError("the rule is empty: add at least one condition")
+    return rule
+
+
+def estimate(web: WebState, rule: Any, *, dt: str | None = None) -> dict[str, Any]:
+    """The consented size of a rule's audience (``jobs.audiences.estimate``)."""
+    from jobs import audiences as job
+
+    started = time.perf_counter()
+    est = job.estimate(web.spark, web.settings, _rule_document(rule), dt)
+    return {
+        "size": est.size,
+        "population": est.population,
+        "opted_out": est.opted_out,
+        "share": est.share,
+        "dt": est.dt,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _version_dict(v) -> dict[str, Any]:
+    return {
+        "audience_id": v.audience_id,
+        "version": v.version,
+        "name": v.name,
+        "kind": v.kind,
+        "description": v.description,
+        "dt": v.dt,
+        "size": v.size,
+        "opted_out": v.opted_out,
+        "id_type_counts": v.id_type_counts,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+        "definition": json.dumps(v.definition.get("rule") or v.definition, ensure_ascii=False),
+        "details": v.details,
+    }
+
+
+def list_audiences(web: WebState) -> dict[str, Any]:
+    from jobs import audiences as job
+
+    out = [_version_dict(v) for v in job.list_audiences(web.spark, web.settings)]
+    for item in out:
+        item.pop("details", None)
+    out.sort(key=lambda a: a["created_at"], reverse=True)
+    return {"audiences": out}
+
+
+def get_audience(web: WebState, audience_id: str) -> dict[str, Any]:
+    """The latest version, every version, and the size of each version over time."""
+    from jobs import audiences as job
+
+    latest = job.show(web.spark, web.settings, audience_id)
+    versions = [
+        v
+        for v in job.list_audiences(web.spark, web.settings, all_versions=True)
+        if v.audience_id == latest.audience_id
+    ]
+    versions.sort(key=lambda v: v.version)
+    return {
+        "audience": _version_dict(latest),
+        "versions": [_version_dict(v) for v in reversed(versions)],
+        "sizes": [
+            {"version": v.version, "dt": v.dt, "label": f"v{v.version} {v.dt}", "size": v.size}
+            for v in versions
+        ],
+    }
+
+
+def create_audience(
+    web: WebState,
+    *,
+    name: str,
+    rule: Any,
+    description: str,
+    audience_id: str | None,
+    dt: str | None,
+    principal: Principal,
+) -> dict[str, Any]:
+    """Save a rule as an audience: a new audience, or a new version of ``audience_id`` (same name)."""
+    from jobs import audiences as job
+
+    if audience_id:
+        name = job.show(web.spark, web.settings, audience_id).name
+    v = job.create(
+        web.spark,
+        web.settings,
+        {"name": name, "description": description, "rule": _rule_document(rule)},
+        dt=dt,
+        created_by=principal.name,
+    )
+    return _version_dict(v)
+
+
+def seed_audience(
+    web: WebState, *, name: str, id_type: str, text: str, principal: Principal
+) -> dict[str, Any]:
+    """An audience from an uploaded identifier list; garbage lines are counted as invalid, not fatal.
+
+    The list is kept under ``<data root>/web/uploads/`` because the audience definition records its path.
+
+    Raises:
+        SeedListError: unknown ID type, no identifier in the text, or none matched a OneID.
+    """
+    from audiences.errors import SeedListError
+    from audiences.seeds import validate_seed_id_type
+    from jobs import audiences as job
+
+    validate_seed_id_type(id_type)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise SeedListError("the seed list is empty: paste one identifier per line")
+    folder = Path(web.settings.data_root) / "web" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_dt.datetime.now(_dt.UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}_{id_type}.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    v = job.create(
+        web.spark,
+        web.settings,
+        {"name": name, "seed": {"path": str(path), "id_type": id_type}},
+        created_by=principal.name,
+    )
+    out = _version_dict(v)
+    match = dict(v.details.get("seed_list") or {})
+    match.pop("path", None)
+    out["match"] = {"lines": len(lines), **match}
+    return out
+
+
+def insight(web: WebState, audience_id: str, *, version: int | None = None) -> dict[str, Any]:
+    """TGI rows (defining traits first) and ID-type coverage (``jobs.audiences.insight``)."""
+    from jobs import audiences as job
+
+    ins = job.insight(web.spark, web.settings, audience_id, version, top=60)
+    size = max(ins.size, 1)
+    return {
+        "audience_id": ins.audience_id,
+        "version": ins.version,
+        "dt": ins.dt,
+        "size": ins.size,
+        "population": ins.population,
+        "tgi": [
+            {
+                "tag": r.tag,
+                "value": r.value,
+                "tgi": r.tgi,
+                "share": r.audience_share,
+                "base_share": r.population_share,
+                "audience_count": r.audience_count,
+                "population_count": r.population_count,
+            }
+            for r in ins.rows
+        ],
+        "id_types": [
+            {"id_type": t, "people": n, "share": n / size}
+            for t, n in sorted(ins.coverage.items(), key=lambda kv: -kv[1])
+        ],
+        "seconds": ins.seconds,
+    }
+
+
+def overlap(web: WebState, audience_id: str, other: str) -> dict[str, Any]:
+    from jobs import audiences as job
+
+    o = job.overlap(web.spark, web.settings, audience_id, other)
+    return {
+        "a": o.a,
+        "b": o.b,
+        "size_a": o.a_size,
+        "size_b": o.b_size,
+        "both": o.both,
+        "either": o.either,
+        "jaccard": o.jaccard,
+        "share_of_a": o.share_of_a,
+        "share_of_b": o.share_of_b,
+    }
+
+
+def check_lookalike(web: WebState, audience_id: str, size: int, *, version: int | None = None) -> None:
+    """Fail fast (before a task is queued) on an unknown seed audience."""
+    from jobs import audiences as job
+
+    job.show(web.spark, web.settings, audience_id, version)
+
+
+def lookalike(
+    web: WebState,
+    audience_id: str,
+    *,
+    size: int,
+    version: int | None,
+    name: str | None,
+    principal: Principal,
+    progress=None,
+) -> dict[str, Any]:
+    """Run ``jobs.audiences.lookalike`` (in a background task) and return the new audience and evaluation.
+
+    ``jobs.audiences.lookalike`` reports no intermediate steps, so progress is elapsed time against a rough
+    expectation, never reaching 100 % before the job returns.
+    """
+    from jobs import audiences as job
+
+    seed = f"{audience_id}@{version}" if version else audience_id
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        started = time.perf_counter()
+        while not done.wait(0.5):
+            elapsed = time.perf_counter() - started
+            if progress:
+                progress(0.95 * (1 - math.exp(-elapsed / 20)), f"training and scoring ({elapsed:.0f} s)")
+
+    ticker = threading.Thread(target=heartbeat, daemon=True)
+    ticker.start()
+    try:
+        result = job.lookalike(web.spark, web.settings, seed, size=size, name=name, created_by=principal.name)
+    finally:
+        done.set()
+    out = _version_dict(result.audience)
+    out["seed_size"] = result.seed_size
+    out["train_seconds"] = result.train_seconds
+    out["score_seconds"] = result.score_seconds
+    out["evaluation"] = _evaluation_summary(result.evaluation)
+    return out
+
+
+def _evaluation_summary(evaluation) -> dict[str, Any] | None:
+    """The headline figures of a lookalike evaluation (the whole report stays in the version's details)."""
+    if evaluation is None:
+        return None
+    full = evaluation.as_dict()
+    out: dict[str, Any] = {
+        "seed_size": full["seed_size"],
+        "hidden_share": full["hidden_share"],
+        "splits": full["splits"],
+        "features": full["features"],
+    }
+    for scorer in ("model", "centroid", "logistic", "lightgbm"):
+        m = full.get(scorer)
+        if not m:
+            continue
+        out[f"{scorer} AUC"] = m["auc"]
+        for k, v in m["lift"].items():
+            out[f"{scorer} lift@{k}"] = v
+        for k, v in m["recall"].items():
+            out[f"{scorer} recall@{k}"] = v
+    return out
+
+
 # ---- destinations and the hashed-only rule --------------------------------------------------------------
 
 
@@ -318,5 +576,66 @@ def pack_zip(web: WebState, pack_id: str, *, principal: Principal, client: str |
     return tmp
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+def export_pack(
+    web: WebState,
+    audience_id: str,
+    *,
+    destination: str,
+    id_types: list[str],
+    version: int | None,
+    principal: Principal,
+    client: str | None,
+) -> dict[str, Any]:
+    """Write a pack with ``jobs.audiences.export`` after the role check, and audit it (refusals too).
+
+    Raises:
+        Forbidden: a marketer asked for an ID type the destination takes unhashed.
+        DestinationError, PackTooSmallError, UnknownAudienceError: from ``jobs.audiences.export``.
+    """
+    from audiences.errors import AudienceError
+    from audiences.export import get_destination
+    from jobs import audiences as job
+
+    audit = {
+        "audience_id": audience_id,
+        "audience_version": version,
+        "destination": destination,
+        "id_types": id_types,
+        "client": client,
+    }
+    try:
+        dest = get_destination(destination)
+        raw = [t for t in id_types if t in dest.lines and t not in allowed_id_types(dest, principal)]
+        if raw:
+            raise Forbidden(
+                f"{dest.name} takes {', '.join(raw)} unhashed; a {principal.role} may export hashed ID types "
+                f"only: {', '.join(allowed_id_types(dest, principal))}"
+            )
+        manifest = job.export(
+            web.spark,
+            web.settings,
+            audience_id,
+            destination,
+            version=version,
+            id_types=id_types,
+            created_by=principal.name,
+        )
+    except (AudienceError, WebError) as exc:
+        web.audit.record(principal, "pack_export", status="refused", detail={"reason": str(exc)}, **audit)
+        raise
+    root = _packs_root(web)
+    pack_id = Path(manifest.path).resolve().relative_to(root).as_posix()
+    web.audit.record(
+        principal,
+        "pack_export",
+        rows=manifest.lines,
+        pack_id=pack_id,
+        detail={
+            "people": manifest.people,
+            "skipped": manifest.skipped,
+            "opted_out_removed": manifest.opted_out_removed,
+            "per_id_type": {t: c.get("lines") for t, c in manifest.id_types.items()},
+        },
+        **(audit | {"audience_id": manifest.audience_id, "audience_version": manifest.version}),
+    )
+    return _manifest(Path(manifest.path), root)
