@@ -4,12 +4,28 @@ JSON-able summaries for XCom. DAG files import this module inside task bodies on
 The connection decides the engine, not the DAG code: when the Airflow connection ``cdp_spark`` (type
 ``spark_connect``) exists, tasks run against that Spark Connect server (a ``sail spark server`` or a Spark 4
 cluster); without it they use the settings' engine (embedded Sail by default).
+
+One writer per table: Sail does not detect conflicting Delta commits, so every task holds a task lock
+(:func:`writing`) on each table it writes for as long as it runs: parallel ingest tasks of one run write
+different tables, and a maintenance task waits for the daily task writing the same table. Inside the jobs,
+tables that several tasks of one run append to (``gold.ingest_runs``, ``gold.quality_results``,
+``gold.audience_exports``) are written under the table's own lake lock (:meth:`cdp.lake.Lake.lock`), held
+for one commit; maintenance takes both. Task locks and table locks are separate files, so a job that locks
+a table its task already holds does not wait for itself.
+
+Failures that a retry cannot fix (a failed quality gate, a bad contract or rule) raise
+``AirflowFailException``, so the task fails at once and the date's downstream tasks do not run.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING
+import importlib.util
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cdp.settings import Settings
 
@@ -17,6 +33,20 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 SPARK_CONN_ID = "cdp_spark"
+IDENTITY_TABLES = (
+    "gold.id_vertices",
+    "gold.id_edges",
+    "gold.id_pruned_edges",
+    "gold.oneid_map",
+    "gold.oneid_changes",
+    "gold.identity_report",
+)
+TAG_TABLES = ("gold.tags", "gold.profile", "gold.tag_stats", "gold.models")
+AUDIENCE_TABLES = ("gold.consent_optouts", "gold.audiences", "gold.audience_members", "gold.audience_exports")
+VACUUM_RETENTION_HOURS = 168
+"""Maintenance keeps 7 days of history: time travel and readers still on an older version keep working."""
+
+T = TypeVar("T")
 
 
 def task_settings() -> Settings:
@@ -49,6 +79,41 @@ def task_spark(settings: Settings, conn_id: str = SPARK_CONN_ID) -> SparkSession
     return get_spark(settings)
 
 
+@contextmanager
+def writing(settings: Settings, tables: Iterable[str]) -> Iterator[None]:
+    """Hold the task lock of every table in ``tables`` for the block, in name order (so two tasks that need
+    overlapping tables cannot deadlock). Local lake roots only (see :meth:`cdp.lake.Lake.lock`)."""
+    from cdp.lake import Lake
+
+    lake = Lake(None, settings.lake_root, contracts={})  # locks need the root only, not an engine
+    with ExitStack() as stack:
+        for table in sorted(set(tables)):
+            stack.enter_context(lake.lock(f"{table}.task"))
+        yield
+
+
+def _fail_fast(errors: tuple[type[BaseException], ...], call: Callable[[], T]) -> T:
+    """Run ``call``; an error of ``errors`` (no retry can fix it) fails the task without retries."""
+    try:
+        return call()
+    except errors as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def job_exists(module: str) -> bool:
+    """Whether a job module (``jobs.tags``) is installed; stages whose job does not exist yet skip."""
+    return importlib.util.find_spec(module) is not None
+
+
+def _skip_unless(module: str) -> None:
+    if not job_exists(module):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"{module} is not installed in this deployment")
+
+
 def list_sources() -> list[str]:
     """Source contract names, read when the task runs (so a new contract needs no DAG change)."""
     from schemas import load_sources
@@ -64,9 +129,22 @@ def ingest_source(source: str, dt: str) -> dict:
             and then fails the task, stopping this date's downstream stages.
     """
     from jobs import ingest
+    from schemas import ContractError, load_source
 
     settings = task_settings()
-    report = ingest.run(task_spark(settings), settings, source, _dt.date.fromisoformat(dt))
+    contract = _fail_fast((ContractError,), lambda: load_source(source, extra=settings.contract_paths))
+    own = (f"bronze.{source}", f"quarantine.{source}", f"silver.{contract.entity}")
+
+    def run() -> ingest.IngestReport:
+        try:
+            return ingest.run(task_spark(settings), settings, source, _dt.date.fromisoformat(dt))
+        except ingest.IngestError as exc:
+            if exc.report.status in ("failed_quality", "failed_threshold"):
+                raise _GateFailed(str(exc)) from exc
+            raise
+
+    with writing(settings, own):
+        report = _fail_fast((_GateFailed,), run)
     return {
         "source": source,
         "dt": dt,
@@ -75,3 +153,221 @@ def ingest_source(source: str, dt: str) -> dict:
         "silver_written": report.silver_written,
         "quarantined": report.quarantined,
     }
+
+
+class _GateFailed(RuntimeError):
+    """A quality gate or threshold stopped a publish: the data must change before a rerun can pass."""
+
+
+def check_tables(tables: Iterable[str], dt: str, *, stage: str) -> dict[str, Any]:
+    """The gate after a stage whose tasks publish themselves: validate the date's rows of each existing
+    table with its suite, record the results, and fail the task (no retries) on a critical failure, so
+    the next stage does not run for this date.
+
+    Returns:
+        Per table: ``passed``, expectations run, failed critical and warning counts, seconds.
+    """
+    from cdp.lake import Lake
+    from quality import QualityGateError, validate_gate, validate_table
+
+    settings = task_settings()
+    lake = Lake(task_spark(settings), settings.lake_root)
+    results = [
+        validate_table(lake, table, dt, stage=stage, contract_paths=settings.contract_paths)
+        for table in tables
+        if lake.exists(table)
+    ]
+    _fail_fast((QualityGateError,), lambda: validate_gate(results))
+    return {
+        r.table: {
+            "passed": r.passed,
+            "expectations": len(r.outcomes),
+            "critical_failed": len(r.failures),
+            "warnings": len(r.warnings),
+            "seconds": r.seconds,
+        }
+        for r in results
+    }
+
+
+def resolve_identity(dt: str) -> dict[str, Any]:
+    """Resolve OneIDs for one date (``jobs.identity``); its gate validates the map, changes and report
+    before anything is written. Dates must run in order (the DAG has ``max_active_runs=1``)."""
+    from identity.rules import RulesError
+    from jobs import identity
+    from quality import QualityGateError
+    from schemas import ContractError
+
+    settings = task_settings()
+    with writing(settings, IDENTITY_TABLES):
+        report = _fail_fast(
+            (QualityGateError, RulesError, ContractError, identity.IdentityError),
+            lambda: identity.run(task_spark(settings), settings, dt),
+        )
+    return {
+        "dt": dt,
+        "identifiers": sum(report.identifiers.values()),
+        "oneids": report.oneids,
+        "new_oneids": report.new_oneids,
+        "changes": report.changes,
+        "alerts": [a["kind"] for a in report.alerts],
+        "seconds": report.seconds,
+        "gate_seconds": report.quality_seconds,
+    }
+
+
+def build_tags(dt: str, layer: str) -> dict[str, Any]:
+    """Build one tag layer for one date (``jobs.tags``); skipped when the tags job is not installed."""
+    _skip_unless("jobs.tags")
+    from jobs import tags
+    from quality import QualityGateError
+    from tags.catalog import CatalogError
+
+    settings = task_settings()
+    with writing(settings, TAG_TABLES):
+        report = _fail_fast(
+            (QualityGateError, CatalogError, tags.TagsError),
+            lambda: tags.run(task_spark(settings), settings, dt, [layer]),
+        )
+    return {
+        "dt": dt,
+        "layer": layer,
+        "tags": len(report.tags),
+        "oneids": report.oneids,
+        "values": report.values,
+        "seconds": report.seconds,
+    }
+
+
+def refresh_audiences(dt: str) -> dict[str, Any]:
+    """Refresh every rule audience on the date's profile and write their scheduled packs
+    (``jobs.audiences.refresh``); skipped when the audiences job is not installed."""
+    _skip_unless("jobs.audiences")
+    from audiences.errors import AudienceError
+    from jobs import audiences
+
+    settings = task_settings()
+    with writing(settings, AUDIENCE_TABLES):
+        report = _fail_fast((AudienceError,), lambda: audiences.refresh(task_spark(settings), settings, dt))
+    return {
+        "dt": dt,
+        "optouts": report.optouts,
+        "refreshed": report.refreshed,
+        "exports": report.exports,
+        "refused": report.refused,
+        "skipped": report.skipped,
+        "seconds": report.seconds,
+    }
+
+
+def export_audience(
+    audience: str, destination: str, id_types: list[str] | None = None, version: int | None = None
+) -> dict[str, Any]:
+    """Write one audience pack (人群包) for a destination (``jobs.audiences.export``), as a marketer or the
+    API asks through ``cdp_audience_export``'s params.
+
+    Raises:
+        AirflowFailException: unknown audience or destination, an ID type the destination does not take,
+            or a pack below the minimum size (no retry changes that).
+    """
+    from audiences.errors import AudienceError
+    from jobs import audiences
+
+    settings = task_settings()
+    manifest = _fail_fast(
+        (AudienceError,),
+        lambda: audiences.export(
+            task_spark(settings),
+            settings,
+            audience,
+            destination,
+            version=version,
+            id_types=list(id_types) if id_types else None,
+            created_by="airflow",
+        ),
+    )
+    return {
+        "audience": manifest.audience_id,
+        "version": manifest.version,
+        "destination": manifest.destination,
+        "path": manifest.path,
+        "people": manifest.people,
+        "lines": manifest.lines,
+    }
+
+
+# ---- maintenance -----------------------------------------------------------------------------------------
+
+
+def list_tables() -> list[str]:
+    """Every Delta table under the lake root, read when the task runs."""
+    from cdp.lake import Lake
+
+    return Lake(None, task_settings().lake_root, contracts={}).tables()
+
+
+def compact_table(table: str) -> dict[str, Any]:
+    """Rewrite a table's small files into larger ones through delta-rs, holding the table's task and table
+    locks so no pipeline task writes it meanwhile."""
+    from cdp.lake import Lake
+
+    settings = task_settings()
+    lake = Lake(None, settings.lake_root, contracts={})
+    with writing(settings, [table]), lake.lock(table):
+        metrics = lake.compact(table)
+    return {
+        "table": table,
+        "files_removed": metrics.get("numFilesRemoved"),
+        "files_added": metrics.get("numFilesAdded"),
+    }
+
+
+def vacuum_table(table: str, retention_hours: int = VACUUM_RETENTION_HOURS) -> dict[str, Any]:
+    """Delete files no version younger than ``retention_hours`` needs (at least 7 days: see
+    :meth:`cdp.lake.Lake.vacuum`), holding the table's task and table locks."""
+    from cdp.lake import Lake, LakeError
+
+    settings = task_settings()
+    lake = Lake(None, settings.lake_root, contracts={})
+    with writing(settings, [table]), lake.lock(table):
+        removed = _fail_fast(
+            (LakeError,),
+            lambda: lake.vacuum(table, retention_hours=retention_hours, dry_run=False),
+        )
+    return {"table": table, "files_removed": len(removed), "retention_hours": retention_hours}
+
+
+def history_report(tables: Iterable[str], ds: str, *, days: int = 7) -> dict[str, Any]:
+    """Commits of each table in the ``days`` before ``ds`` (operations, rows written), written as JSON to
+    ``<data root>/maintenance/history-<ds>.json`` for the operators.
+
+    Returns:
+        The report's path and one summary per table.
+    """
+    from cdp.lake import Lake
+
+    settings = task_settings()
+    lake = Lake(None, settings.lake_root, contracts={})
+    since = _dt.datetime.fromisoformat(ds).replace(tzinfo=_dt.UTC) - _dt.timedelta(days=days)
+    summary = {}
+    for table in sorted(tables):
+        if not lake.exists(table):
+            continue
+        commits = lake.history(table)
+        recent = [c for c in commits if c.get("timestamp", 0) >= since.timestamp() * 1000]
+        ops: dict[str, int] = {}
+        for c in recent:
+            ops[str(c.get("operation"))] = ops.get(str(c.get("operation")), 0) + 1
+        summary[table] = {
+            "version": lake.version(table),
+            "commits": len(recent),
+            "operations": ops,
+            "rows_written": sum(
+                int((c.get("operationMetrics") or {}).get("numOutputRows") or 0) for c in recent
+            ),
+        }
+    path = Path(settings.data_root) / "maintenance" / f"history-{ds}.json"
+    if "://" not in settings.data_root:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
+    return {"path": str(path), "tables": summary}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -38,6 +39,9 @@ RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 10}
 
 _DATASOURCE = "lake"
 _context = None
+_gx_lock = threading.RLock()
+"""GE's context, datasource and suite-parameter parser are not thread-safe: validations of one process
+(threads of a web app, parallel tasks in one worker) run one at a time; processes run in parallel."""
 
 
 class QualityGateError(RuntimeError):
@@ -355,7 +359,7 @@ def validate(
     for position, expectation in zip(keep, suite.expectations, strict=True):
         expectation.meta = {**(expectation.meta or {}), "position": position}
     start = time.perf_counter()
-    with _reference_views(lake, plan, staged):
+    with _gx_lock, _reference_views(lake, plan, staged):
         validation = _batch(df, plan.table).validate(
             suite,
             result_format=RESULT_FORMAT,
