@@ -18,6 +18,7 @@ Run as ``cdp tags build --dt YYYY-MM-DD [--layer fact]`` or ``python -m jobs.tag
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as _dt
 import logging
 import shutil
@@ -292,12 +293,10 @@ def run(
 
     models = [t for t in needed if t.kind == "model"]
     if models:
-        from tags import models as tag_models
-
         for tag in models:
-            result = tag_models.train_and_score(builder, catalog, tag, wide, day, lake.root)
-            wide = wide.join(result.scores, "oneid", "left")
-            report.models[tag.id] = result.registry_row
+            scores, row = _train_and_score(builder, catalog, tag, wide, day, lake.root)
+            wide = wide.join(scores, "oneid", "left")
+            report.models[tag.id] = row
             step(f"model {tag.id}")
         wide = checkpoint(wide.transform(derived_tags(after)), "wide_predictive")
         full_models = {t.id for t in models} == {t.id for t in catalog.tags if t.kind == "model"}
@@ -335,6 +334,87 @@ def run(
     if "://" not in scratch:
         shutil.rmtree(scratch, ignore_errors=True)
     return report
+
+
+def _training_frame(builder: _Builder, catalog: Catalog, tag: TagDefinition, as_of: _dt.date) -> DataFrame:
+    """Features as of ``as_of`` joined with the label of the ``horizon`` days after it, in the population."""
+    spec = tag.model
+    assert spec is not None
+    features = builder.wide(catalog.closure(spec.features), as_of, f"{tag.id}_features_{as_of:%Y%m%d}")
+    label = builder.label(
+        spec.label.from_, spec.label.value, spec.label.where, spec.label.default, as_of, spec.horizon_days
+    )
+    frame = features.join(label, "oneid")
+    return frame.where(F.expr(spec.population)) if spec.population else frame
+
+
+def _train_and_score(
+    builder: _Builder, catalog: Catalog, tag: TagDefinition, wide: DataFrame, day: _dt.date, root: str
+) -> tuple[DataFrame, dict]:
+    """Train on the older window, measure on the holdout window, refit on the holdout window, score ``dt``.
+
+    Returns:
+        ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row.
+    """
+    import pickle
+
+    from tags import models
+
+    spec = tag.model
+    assert spec is not None
+    types = {f: catalog[f].type for f in spec.features}
+    train_as_of, holdout_as_of = models.cutoffs(day, spec.horizon_days)
+    train = models.to_pandas(
+        _training_frame(builder, catalog, tag, train_as_of), spec.features, spec.sample_rows
+    )
+    holdout = models.to_pandas(
+        _training_frame(builder, catalog, tag, holdout_as_of), spec.features, spec.sample_rows, seed=11
+    )
+    if train.empty or holdout.empty:
+        raise TagsError(
+            f"tag {tag.id}: no training rows as of {train_as_of} or {holdout_as_of}; the model needs "
+            f"{2 * spec.horizon_days} days of history before {day}"
+        )
+    fitted = models.fit(spec, types, train)
+    metrics = models.evaluate(
+        spec,
+        holdout["label"].to_numpy(),
+        fitted.predict(holdout),
+        models.baseline_scores(spec, holdout, train),
+    )
+    final = models.fit(spec, types, holdout)  # the most recent window scores dt
+    name, value, baseline = models.headline(spec, metrics)
+    model_id = uuid.uuid4().hex[:16]
+    path = f"{root}/models/{tag.id}/dt={day.isoformat()}/model.pkl"
+    if "://" not in path:
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(pickle.dumps(final))
+    population_rows = wide.where(F.expr(spec.population)) if spec.population else wide
+    scores = models.score(population_rows, final, tag.id)
+    row = {
+        "model_id": model_id,
+        "tag_id": tag.id,
+        "algorithm": spec.algorithm,
+        "task": spec.task,
+        "horizon_days": spec.horizon_days,
+        "train_as_of": train_as_of,
+        "holdout_as_of": holdout_as_of,
+        "features": dumps(list(spec.features)),
+        "params": dumps({**models.DEFAULT_PARAMS[spec.algorithm], **spec.params}),
+        "metrics": dumps(metrics),
+        "metric": name,
+        "metric_value": value,
+        "baseline_value": baseline,
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "path": path,
+        "trained_at": _dt.datetime.now(_dt.UTC).replace(tzinfo=None),
+        "dt": day,
+    }
+    log.info("tags %s: model %s %s %.3f (baseline %.3f)", day, tag.id, name, value, baseline)
+    return builder.checkpoint(scores, f"scores_{tag.id}"), row
 
 
 def _all_deps(catalog: Catalog, tag: TagDefinition) -> set[str]:
@@ -422,9 +502,11 @@ def _stats(
                 "metric": model["metric"] if model else None,
                 "metric_value": model["metric_value"] if model else None,
                 "baseline_value": model["baseline_value"] if model else None,
-                "detail": dumps({"model_id": model["model_id"], "metrics": model["metrics"]})
-                if model
-                else None,
+                "detail": (
+                    dumps({"model_id": model["model_id"], "metrics": json.loads(model["metrics"])})
+                    if model
+                    else None
+                ),
                 "built_at": now,
                 "dt": day,
             }
