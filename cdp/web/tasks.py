@@ -60,7 +60,8 @@ class TaskRunner:
     """
 
     def __init__(self, workers: int = 1, expected_errors: tuple[type[BaseException], ...] = ()) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cdp-task")
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
         self._tasks: dict[str, Task] = {}
         self._lock = threading.Lock()
         self.expected_errors = expected_errors
@@ -94,7 +95,10 @@ class TaskRunner:
             finally:
                 task.finished = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
-        self._pool.submit(run)
+        with self._lock:
+            if self._pool is None:  # first task, or the app was shut down and started again (tests)
+                self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="cdp-task")
+            self._pool.submit(run)
         return task
 
     def get(self, task_id: str) -> Task | None:
@@ -106,4 +110,8 @@ class TaskRunner:
         return [t for t in tasks if owner is None or t.owner == owner][::-1]
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel queued tasks; a running one finishes in its thread."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -385,6 +385,7 @@
     const insightNote = h("p", { class: "muted" }, "loading insight…");
     const overlapOut = h("div", { "data-testid": "overlap-result" });
     const others = h("select", { "data-testid": "overlap-other" });
+    const lookalike = lookalikeCard(a);
     root.append(
       h("div", { class: "card" }, h("h2", {}, `${a.name} `, h("span", { class: "muted" }, a.audience_id)),
         h("dl", { class: "kv" }, h("dt", {}, "kind"), h("dd", {}, a.kind || ""), h("dt", {}, "latest"), h("dd", {}, `v${a.version}: ${fmt(a.size)} people`),
@@ -409,12 +410,13 @@
               h("dt", {}, "share of other"), h("dd", {}, pct(o.share_of_b)), h("dt", {}, "Jaccard"), h("dd", {}, o.jaccard === undefined ? "–" : o.jaccard.toFixed(3))));
             Charts.bars(overlapOut.appendChild(h("div", {})), [{ label: "only this", value: o.size_a - o.both }, { label: "both", value: o.both }, { label: "only other", value: o.size_b - o.both }], { color: (d) => d.label === "both" ? "#19a974" : "#2f6fdf" });
           }) }, "Compare")), overlapOut),
-        lookalikeCard(a)));
+        lookalike));
     Charts.line(sizeChart, (data.sizes || []).map((s) => ({ x: s.label || s.dt, y: s.size })), { empty: "one version so far" });
     const list = await api("/audiences");
     for (const o of list.audiences) if (o.audience_id !== id) others.append(h("option", { value: o.audience_id }, `${o.name} (${fmt(o.size)})`));
     try {
       const ins = await api(`/audiences/${encodeURIComponent(id)}/insight`);
+      lookalike.setPopulation(ins.population);
       insightNote.textContent = `TGI = share in audience / share in population × 100 (dashed line: 100). ${fmt(ins.size)} people vs ${fmt(ins.population)}.`;
       Charts.bars(tgiChart, ins.tgi.slice(0, 20).map((r) => ({ label: `${r.tag}=${r.value}`, value: r.tgi, note: `${pct(r.share)} vs ${pct(r.base_share)}` })),
         { ref: 100, refLabel: "TGI 100", color: (d) => (d.value >= 100 ? "#19a974" : "#f2a33a"), empty: "no profile tags to compare" });
@@ -424,14 +426,16 @@
   }
 
   function lookalikeCard(a) {
+    // The slider picks the size of the expanded audience in people; its range is set from the population once
+    // the insight has loaded (setPopulation), 10x the seed until then.
     const base = Math.max(1, a.size || 1);
-    const slider = h("input", { type: "range", min: 1, max: 10, step: 1, value: 3, "data-testid": "lookalike-slider" });
+    const slider = h("input", { type: "range", min: 1, max: base * 10, step: 1, value: Math.min(base * 3, base * 10), "data-testid": "lookalike-slider", style: "width:260px" });
     const label = h("span", { "data-testid": "lookalike-size" });
     const bar = h("span", { style: "width:0%" });
     const status = h("div", { class: "muted", "data-testid": "lookalike-status" });
     const result = h("div", { "data-testid": "lookalike-result" });
-    const size = () => base * Number(slider.value);
-    const show = () => { label.textContent = `${slider.value}× seed = ${fmt(size())} people`; };
+    const size = () => Number(slider.value);
+    const show = () => { label.textContent = `${fmt(size())} people (${(size() / base).toFixed(1)}× seed)`; };
     slider.addEventListener("input", show);
     show();
     const btn = h("button", { "data-testid": "lookalike-run", disabled: !can("audiences.write"), onclick: guard(async () => {
@@ -457,8 +461,16 @@
         }
       } finally { btn.disabled = false; }
     }) }, "扩展人群 Launch lookalike");
-    return h("div", { class: "card" }, h("h3", {}, "相似人群扩展 Lookalike"), h("div", { class: "row" }, slider, label), h("div", { class: "row", style: "margin:8px 0" }, btn),
+    const card = h("div", { class: "card" }, h("h3", {}, "相似人群扩展 Lookalike"), h("div", { class: "row" }, slider, label), h("div", { class: "row", style: "margin:8px 0" }, btn),
       h("div", { class: "progress" }, bar), status, result);
+    card.setPopulation = (population) => {
+      const room = Math.max(1, population - base);
+      slider.max = room;
+      slider.step = Math.max(1, Math.round(room / 200));
+      slider.value = Math.min(size(), room);
+      show();
+    };
+    return card;
   }
 
   // ---- packs ----------------------------------------------------------------------------------------------
@@ -521,12 +533,16 @@
 
   function showManifest(el, m) {
     el.innerHTML = "";
-    const counts = Object.entries(m.id_types || {}).map(([t, c]) => h("tr", {}, h("td", {}, t), h("td", { class: "num" }, fmt(c.lines !== undefined ? c.lines : c.people)), h("td", {}, h("code", {}, JSON.stringify(c)))));
+    const counts = Object.entries(m.id_types || {}).map(([t, c]) => {
+      const skipped = Object.entries(c.skipped || {}).map(([k, n]) => `${k}: ${fmt(n)}`).join(", ");
+      return h("tr", {}, h("td", {}, t), h("td", {}, c.platform_type || ""), h("td", { class: "num" }, fmt(c.identifiers)),
+        h("td", { class: "num" }, fmt(c.lines)), h("td", { class: "num" }, fmt(c.people)), h("td", {}, skipped || "–"));
+    });
     el.append(
       h("dl", { class: "kv" }, h("dt", {}, "audience"), h("dd", {}, `${m.audience_name} (${m.audience_id}) v${m.version}`), h("dt", {}, "destination"), h("dd", {}, m.destination_label || m.destination),
         h("dt", {}, "people"), h("dd", { "data-testid": "manifest-people" }, fmt(m.people)), h("dt", {}, "lines"), h("dd", {}, fmt(m.lines)), h("dt", {}, "opt-outs removed"), h("dd", {}, fmt(m.opted_out_removed)),
-        h("dt", {}, "created"), h("dd", {}, `${m.created_at || ""} by ${m.created_by || ""}`)),
-      h("table", { class: "list" }, h("tr", {}, h("th", {}, "ID type"), h("th", { class: "num" }, "lines"), h("th", {}, "counts")), counts),
+        h("dt", {}, "minimum pack size"), h("dd", {}, fmt(m.min_pack_size)), h("dt", {}, "created"), h("dd", {}, `${m.created_at || ""} by ${m.created_by || ""}`)),
+      h("table", { class: "list" }, h("tr", {}, h("th", {}, "ID type"), h("th", {}, "platform type"), h("th", { class: "num" }, "identifiers"), h("th", { class: "num" }, "lines"), h("th", { class: "num" }, "people"), h("th", {}, "skipped")), counts),
       h("details", {}, h("summary", {}, `files (${(m.files || []).length})`), h("pre", { class: "manifest" }, JSON.stringify(m.files, null, 1))));
     if (m.pack_id && can("packs.export")) el.append(h("button", { "data-testid": "download-manifest-pack", onclick: guard(() => download(m)) }, "下载 Download zip"));
   }
