@@ -101,6 +101,10 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             page.click("tr[data-tag=gender]")
             page.wait_for_selector("[data-testid=tag-distribution] svg rect")
             page.select_option("[data-testid=layer-filter]", "raw")
+            page.wait_for_function(
+                "[...document.querySelectorAll('[data-testid=tag-table] .pill')]"
+                ".every(p => p.textContent === 'raw')"
+            )
             shot("02_tag_catalog")
 
             # Audience builder: gender = F OR (age >= 30 AND points > 0) ... estimate updates live.
