@@ -14,9 +14,25 @@ from starlette.background import BackgroundTask
 from cdp.web import backend
 from cdp.web.app import client_of, jsonable
 from cdp.web.auth import ROLES, Principal
+from cdp.web.models import (
+    AudienceListOut,
+    AudienceOut,
+    AudiencePageOut,
+    ErrorOut,
+    EstimateOut,
+    ManifestOut,
+    SqlOut,
+    TaskOut,
+)
 from cdp.web.security import ADMINS, ANY, EDITORS, EXPORTERS, SQL_USERS
 
-router = APIRouter()
+router = APIRouter(
+    responses={
+        401: {"model": ErrorOut, "description": "Missing or unknown token"},
+        403: {"model": ErrorOut, "description": "The token's role may not do this"},
+        422: {"model": ErrorOut, "description": "Invalid input, with the reason"},
+    }
+)
 
 PERMISSIONS = {
     "admin": ["catalog", "audiences.read", "audiences.write", "packs.export", "packs.raw", "sql", "audit"],
@@ -91,18 +107,32 @@ class AudienceBody(EstimateBody):
     )
 
 
-@router.post("/audiences/estimate", tags=["audiences"], summary="Size of a rule's audience, without saving")
+@router.post(
+    "/audiences/estimate",
+    tags=["audiences"],
+    summary="Size of a rule's audience, without saving",
+    response_model=EstimateOut,
+)
 def estimate(body: EstimateBody, request: Request, principal: Annotated[Principal, Depends(ANY)]):
     return jsonable(backend.estimate(_web(request), body.rule, dt=body.dt))
 
 
-@router.get("/audiences", tags=["audiences"], summary="Saved audiences with their latest version")
+@router.get(
+    "/audiences",
+    tags=["audiences"],
+    summary="Saved audiences with their latest version",
+    response_model=AudienceListOut,
+)
 def list_audiences(request: Request, principal: Annotated[Principal, Depends(ANY)]) -> dict[str, Any]:
     return jsonable(backend.list_audiences(_web(request)))
 
 
 @router.post(
-    "/audiences", tags=["audiences"], status_code=201, summary="Save a rule as an audience (or new version)"
+    "/audiences",
+    tags=["audiences"],
+    status_code=201,
+    summary="Save a rule as an audience (or new version)",
+    response_model=AudienceOut,
 )
 def create_audience(body: AudienceBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]):
     return jsonable(
@@ -119,7 +149,10 @@ def create_audience(body: AudienceBody, request: Request, principal: Annotated[P
 
 
 @router.get(
-    "/audiences/{audience_id}", tags=["audiences"], summary="An audience: versions and size over time"
+    "/audiences/{audience_id}",
+    tags=["audiences"],
+    summary="An audience: versions and size over time",
+    response_model=AudiencePageOut,
 )
 def get_audience(audience_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
     return jsonable(backend.get_audience(_web(request), audience_id))
@@ -158,6 +191,7 @@ class LookalikeBody(_Body):
     tags=["audiences"],
     status_code=202,
     summary="Start a lookalike expansion in the background; poll /api/tasks/{task_id}",
+    response_model=TaskOut,
 )
 def lookalike(
     audience_id: str, body: LookalikeBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]
@@ -191,6 +225,7 @@ class SeedBody(_Body):
     tags=["audiences"],
     status_code=201,
     summary="Create an audience from an identifier list",
+    response_model=AudienceOut,
 )
 def seed_audience(body: SeedBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]):
     return jsonable(
@@ -219,6 +254,7 @@ class ExportBody(_Body):
     tags=["packs"],
     status_code=201,
     summary="Export an audience pack (人群包) for a destination; audited",
+    response_model=ManifestOut,
 )
 def export_pack(
     audience_id: str, body: ExportBody, request: Request, principal: Annotated[Principal, Depends(EXPORTERS)]
@@ -245,7 +281,12 @@ def list_packs(
     return jsonable(backend.list_packs(_web(request), audience_id=audience_id))
 
 
-@router.get("/packs/{pack_id:path}/manifest", tags=["packs"], summary="A pack's manifest (counts, checksums)")
+@router.get(
+    "/packs/{pack_id:path}/manifest",
+    tags=["packs"],
+    summary="A pack's manifest (counts, checksums)",
+    response_model=ManifestOut,
+)
 def pack_manifest(pack_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
     return jsonable(backend.pack_manifest(_web(request), pack_id))
 
@@ -272,7 +313,12 @@ def list_tasks(request: Request, principal: Annotated[Principal, Depends(ANY)]):
     return {"tasks": [jsonable(t.as_dict()) for t in _web(request).tasks.list(owner)]}
 
 
-@router.get("/tasks/{task_id}", tags=["tasks"], summary="Status, progress and result of a background task")
+@router.get(
+    "/tasks/{task_id}",
+    tags=["tasks"],
+    summary="Status, progress and result of a background task",
+    response_model=TaskOut,
+)
 def get_task(task_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
     task = _web(request).tasks.get(task_id)
     if task is None or (principal.role != "admin" and task.owner != principal.name):
@@ -301,7 +347,12 @@ def sql_tables(request: Request, principal: Annotated[Principal, Depends(SQL_USE
         }
 
 
-@router.post("/sql", tags=["sql"], summary="Run a read-only SQL query over the lake (DuckDB); audited")
+@router.post(
+    "/sql",
+    tags=["sql"],
+    summary="Run a read-only SQL query over the lake (DuckDB); audited",
+    response_model=SqlOut,
+)
 def run_sql(body: SqlBody, request: Request, principal: Annotated[Principal, Depends(SQL_USERS)]):
     from cdp.sql import LakeSQL
 

@@ -1,0 +1,93 @@
+"""Response models of the API, for its OpenAPI document (what ad-ops scripts can rely on). Extra fields are
+allowed: the domain packages may add figures without breaking clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="Why the request was refused, written for the person who sent it")
+
+
+class EstimateOut(_Out):
+    size: int = Field(description="Consented people the rule selects")
+    population: int = Field(description="People in the profile of that date")
+    opted_out: int = Field(description="People the rule selects who opted out (not counted in size)")
+    share: float
+    dt: str = Field(description="Profile date used")
+    seconds: float
+
+
+class AudienceOut(_Out):
+    audience_id: str
+    version: int
+    name: str
+    kind: str = Field(description="rule, engagement, seed or lookalike")
+    dt: str
+    size: int
+    opted_out: int
+    id_type_counts: dict[str, int] = Field(description="People with at least one identifier of each ID type")
+    created_at: str
+    created_by: str
+    definition: str = Field(description="The rule (JSON text)")
+
+
+class AudienceListOut(BaseModel):
+    audiences: list[AudienceOut]
+
+
+class SizePoint(BaseModel):
+    version: int
+    dt: str
+    label: str
+    size: int
+
+
+class AudiencePageOut(BaseModel):
+    audience: AudienceOut
+    versions: list[AudienceOut] = Field(description="Newest first")
+    sizes: list[SizePoint] = Field(description="Size of each version, oldest first")
+
+
+class TaskOut(_Out):
+    task_id: str
+    kind: str
+    owner: str
+    status: str = Field(description="queued, running, done or failed")
+    progress: float = Field(description="0..1")
+    message: str
+    result: Any = Field(default=None, description="The task's result once done (lookalike: the new audience)")
+    error: str | None = None
+
+
+class ManifestOut(_Out):
+    pack_id: str = Field(description="<audience_id>/v<version>/<destination>; use it to download the zip")
+    audience_id: str
+    audience_name: str
+    version: int
+    destination: str
+    id_types: dict[str, dict[str, Any]] = Field(
+        description="Per ID type: platform type, lines, people, skipped"
+    )
+    people: int
+    lines: int
+    skipped: int
+    opted_out_removed: int
+    min_pack_size: int
+    files: list[dict[str, Any]] = Field(description="Zipped ID files with line counts and SHA-256 checksums")
+    created_at: str
+    created_by: str
+
+
+class SqlOut(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool = Field(description="More rows existed than the limit")
+    seconds: float
