@@ -44,6 +44,41 @@ def per_source_table(stage: str, rows: list[dict]) -> Table:
     return table
 
 
+def quality_tables(n: int, suites: list[dict], shares: list[dict]) -> tuple[Table, Table]:
+    """Validation time per table, and each gate's share of the stage it guards."""
+    per_table = Table(title=f"{n:,} persons: validation per table (suite on the date's rows)")
+    for col in ("table", "rows", "expectations", "seconds", "passed"):
+        per_table.add_column(col, justify="left" if col == "table" else "right")
+    for r in suites:
+        per_table.add_row(
+            r["table"], f"{r['rows']:,}", str(r["expectations"]), f"{r['seconds']:.2f}", str(r["passed"])
+        )
+    gates = Table(title=f"{n:,} persons: quality gates' share of their stage")
+    for col in ("stage", "dt", "tables", "gate s", "stage s", "share"):
+        gates.add_column(col, justify="left" if col in ("stage", "tables") else "right")
+    for r in shares:
+        gates.add_row(
+            r["stage"],
+            r["dt"],
+            str(len(r["tables"])),
+            f"{r['gate_seconds']:.2f}",
+            f"{r['stage_seconds']:.1f}" if r["stage_seconds"] else "?",
+            f"{r['share']:.1%}" if r["share"] is not None else "?",
+        )
+    return per_table, gates
+
+
+def _quality_figures(run_settings: Settings, dates: list[_dt.date], results: list) -> tuple[list, list]:
+    from cdp.engine import get_spark
+    from cdp.lake import Lake
+    from quality.bench import stage_gate_shares, time_suites
+
+    spark = get_spark(run_settings)
+    lake = Lake(spark, run_settings.lake_root)
+    shares = stage_gate_shares(lake, dates, {r.stage: r.seconds for r in results})
+    return time_suites(spark, run_settings, dates[-1]), shares
+
+
 def run_bench(
     settings: Settings, sizes: list[int], *, days: int, data_root: Path, console: Console
 ) -> dict[str, object]:
@@ -80,5 +115,16 @@ def run_bench(
         for r in results:
             if r.extra.get("per_source"):
                 console.print(per_source_table(r.stage, r.extra["per_source"]))
-        report["runs"].append({"persons": n, "stages": [r.__dict__ for r in results]})
+        with console.status(f"{n:,} persons: timing the quality suites"):
+            suites, shares = _quality_figures(run_settings, dates, results)
+        for table in quality_tables(n, suites, shares):
+            console.print(table)
+        report["runs"].append(
+            {
+                "persons": n,
+                "stages": [r.__dict__ for r in results],
+                "validation": suites,
+                "gate_shares": shares,
+            }
+        )
     return report

@@ -670,16 +670,74 @@ def engine_server(port: int = 50051, ip: str = "127.0.0.1") -> None:
     server.start(background=False)
 
 
-@app.command("airflow")
-def airflow_up(
-    spark_port: Annotated[int, typer.Option(help="Port of the local Sail Spark Connect server.")] = 50051,
-    embedded: Annotated[bool, typer.Option(help="Run tasks on an in-process engine instead.")] = False,
-    data_root: DataRoot = None,
+airflow_app = typer.Typer(help="Local Airflow: standalone with the CDP DAGs, or the demo run through it.")
+app.add_typer(airflow_app, name="airflow")
+SparkPort = Annotated[int, typer.Option(help="Port of the local Sail Spark Connect server.")]
+Embedded = Annotated[bool, typer.Option(help="Run tasks on an in-process engine instead.")]
+
+
+@airflow_app.callback(invoke_without_command=True)
+def airflow_main(
+    ctx: typer.Context, spark_port: SparkPort = 50051, embedded: Embedded = False, data_root: DataRoot = None
 ) -> None:
+    """Start Airflow standalone (UI on http://localhost:8080) with the CDP DAGs and a local Sail server
+    (the same as ``cdp airflow up``)."""
+    if ctx.invoked_subcommand is None:
+        airflow_up(spark_port, embedded, data_root)
+
+
+@airflow_app.command("up")
+def airflow_up(spark_port: SparkPort = 50051, embedded: Embedded = False, data_root: DataRoot = None) -> None:
     """Start Airflow standalone (UI on http://localhost:8080) with the CDP DAGs and a local Sail server."""
     from cdp.airflow_local import up
 
     raise typer.Exit(up(_settings(data_root), spark_port=spark_port, embedded=embedded))
+
+
+@airflow_app.command("demo")
+def airflow_demo(
+    persons: Annotated[int, typer.Option(min=100, help="Simulated persons.")] = 20_000,
+    days: Annotated[int, typer.Option(min=1, help="Logical dates to run.")] = 2,
+    start: Annotated[str, typer.Option(help="First logical date (YYYY-MM-DD).")] = "2026-11-01",
+    seed: Annotated[int, typer.Option(help="Random seed of the population.")] = 42,
+    keep: Annotated[bool, typer.Option(help="Keep the existing lake and packs.")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Generate a demo population and run the cdp_daily DAG for each demo date through Airflow (dag.test,
+    embedded engine); exit 1 when a run fails."""
+    from cdp.airflow_local import run_daily
+    from cdp.pipeline import generate_population
+
+    settings = _settings(data_root)
+    if not keep:
+        for folder in (settings.lake_root, settings.packs_root, f"{settings.data_root}/_scratch"):
+            shutil.rmtree(folder, ignore_errors=True)
+    settings.ensure_local_pii_key()
+    first = _parse_day(start)
+    with console.status("generating the demo population") as status:
+        gen = generate_population(
+            settings,
+            persons=persons,
+            days=days,
+            start=first,
+            seed=seed,
+            history_days=365,
+            progress=lambda m: status.update(f"generate: {m}"),
+        )
+    console.print(_rows_table(gen.extra["rows"]))
+    runs = run_daily(settings, [first + _dt.timedelta(days=i) for i in range(days)])
+    table = Table(title="cdp_daily through Airflow")
+    for col in ("dt", "state", "tasks"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        counts: dict[str, int] = {}
+        for state in r["tasks"].values():
+            counts[state] = counts.get(state, 0) + 1
+        table.add_row(r["dt"], r["state"], ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    console.print(table)
+    _print_tables(settings)
+    if any(r["state"] != "success" for r in runs):
+        raise _fail("a cdp_daily run failed; see the task logs above and gold.quality_results", 1)
 
 
 def _register_subcommands() -> None:

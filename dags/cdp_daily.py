@@ -16,8 +16,8 @@ One run per day (`ds` = the logical date), each stage behind a quality gate:
    tables); validated before anything is written.
 5. **tags_raw -> tags_fact -> tags_model -> tags_predictive**: the tag catalog layer by layer into
    `gold.tags`, `gold.profile`, `gold.tag_stats`.
-6. **check_tags**: the suites of `gold.tags` and `gold.profile` (keys, every OneID in `gold.oneid_map`,
-   tag coverage within bounds).
+6. **check_tags**: the suites of `gold.tags`, `gold.profile`, `gold.tag_stats` (keys, every OneID in
+   `gold.oneid_map`, tag coverage within bounds, row counts against the previous date).
 7. **refresh_audiences**: every rule audience re-evaluated on the new profile (a new version in
    `gold.audience_members`) and its **scheduled exports** written as packs (人群包).
 
@@ -118,7 +118,7 @@ def cdp_daily():
     def check_tags(ds: str | None = None) -> dict:
         from cdp.orchestration import check_tables
 
-        return check_tables(["gold.tags", "gold.profile"], ds, stage="tags")
+        return check_tables(["gold.tags", "gold.profile", "gold.tag_stats"], ds, stage="tags")
 
     @task(outlets=AUDIENCES, execution_timeout=timedelta(hours=2), **IN_ORDER)
     def refresh_audiences(ds: str | None = None) -> dict:

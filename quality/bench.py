@@ -1,5 +1,6 @@
-"""Figures for ``make bench``: how long each table's suite takes on a benchmark lake, and what share of the
-ingest stage its gate costs."""
+"""Figures for ``make bench``: how long each table's suite takes on a benchmark lake, and what share of its
+stage each gate costs (ingest per source, identity), from what the gates recorded in
+``gold.quality_results``."""
 
 from __future__ import annotations
 
@@ -75,3 +76,60 @@ def gate_shares(reports: Iterable[IngestReport]) -> list[dict[str, Any]]:
         }
         for r in reports
     ]
+
+
+def stage_gate_shares(
+    lake: Lake, dates: Iterable[_dt.date], stage_seconds: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """The gates' cost per stage and date, from ``gold.quality_results`` (seconds of each validation) and
+    the stage's own duration: ``gold.ingest_runs.seconds`` for each ingest run, ``stage_seconds`` (stage
+    name and date, e.g. ``identity 2026-11-01``, as ``cdp.pipeline`` measures it) for the others.
+
+    Returns:
+        One dict per gated stage and date: ``stage``, ``dt``, ``tables``, ``gate_seconds``,
+        ``stage_seconds`` and ``share`` (None when the stage's duration is unknown).
+    """
+    days = [parse_dt(d) for d in dates]
+    if not lake.exists("gold.quality_results"):
+        return []
+    # one row per validation (its seconds repeat on every expectation row); the latest run of a stage wins
+    validations = (
+        lake.read("gold.quality_results")
+        .where(F.col("dt").isin(days) & (F.col("stage") != "bench"))
+        .groupBy("stage", "dt", "run_id", "table_name")
+        .agg(F.max("seconds").alias("seconds"), F.max("validated_at").alias("at"))
+        .collect()
+    )
+    ingest_seconds: dict[tuple[str, _dt.date], float] = {}
+    if lake.exists("gold.ingest_runs"):
+        for r in (
+            lake.read("gold.ingest_runs")
+            .where(F.col("dt").isin(days))
+            .orderBy("started_at")
+            .select("source", "dt", "seconds")
+            .collect()
+        ):
+            ingest_seconds[(f"ingest {r.source}", r.dt)] = float(r.seconds or 0)
+    latest: dict[tuple[str, _dt.date, str], Any] = {}
+    for v in validations:
+        key = (v.stage, v.dt, v.table_name)
+        if key not in latest or v.at > latest[key].at:
+            latest[key] = v
+    by_stage: dict[tuple[str, _dt.date], list[Any]] = {}
+    for (stage, day, _), v in latest.items():
+        by_stage.setdefault((stage, day), []).append(v)
+    out = []
+    for (stage, day), vs in sorted(by_stage.items()):
+        gate = round(sum(float(v.seconds or 0) for v in vs), 3)
+        total = ingest_seconds.get((stage, day)) or (stage_seconds or {}).get(f"{stage} {day.isoformat()}")
+        out.append(
+            {
+                "stage": stage,
+                "dt": day.isoformat(),
+                "tables": sorted(v.table_name for v in vs),
+                "gate_seconds": gate,
+                "stage_seconds": total,
+                "share": round(gate / total, 4) if total else None,
+            }
+        )
+    return out

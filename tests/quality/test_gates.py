@@ -375,3 +375,39 @@ def test_stage_gate_checks_references_against_staged_batches_and_publishes_all_o
             lake.replace_dt(table, df.drop("dt"), day)
     assert [r.passed for r in exc.value.results] == [True, False, True]
     assert lake.tables() == ["gold.quality_results"]
+
+
+def test_tags_gate_passes_and_fails_on_referential_and_coverage_checks(spark, lake) -> None:
+    """The suites the tags stage is gated with: every OneID in gold.tags exists in the map of the date, and
+    tag coverage stays within bounds; a failure publishes nothing."""
+    day = datetime.date.fromisoformat(DT1)
+    oneid_map = spark.createDataFrame(
+        [("member_id", "M001", 1, 10), ("member_id", "M002", 2, 11)],
+        "id_type string, id_value string, vid long, oneid long",
+    )
+    lake.replace_dt("gold.oneid_map", oneid_map, day)
+    tags = spark.createDataFrame(
+        [("10", "gender", "F"), ("10", "rfm_segment", "champion"), ("11", "gender", "M")],
+        "oneid string, tag_id string, value string",
+    ).withColumn("dt", F.lit(day))
+    stats = spark.createDataFrame(
+        [("gender", "raw", 2, 2, 1.0), ("rfm_segment", "model", 2, 1, 0.5)],
+        "tag_id string, layer string, population long, non_null long, coverage double",
+    ).select("*", F.lit(None).cast("double").alias("coverage_change"), F.lit(day).alias("dt"))
+    passed = gate_tables(lake, {"gold.tags": tags, "gold.tag_stats": stats}, DT1, stage="tags")
+    assert all(r.passed for r in passed)
+
+    stray = tags.unionByName(tags.limit(1).withColumn("oneid", F.lit("99")))
+    empty = stats.unionByName(stats.limit(1).select("tag_id", F.lit("fact").alias("layer"), "population",
+                                                    F.lit(0).cast("long").alias("non_null"),
+                                                    F.lit(0.0).alias("coverage"), "coverage_change", "dt")
+                              .withColumn("tag_id", F.lit("never_set")))  # fmt: skip
+    with pytest.raises(QualityGateError) as exc:
+        gate_tables(lake, {"gold.tags": stray, "gold.tag_stats": empty}, DT1, stage="tags")
+        lake.replace_dt("gold.tags", stray.drop("dt"), day)
+    failed = {(r.table, o.expectation) for r in exc.value.results for o in r.failures}
+    assert failed == {
+        ("gold.tags", "unexpected_rows_expectation"),  # OneID 99 is not in the map
+        ("gold.tag_stats", "unexpected_rows_expectation"),  # a tag no OneID has
+    }
+    assert not lake.exists("gold.tags")
