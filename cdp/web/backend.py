@@ -354,10 +354,22 @@ def overlap(web: WebState, audience_id: str, other: str) -> dict[str, Any]:
 
 
 def check_lookalike(web: WebState, audience_id: str, size: int, *, version: int | None = None) -> None:
-    """Fail fast (before a task is queued) on an unknown seed audience."""
+    """Refuse at once (before a task is queued) an unknown seed audience or one below the minimum seed size;
+    ``jobs.audiences.lookalike`` checks the seed again, on consented, profiled members.
+
+    Raises:
+        UnknownAudienceError: no such audience or version.
+        SeedTooSmallError: the seed version holds fewer people than ``jobs.audiences.min_seed_size()``.
+    """
+    from audiences.errors import SeedTooSmallError
     from jobs import audiences as job
 
-    job.show(web.spark, web.settings, audience_id, version)
+    seed = job.show(web.spark, web.settings, audience_id, version)
+    if seed.size < job.min_seed_size():
+        raise SeedTooSmallError(
+            f"seed {seed.audience_id}@{seed.version} has {seed.size:,} people; a lookalike needs at least "
+            f"{job.min_seed_size():,}. Widen the seed audience."
+        )
 
 
 def lookalike(

@@ -1,8 +1,9 @@
 """End to end in a real browser: Debian's headless Chromium driven by Playwright against ``cdp serve``'s app
 on the test lake. A marketer signs in, browses the tag catalog, builds an audience from two groups of
-conditions and sees its estimate, saves it, opens its page (versions, TGI, ID-type coverage), exports a pack
-and downloads the zip; an analyst runs SQL and an admin reads the audit log. A screenshot of every page is
-saved in the folder the test prints (``CDP_WEB_ARTIFACTS`` or ``<tmp>/cdp-web-artifacts``)."""
+conditions and sees its estimate, saves it, opens its page (versions, TGI, ID-type coverage, overlap, a
+lookalike with its evaluation), exports a pack and downloads the zip; an analyst runs SQL and an admin
+reads the audit log. A screenshot of every page is saved in the folder the test prints
+(``CDP_WEB_ARTIFACTS`` or ``<tmp>/cdp-web-artifacts``)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,9 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             page.select_option("[data-testid=overlap-other]", other)
             page.click("[data-testid=overlap-run]")
             page.wait_for_selector("[data-testid=overlap-result] dl")
+            page.click("[data-testid=lookalike-run]")
+            page.wait_for_selector("[data-testid=lookalike-evaluation]", timeout=180_000)
+            assert "lookalike" in page.inner_text("[data-testid=lookalike-result]").lower()
             shot("04_audience_page")
 
             page.click("nav a[data-page=audiences]")
