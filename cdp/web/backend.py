@@ -424,15 +424,12 @@ def _evaluation_summary(evaluation) -> dict[str, Any] | None:
         "splits": full["splits"],
         "features": full["features"],
     }
-    for scorer in ("model", "centroid", "logistic", "lightgbm"):
-        m = full.get(scorer)
-        if not m:
-            continue
-        out[f"{scorer} AUC"] = m["auc"]
-        for k, v in m["lift"].items():
-            out[f"{scorer} lift@{k}"] = v
-        for k, v in m["recall"].items():
-            out[f"{scorer} recall@{k}"] = v
+    # Hide-and-recover figures per scorer: the trained model against the centroid and logistic baselines.
+    out["scorers"] = {
+        scorer: {"auc": m["auc"], "lift": m["lift"], "recall": m["recall"], "precision": m["precision"]}
+        for scorer in ("model", "centroid", "logistic", "lightgbm")
+        if (m := full.get(scorer))
+    }
     return out
 
 

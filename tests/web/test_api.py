@@ -218,7 +218,8 @@ def test_lookalike_task(client, auth) -> None:
     assert task["status"] == "done", task
     result = task["result"]
     assert result["kind"] == "lookalike" and 0 < result["size"] <= 60
-    assert result["evaluation"]["model AUC"] > 0.5
+    assert result["evaluation"]["scorers"]["model"]["auc"] > 0.5
+    assert {"centroid", "logistic"} <= set(result["evaluation"]["scorers"])
     mine = ok(client.get("/api/tasks", headers=auth("marketer")))["tasks"]
     assert task["task_id"] in {t["task_id"] for t in mine}
     assert ok(client.get("/api/tasks", headers=auth("analyst")))["tasks"] == []

@@ -455,9 +455,18 @@
         const r = task.result || {};
         result.append(h("p", { class: "ok" }, "Lookalike audience ", h("a", { href: "#/audience/" + encodeURIComponent(r.audience_id) }, r.name || r.audience_id), `: ${fmt(r.size)} people`));
         if (r.evaluation) {
-          const kv = h("dl", { class: "kv", "data-testid": "lookalike-evaluation" });
-          for (const [k, v] of Object.entries(r.evaluation)) kv.append(h("dt", {}, k), h("dd", {}, typeof v === "number" ? (Number.isInteger(v) ? fmt(v) : v.toFixed(3)) : JSON.stringify(v)));
-          result.append(h("h3", {}, "离线评估 Evaluation"), kv);
+          const ev = r.evaluation;
+          const scorers = Object.entries(ev.scorers || {});
+          const ks = scorers.length ? Object.keys(scorers[0][1].lift) : [];
+          const table = h("table", { class: "list", "data-testid": "lookalike-evaluation" },
+            h("tr", {}, h("th", {}, "scorer"), h("th", { class: "num" }, "AUC"), ks.map((k) => h("th", { class: "num" }, "lift@" + k)), ks.map((k) => h("th", { class: "num" }, "recall@" + k))));
+          for (const [name, m] of scorers) {
+            table.append(h("tr", {}, h("td", {}, name), h("td", { class: "num" }, m.auc.toFixed(3)),
+              ks.map((k) => h("td", { class: "num" }, m.lift[k].toFixed(2))), ks.map((k) => h("td", { class: "num" }, m.recall[k].toFixed(3)))));
+          }
+          result.append(h("h3", {}, "离线评估 Evaluation (hide-and-recover)"),
+            h("p", { class: "muted" }, `seed ${fmt(ev.seed_size)}, ${Math.round(100 * ev.hidden_share)}% hidden, ${ev.splits} splits, ${ev.features} features; the model should beat the centroid and logistic baselines.`),
+            table);
         }
       } finally { btn.disabled = false; }
     }) }, "扩展人群 Launch lookalike");
