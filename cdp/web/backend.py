@@ -43,10 +43,23 @@ _stats_cache: dict[str, Any] = {}
 _stats_lock = threading.Lock()
 
 
-def _catalog(web: WebState):
-    from tags.catalog import load_catalog
+_catalog_cache: dict[str, Any] = {}
 
-    return load_catalog()
+
+def _catalog(web: WebState):
+    """The tag catalog (``tags.catalog.load_catalog``), loaded again only when a definition file changes:
+    parsing and validating every YAML file takes ~0.2 s, too slow for search-as-you-type."""
+    from tags.catalog import catalog_dirs, load_catalog
+
+    files = sorted(p for d in catalog_dirs() if d.is_dir() for p in [*d.glob("*.yaml"), *d.glob("*.yml")])
+    signature = tuple((str(p), p.stat().st_mtime_ns) for p in files)
+    with _stats_lock:
+        if _catalog_cache.get("signature") == signature:
+            return _catalog_cache["catalog"]
+    catalog = load_catalog()
+    with _stats_lock:
+        _catalog_cache.update(signature=signature, catalog=catalog)
+    return catalog
 
 
 def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
