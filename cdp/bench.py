@@ -115,6 +115,11 @@ def run_bench(
         for r in results:
             if r.extra.get("per_source"):
                 console.print(per_source_table(r.stage, r.extra["per_source"]))
+        from cdp.bench_tags import tag_bench
+        from cdp.engine import get_spark
+
+        with console.status(f"{n:,} persons: tag build per layer, fact tags on classic Spark"):
+            tag_figures = tag_bench(get_spark(run_settings), run_settings, dates[-1], console)
         with console.status(f"{n:,} persons: timing the quality suites"):
             suites, shares = _quality_figures(run_settings, dates, results)
         for table in quality_tables(n, suites, shares):
@@ -125,6 +130,7 @@ def run_bench(
                 "stages": [r.__dict__ for r in results],
                 "validation": suites,
                 "gate_shares": shares,
+                "tags": tag_figures,
             }
         )
     return report

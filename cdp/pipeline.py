@@ -62,9 +62,25 @@ def _identity(spark, settings: Settings, dt: _dt.date, result: StageResult) -> N
     result.extra = {"balance": report.summary(), "rounds": report.rounds, "steps": report.steps}
 
 
+def _tags(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Build every tag layer for one date (gold.tags, gold.profile, gold.tag_stats, gold.models)."""
+    from jobs import tags
+
+    report = tags.run(spark, settings, dt)
+    result.rows_in = report.oneids
+    result.rows_out = report.values
+    result.extra = {
+        "balance": report.summary(),
+        "steps": report.steps,
+        "models": {
+            t: [m["metric"], m["metric_value"], m["baseline_value"]] for t, m in report.models.items()
+        },
+    }
+
+
 def stages() -> list[Stage]:
     """The stages that exist, in pipeline order (ingest -> identity -> tags -> audiences -> packs)."""
-    return [Stage("ingest", _ingest_all), Stage("identity", _identity)]
+    return [Stage("ingest", _ingest_all), Stage("identity", _identity), Stage("tags", _tags)]
 
 
 def generate_population(

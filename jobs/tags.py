@@ -18,8 +18,8 @@ Run as ``cdp tags build --dt YYYY-MM-DD [--layer fact]`` or ``python -m jobs.tag
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as _dt
+import json
 import logging
 import shutil
 import time
@@ -209,16 +209,19 @@ def _previous_dt(lake: Lake, day: _dt.date) -> _dt.date | None:
 def _with_missing_columns(df: DataFrame, contract: TableContract) -> DataFrame:
     """Add NULL columns for tags the frame lacks (a tag added to the catalog after an earlier dt)."""
     have = set(df.columns)
-    return df.select(
-        *[
-            F.col(c.name) if c.name in have else F.lit(None).cast(c.spark_type).alias(c.name)
-            for c in contract.columns
-        ]
-    )
+
+    def column(name: str, spark_type: str):
+        return F.col(name) if name in have else F.lit(None).cast(spark_type).alias(name)
+
+    return df.select(*[column(c.name, c.spark_type) for c in contract.columns])
 
 
 def _write_profile(lake: Lake, wide: DataFrame, day: _dt.date, checkpoint) -> None:
     contract = lake.contracts[PROFILE]
+    if not lake.exists(PROFILE):
+        # Created empty from the contract first: every tag column nullable, whatever the first data's
+        # plan infers (a NOT NULL column would refuse the NULLs of a later partial build).
+        lake.overwrite(PROFILE, lake.spark.createDataFrame([], contract.ddl))
     profile = wide.withColumn("oneid", F.col("oneid").cast("string")).withColumn("dt", F.lit(day))
     profile = _with_missing_columns(profile, contract)
     if lake.exists(PROFILE) and set(lake.read(PROFILE).columns) != {c.name for c in contract.columns}:
