@@ -17,6 +17,7 @@ from audiences.rules import _kind
 
 Transform = Callable[[DataFrame], DataFrame]
 NONE_LABEL = "(none)"
+_SEP = "\u0001"
 
 
 def insight_columns(columns: Mapping[str, str], exclude: Sequence[str] = ()) -> dict[str, str]:
@@ -35,10 +36,18 @@ def numeric_edges(profile: DataFrame, kinds: Mapping[str, str], bins: int = 5) -
     if not numeric:
         return {}
     probs = [i / bins for i in range(1, bins)]
+    # One scalar percentile per expression: Sail takes no array of percentages.
     row = profile.agg(
-        *[F.percentile_approx(F.col(f"`{c}`").cast("double"), probs, 1000).alias(c) for c in numeric]
+        *[
+            F.percentile_approx(F.col(f"`{c}`").cast("double"), p, 1000).alias(f"{c}__{i}")
+            for c in numeric
+            for i, p in enumerate(probs)
+        ]
     ).collect()[0]
-    return {c: sorted({float(v) for v in (row[c] or []) if v is not None}) for c in numeric}
+    return {
+        c: sorted({float(row[f"{c}__{i}"]) for i in range(len(probs)) if row[f"{c}__{i}"] is not None})
+        for c in numeric
+    }
 
 
 def _fmt(x: float) -> str:
@@ -95,17 +104,20 @@ def build_insight(
             "oneid",
             "left",
         )
+        # Strings "tag<SEP>value", not structs: Sail mixes up field metadata of structs built from different
+        # expressions in one array.
         pairs = F.array(
             *[
-                F.struct(
-                    F.lit(c).alias("tag"),
-                    F.coalesce(_label(c, k, edges.get(c, [])), F.lit(NONE_LABEL)).alias("value"),
-                )
+                F.concat(F.lit(c + _SEP), F.coalesce(_label(c, k, edges.get(c, [])), F.lit(NONE_LABEL)))
                 for c, k in kinds.items()
             ]
         )
-        long = flagged.select(F.coalesce(F.col("_in"), F.lit(0)).alias("_in"), F.explode(pairs).alias("p"))
-        counts = long.groupBy(F.col("p.tag").alias("tag"), F.col("p.value").alias("value")).agg(
+        long = flagged.select(F.coalesce(F.col("_in"), F.lit(0)).alias("_in"), F.explode(pairs).alias("p")).select(
+            "_in",
+            F.substring_index("p", _SEP, 1).alias("tag"),
+            F.expr(f"substring(p, instr(p, '{_SEP}') + 1)").alias("value"),
+        )
+        counts = long.groupBy("tag", "value").agg(
             F.sum("_in").alias("audience_count"), F.count("*").alias("population_count")
         )
         totals = flagged.agg(F.sum(F.coalesce(F.col("_in"), F.lit(0))).alias("_a"), F.count("*").alias("_p"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,10 +42,15 @@ LGBM_PARAMS: dict[str, Any] = {
     "subsample_freq": 1,
     "colsample_bytree": 0.8,
     "reg_lambda": 1.0,
+    "max_bin": 63,
     "verbose": -1,
-    "n_jobs": 2,
+    "num_threads": 1,
     "seed": 7,
 }
+DRIVER_THREADS = 1
+"""Threads of LightGBM and of BLAS on the driver. One: the engine runs in the same process (embedded) or on
+the same machine, and oversubscribed OpenMP/BLAS threads were 10-100x slower than one thread on the small
+matrices a lookalike trains on."""
 ROUNDS = 200
 
 
@@ -85,7 +91,9 @@ def fit_feature_spec(sample: pd.DataFrame, kinds: Mapping[str, str], dt: _dt.dat
         + [f"{c}={v}" for c, vs in spec["categories"].items() for v in vs]
     )
     x = make_encoder(spec)(sample)
-    med = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else np.zeros(x.shape[1])
+    with warnings.catch_warnings():  # a tag nobody in the sample has: its median is NaN, then 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(np.where(np.isfinite(x), x, np.nan), axis=0) if len(x) else np.zeros(x.shape[1])
     med = np.where(np.isnan(med), 0.0, med)
     filled = np.where(np.isnan(x), med, x)
     spec["median"] = med.tolist()
@@ -109,13 +117,15 @@ def make_encoder(spec: Mapping[str, Any]) -> Callable[[pd.DataFrame], np.ndarray
         import pandas as pd
 
         cols = []
-        for c in numeric:
-            cols.append(pd.to_numeric(pdf[c], errors="coerce").astype("float64").to_numpy())
+        for c in numeric:  # signed log: counts and amounts are heavy-tailed (trees do not care)
+            v = pd.to_numeric(pdf[c], errors="coerce").astype("float64").to_numpy()
+            cols.append(np.sign(v) * np.log1p(np.abs(v)))
         for c in boolean:
             cols.append(pdf[c].map({True: 1.0, False: 0.0}).astype("float64").to_numpy())
         for c in dates:
             d = pd.to_datetime(pdf[c], errors="coerce").to_numpy().astype("datetime64[D]")
-            cols.append((day - d).astype("float64"))
+            v = (day - d).astype("float64")
+            cols.append(np.sign(v) * np.log1p(np.abs(v)))
         for c, values in categories.items():
             s = pdf[c].astype("object")
             for v in values:
@@ -138,29 +148,46 @@ def standardize(x: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
 
 @dataclass
 class LookalikeModel:
-    """A trained lookalike model, in the plain form scoring ships to executors."""
+    """A trained lookalike model, in the plain form scoring ships to executors.
+
+    The score is a weighted mean of three components, each turned into a z-score over the unlabelled
+    training rows: LightGBM's probability, the logistic regression's log-odds and the cosine similarity to the
+    seed's centroid. Small seeds lean on the two stable components (trees overfit 100 positives).
+    """
 
     spec: dict[str, Any]
     booster: str | None
     lr_coef: list[float]
     lr_intercept: float
-    lgbm_weight: float = 0.5
+    centroid: list[float]
+    weights: dict[str, float]
+    stats: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Scores of encoded rows (driver side; executors use :func:`make_scorer`)."""
         return make_scorer(self)(x)
 
 
-def _logistic(xs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None):
+def _logistic(xs: np.ndarray, y: np.ndarray, c: float = 0.5):
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-    lr = LogisticRegression(C=0.5, class_weight="balanced", max_iter=2000)
-    lr.fit(xs, y, sample_weight=weight)
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    with threadpool_limits(DRIVER_THREADS):
+        lr.fit(xs, y)
     return lr
 
 
+def blend_weights(positives: int) -> dict[str, float]:
+    """Component weights by seed size: no trees below 300 positives, then trees take a growing share."""
+    if positives < 300:
+        return {"lgbm": 0.0, "lr": 0.5, "centroid": 0.5}
+    return {"lgbm": 0.4, "lr": 0.4, "centroid": 0.2}
+
+
 def train_lookalike(
-    x: np.ndarray, y: np.ndarray, spec: dict[str, Any], *, lgbm_weight: float = 0.5, rounds: int = ROUNDS
+    x: np.ndarray, y: np.ndarray, spec: dict[str, Any], *, weights: dict[str, float] | None = None,
+    rounds: int = ROUNDS,
 ) -> LookalikeModel:
     """Train the blended model on encoded rows.
 
@@ -168,28 +195,43 @@ def train_lookalike(
         x: encoded features (:func:`make_encoder`), seed rows and unlabelled sample rows.
         y: 1 for seed rows, 0 for the unlabelled sample.
         spec: the feature spec.
-        lgbm_weight: weight of LightGBM in the blend (the regression gets the rest).
+        weights: component weights (:func:`blend_weights` of the seed size by default).
         rounds: boosting rounds.
     """
     import lightgbm as lgb
 
     pos = max(int(y.sum()), 1)
     neg = max(len(y) - pos, 1)
+    weights = weights or blend_weights(pos)
     booster = None
-    if lgbm_weight > 0:
-        params = dict(LGBM_PARAMS, scale_pos_weight=neg / pos, min_child_samples=max(5, min(20, pos // 10)))
-        booster = lgb.train(params, lgb.Dataset(x, label=y, free_raw_data=False), num_boost_round=rounds)
-        booster = booster.model_to_string()
-    lr = _logistic(standardize(x, spec), y)
-    return LookalikeModel(spec, booster, lr.coef_[0].tolist(), float(lr.intercept_[0]), lgbm_weight)
+    if weights.get("lgbm", 0) > 0:
+        params = dict(LGBM_PARAMS, scale_pos_weight=neg / pos, min_child_samples=max(10, min(50, pos // 20)))
+        booster = lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=rounds).model_to_string()
+    xs = standardize(x, spec)
+    # Stronger regularisation for small seeds: few positives, many features.
+    lr = _logistic(xs, y, c=float(np.clip(pos / 2000, 0.01, 0.5)))
+    model = LookalikeModel(
+        spec, booster, lr.coef_[0].tolist(), float(lr.intercept_[0]), xs[y == 1].mean(axis=0).tolist(), weights
+    )
+    raw = _components(model, x[y == 0])
+    model.stats = {k: (float(v.mean()), float(v.std() or 1.0)) for k, v in raw.items()}
+    return model
 
 
-def make_scorer(model: LookalikeModel) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from encoded rows to scores in [0, 1], built from plain data only (shippable by value)."""
+def _components(model: LookalikeModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    return make_scorer(model, raw=True)(x)
+
+
+def make_scorer(model: LookalikeModel, raw: bool = False) -> Callable[[np.ndarray], Any]:
+    """A function from encoded rows to scores, built from plain data only (shippable by value); with ``raw``
+    it returns the components before blending."""
     booster_text = model.booster
-    weight = model.lgbm_weight
+    weights = dict(model.weights)
+    stats = dict(model.stats)
     coef = np.asarray(model.lr_coef)
     intercept = model.lr_intercept
+    centre = np.asarray(model.centroid)
+    centre_norm = float(np.linalg.norm(centre)) or 1.0
     med, mean, std = (np.asarray(model.spec[k]) for k in ("median", "mean", "std"))
     cache: dict[str, Any] = {}
 
@@ -197,15 +239,22 @@ def make_scorer(model: LookalikeModel) -> Callable[[np.ndarray], np.ndarray]:
         import numpy as np
 
         xs = (np.where(np.isnan(x), med, x) - mean) / std
-        p_lr = 1.0 / (1.0 + np.exp(-(xs @ coef + intercept)))
-        if booster_text is None or weight <= 0:
-            return p_lr
-        if "booster" not in cache:
-            import lightgbm as lgb
+        parts = {"lr": xs @ coef + intercept}
+        norms = np.linalg.norm(xs, axis=1) * centre_norm
+        parts["centroid"] = (xs @ centre) / np.where(norms > 0, norms, 1.0)
+        if booster_text is not None and weights.get("lgbm", 0) > 0:
+            if "booster" not in cache:
+                import lightgbm as lgb
 
-            cache["booster"] = lgb.Booster(model_str=booster_text)
-        p_gbm = cache["booster"].predict(x)
-        return weight * p_gbm + (1 - weight) * p_lr
+                cache["booster"] = lgb.Booster(model_str=booster_text)
+            parts["lgbm"] = cache["booster"].predict(x, num_threads=1)
+        if raw:
+            return parts
+        total = np.zeros(len(x))
+        for name, value in parts.items():
+            m, s = stats.get(name, (0.0, 1.0))
+            total += weights.get(name, 0.0) * (value - m) / s
+        return total
 
     return score
 
@@ -339,7 +388,6 @@ def evaluate(
     hidden_share: float = 0.3,
     splits: int = 3,
     random_state: int = 7,
-    lgbm_weight: float = 0.5,
     excluded: Sequence[str] = (),
     with_lightgbm_alone: bool = False,
 ) -> Evaluation:
@@ -354,7 +402,6 @@ def evaluate(
         hidden_share: share of the seed hidden in each split.
         splits: random splits averaged.
         random_state: seed of the splits.
-        lgbm_weight: the blend weight of the model evaluated.
         excluded: tags left out of the features (reported).
         with_lightgbm_alone: also report LightGBM without the blend.
     """
@@ -382,16 +429,16 @@ def evaluate(
         positive = np.r_[np.zeros(len(others)), np.ones(len(hidden))]
         weight = np.r_[np.full(len(others), w_other), np.ones(len(hidden))]
 
-        model = train_lookalike(x_train, y_train, spec, lgbm_weight=lgbm_weight)
+        model = train_lookalike(x_train, y_train, spec)
         results["model"].append(ranking_metrics(model.score(x_eval), positive, weight))
         xs_eval = standardize(x_eval, spec)
         results["centroid"].append(
             ranking_metrics(centroid_scores(standardize(x_seed[train], spec), xs_eval), positive, weight)
         )
-        lr = _logistic(standardize(x_train, spec), y_train)
+        lr = _logistic(standardize(x_train, spec), y_train)  # the plain baseline: default C
         results["logistic"].append(ranking_metrics(lr.decision_function(xs_eval), positive, weight))
         if with_lightgbm_alone:
-            gbm = train_lookalike(x_train, y_train, spec, lgbm_weight=1.0)
+            gbm = train_lookalike(x_train, y_train, spec, weights={"lgbm": 1.0})
             results["lightgbm"].append(ranking_metrics(gbm.score(x_eval), positive, weight))
     return Evaluation(
         seed_size=n_seed,

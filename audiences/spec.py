@@ -23,7 +23,7 @@ from audiences.errors import RuleError
 from audiences.rules import Rule, load_rule_text, parse_rule
 
 KINDS = ("rule", "engagement", "seed", "lookalike")
-_TOP_KEYS = {"name", "description", "rule", "seed", "engaged", "exports"}
+_TOP_KEYS = {"name", "kind", "description", "rule", "seed", "engaged", "exports"}  # kind: as stored
 
 
 @dataclass(frozen=True)
