@@ -239,7 +239,7 @@ def init_key(data_root: DataRoot = None) -> None:
 Dt = Annotated[str, typer.Option(help="Logical date YYYY-MM-DD.")]
 
 
-def _identity_run(dt: str, rules: Path | None, data_root: Path | None) -> None:
+def _identity_run(dt: str, rules: Path | None, data_root: Path | None, rebuild: bool = False) -> None:
     from cdp.engine import get_spark
     from identity.rules import RulesError
     from jobs.identity import IdentityError, run
@@ -248,7 +248,9 @@ def _identity_run(dt: str, rules: Path | None, data_root: Path | None) -> None:
     settings = _settings(data_root)
     try:
         with console.status(f"resolving identities {dt}"):
-            report = run(get_spark(settings), settings, _parse_day(dt).isoformat(), rules_path=rules)
+            report = run(
+                get_spark(settings), settings, _parse_day(dt).isoformat(), rules_path=rules, rebuild=rebuild
+            )
     except (RulesError, ContractError, SettingsError) as exc:
         raise _fail(exc, 2) from None
     except IdentityError as exc:
@@ -279,10 +281,14 @@ def identity_run(
     rules: Annotated[
         Path | None, typer.Option(help="Identity rules file (default: the packaged identity/rules.yaml).")
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Recompute a date later dates built on (then rerun the later dates in order)."),
+    ] = False,
     data_root: DataRoot = None,
 ) -> None:
     """Resolve silver identifiers into stable OneIDs for one date (gold.oneid_map and friends)."""
-    _identity_run(dt, rules, data_root)
+    _identity_run(dt, rules, data_root, rebuild)
 
 
 def _short(id_type: str, value: str, width: int = 14) -> str:

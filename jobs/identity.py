@@ -17,6 +17,12 @@ The graph is rebuilt from every silver record ingested up to ``dt`` (``_dt <= dt
 the latest ``gold.oneid_map`` date before ``dt``. Rerunning a date replaces its snapshots with the same
 OneIDs. Backfills run dates in order, as later dates build on earlier ones.
 
+A date that later dates already built on is kept: rerunning it (an Airflow clear, a backfill over a range
+that includes it) returns the published report and writes nothing, because silver has moved on since (a
+record updated on a later date carries that date's ``_dt``), so recomputing would renumber OneIDs under the
+later snapshots. Late data for such a date is resolved by the next date's run; ``rebuild=True``
+(``cdp identity run --rebuild``) recomputes it anyway, after which the later dates are rerun in order.
+
 Run as ``cdp identity run --dt YYYY-MM-DD`` or ``python -m jobs.identity --dt YYYY-MM-DD`` (also under
 spark-submit); ``cdp identity explain`` and ``cdp identity evaluate`` use ``explain`` and ``evaluate``.
 """
@@ -94,6 +100,7 @@ class IdentityReport:
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
     quality_seconds: float = 0.0
+    kept: bool = False
 
     def rows(self) -> list[dict]:
         """The report in the long form of ``gold.identity_report``."""
@@ -147,7 +154,8 @@ class IdentityReport:
             f"identity {self.dt}: {ids:,} identifiers -> {self.oneids:,} OneIDs ({self.new_oneids:,} new), "
             f"{self.edges:,} edges kept, {self.pruned_edges:,} pruned around {self.hubs:,} shared "
             f"identifiers; {self.rounds} rounds, {self.seconds:.1f} s"
-            + (f" (previous map {self.previous_dt})" if self.previous_dt else " (first map)"),
+            + (f" (previous map {self.previous_dt})" if self.previous_dt else " (first map)")
+            + (" [kept: later dates build on this map; nothing rewritten]" if self.kept else ""),
             "  identifiers: " + ", ".join(f"{t} {n:,}" for t, n in sorted(self.identifiers.items())),
             "  OneID sizes: " + ", ".join(f"{b}: {n:,}" for b, n in self.sizes.items()),
         ]
@@ -177,6 +185,40 @@ def _previous_dt(lake: Lake, day: _dt.date) -> _dt.date | None:
     if not lake.exists(MAP):
         return None
     return lake.read(MAP).where(F.col("dt") < F.lit(day)).agg(F.max("dt")).collect()[0][0]
+
+
+def _kept_report(lake: Lake, day: _dt.date) -> IdentityReport | None:
+    """The published report of ``day`` when a later date's map exists (that map built on this one)."""
+    if not lake.exists(MAP) or not lake.exists(REPORT):
+        return None
+    later = lake.read(MAP).where(F.col("dt") > F.lit(day)).limit(1).count()
+    rows = lake.read(REPORT).where(F.col("dt") == F.lit(day)).select("metric", "dimension", "value", "detail")
+    rows = [r.asDict() for r in rows.collect()] if later else []
+    if not rows:
+        return None
+    report = IdentityReport(dt=day.isoformat(), kept=True)
+    number = {(r["metric"], r["dimension"]): int(r["value"] or 0) for r in rows}
+    for r in rows:
+        if r["metric"] == "identifiers" and r["dimension"] != "all":
+            report.identifiers[r["dimension"]] = int(r["value"])
+        elif r["metric"] == "hubs" and r["dimension"] != "all":
+            report.hub_types[r["dimension"]] = int(r["value"])
+        elif r["metric"] == "changes":
+            report.changes[r["dimension"]] = int(r["value"])
+        elif r["metric"] == "component_size":
+            report.sizes[r["dimension"]] = int(r["value"])
+        elif r["metric"] == "run" and r["dimension"] == "seconds" and r["detail"]:
+            detail = json.loads(r["detail"])
+            report.run_id = detail.get("run_id", report.run_id)
+            report.previous_dt = detail.get("previous_dt")
+            report.sources = detail.get("sources", [])
+    report.oneids = number.get(("oneids", "all"), 0)
+    report.new_oneids = number.get(("oneids", "new"), 0)
+    report.edges = number.get(("edges", "kept"), 0)
+    report.pruned_edges = number.get(("pruned_edges", "all"), 0)
+    report.hubs = number.get(("hubs", "all"), 0)
+    report.rounds = number.get(("run", "rounds"), 0)
+    return report
 
 
 def _largest_issued(lake: Lake, previous: DataFrame | None, day: _dt.date) -> int:
@@ -272,7 +314,12 @@ def _fill_report(
 
 
 def run(
-    spark: SparkSession, settings: Settings, dt: str | _dt.date, *, rules_path: str | Path | None = None
+    spark: SparkSession,
+    settings: Settings,
+    dt: str | _dt.date,
+    *,
+    rules_path: str | Path | None = None,
+    rebuild: bool = False,
 ) -> IdentityReport:
     """Resolve identities for logical date ``dt`` and write the identity tables.
 
@@ -281,9 +328,11 @@ def run(
         settings: lake and scratch locations, PII key (for attribute links), contract paths.
         dt: the logical date (``YYYY-MM-DD``).
         rules_path: identity rules; the packaged ``identity/rules.yaml`` when omitted.
+        rebuild: recompute ``dt`` even when a later date's map already built on it (see the module doc).
 
     Returns:
-        The run report (also written to ``gold.identity_report``).
+        The run report (also written to ``gold.identity_report``); for a kept date, the published one
+        with ``kept=True``.
 
     Raises:
         RulesError, ContractError: the rules or contracts are invalid (file and field named).
@@ -297,6 +346,9 @@ def run(
     plans = plan_sources(rules, load_sources(settings.contract_paths), rules_path=rules_path)
     key = settings.require_pii_key() if any(p.attributes for p in plans) else None
     lake = Lake(spark, settings.lake_root)
+    if not rebuild and (kept := _kept_report(lake, day)) is not None:
+        kept.seconds = round(time.perf_counter() - t0, 3)
+        return kept
     report = IdentityReport(dt=day.isoformat())
 
     def step(name: str) -> None:

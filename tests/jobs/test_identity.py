@@ -43,7 +43,7 @@ def land(s, source: str, dt: str, name: str, text: str) -> None:
     (folder / name).write_text(text, encoding="utf-8")
 
 
-def member(mid: str, phone: str, openid: str = "") -> str:
+def member(mid: str, phone: str, openid: str = "", updated_at: str = "2026-10-30 10:00:00") -> str:
     row = {
         "member_id": mid,
         "name": "张伟",
@@ -59,7 +59,7 @@ def member(mid: str, phone: str, openid: str = "") -> str:
         "points": "120",
         "wechat_openid": openid,
         "wechat_unionid": "",
-        "updated_at": "2026-10-30 10:00:00",
+        "updated_at": updated_at,
     }
     return ",".join(row[c] for c in MEMBERS_HEADER.split(","))
 
@@ -120,8 +120,15 @@ def test_shared_device_split_merge_junk_audit_and_reruns(spark, env) -> None:
     assert day_rows(lake, "gold.oneid_changes", DT1) == []
     assert not lake.exists("gold.id_pruned_edges") or day_rows(lake, "gold.id_pruned_edges", DT1) == []
 
-    # Day 2: B logs in on the tablet (now shared by two member ids) and on his second phone.
-    ingest_day(spark, s, DT2, [event("e7", DT2, "M0B", oaid=TABLET), event("e8", DT2, "M0B", oaid=B_OTHER)])
+    # Day 2: B logs in on the tablet (now shared by two member ids) and on his second phone; A's CRM record
+    # is re-exported unchanged but newer, so silver moves it to _dt = DT2.
+    ingest_day(
+        spark,
+        s,
+        DT2,
+        [event("e7", DT2, "M0B", oaid=TABLET), event("e8", DT2, "M0B", oaid=B_OTHER)],
+        members=[member("M0A", "138 1234 0001", A_OPENID, updated_at="2026-11-02 08:00:00")],
+    )
     r2 = identity.run(spark, s, DT2)
     day2 = oneid_of(lake, DT2)
     # A keeps her OneID: the tablet split away (the member id anchors it), and gets a new OneID
@@ -152,8 +159,9 @@ def test_shared_device_split_merge_junk_audit_and_reruns(spark, env) -> None:
     # Reruns give the same snapshots: the same date again, and day 1 after day 2 was written.
     maps = {dt: day_rows(lake, "gold.oneid_map", dt) for dt in (DT1, DT2)}
     changes = day_rows(lake, "gold.oneid_changes", DT2)
-    identity.run(spark, s, DT2)
-    identity.run(spark, s, DT1)
+    assert not identity.run(spark, s, DT2).kept  # the latest date is recomputed
+    kept = identity.run(spark, s, DT1)  # DT2 built on DT1: kept, even though silver moved A's record to DT2
+    assert kept.kept and kept.oneids == r1.oneids and kept.identifiers == r1.identifiers
     assert {dt: day_rows(lake, "gold.oneid_map", dt) for dt in (DT1, DT2)} == maps
     assert day_rows(lake, "gold.oneid_changes", DT2) == changes
     assert lake.read("gold.id_vertices").count() == len(day2)  # vertex ids were not issued twice
