@@ -3,9 +3,9 @@ consent filter -> identifiers of the requested ID types -> each destination's no
 
 Per destination and ID type (as the platforms document their customer-file uploads):
 
-===========  ============  =====================================================================================
+===========  ============  ===================================================================================
 destination  ID type       line
-===========  ============  =====================================================================================
+===========  ============  ===================================================================================
 tencent      phone         HASH_MOBILE_PHONE: md5 of the 11-digit Chinese mobile number
 (腾讯广告)    imei          HASH_IMEI: md5 of the 14/15-digit IMEI (MEID hex in lower case)
              idfa          HASH_IDFA: md5 of the upper-case dashed IDFA
@@ -22,7 +22,7 @@ meta         phone         phone: SHA-256 of the digits with country code, no ``
              email         email: SHA-256 of the trimmed lower-case address
              idfa          madid: the IDFA in lower case, unhashed (as Meta asks for mobile advertiser ids)
 csv          any           sha256: SHA-256 of the canonical value (phones E.164), for internal tools
-===========  ============  =====================================================================================
+===========  ============  ===================================================================================
 
 Silver never holds a raw phone or email, so phone and email lines come from the platform hashes computed at
 ingest from the normalised value (``identity/protect.py``); device ids are hashed here from their
@@ -227,7 +227,8 @@ DESTINATIONS: dict[str, Destination] = {
             },
             "txt",
             100 * MB,
-            "txt, one id per line, one data type per file (IMEI-MD5 11, IDFA-MD5 12, OAID-MD5 16, 手机号-MD5 17), zipped",
+            "txt, one id per line, one data type per file (IMEI-MD5 11, IDFA-MD5 12, OAID-MD5 16, "
+            "手机号-MD5 17), zipped",
         ),
         Destination(
             "google",
@@ -239,7 +240,8 @@ DESTINATIONS: dict[str, Destination] = {
             },
             "csv",
             100 * MB,
-            "CSV with English headers; contact info hashed with SHA-256 (phones in E.164); device ids unhashed",
+            "CSV with English headers; contact info hashed with SHA-256 (phones in E.164); "
+            "device ids unhashed",
         ),
         Destination(
             "meta",
@@ -313,7 +315,8 @@ def build_member_identifiers(
 
     Args:
         oneid_map: one snapshot of ``gold.oneid_map``.
-        platform_hashes: keyed hash -> platform hashes and mask (:func:`audiences.sources.build_platform_hashes`
+        platform_hashes: keyed hash -> platform hashes and mask
+            (:func:`audiences.sources.build_platform_hashes`
             over the silver tables), one row per (id_type, id_value); None when no silver table has any.
         id_types: the ID types wanted.
 

@@ -112,7 +112,9 @@ def build_insight(
                 for c, k in kinds.items()
             ]
         )
-        long = flagged.select(F.coalesce(F.col("_in"), F.lit(0)).alias("_in"), F.explode(pairs).alias("p")).select(
+        long = flagged.select(
+            F.coalesce(F.col("_in"), F.lit(0)).alias("_in"), F.explode(pairs).alias("p")
+        ).select(
             "_in",
             F.substring_index("p", _SEP, 1).alias("tag"),
             F.expr(f"substring(p, instr(p, '{_SEP}') + 1)").alias("value"),

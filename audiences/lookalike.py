@@ -1,15 +1,17 @@
 """Lookalike expansion: learn what sets a seed audience apart from the population, score everyone, keep the
 most similar; and the offline evaluation every run prints (hide part of the seed, recover it).
 
-- Features are the profile's tags (one row per OneID): numbers as they are, booleans as 0/1, dates as days
-  before ``dt``, text tags one-hot over their most frequent values. Tags that define the seed (those its rule
-  reads, or any the caller names) are left out, so the model cannot just re-learn the rule.
-- The model is LightGBM trained on the driver: the seed (positives) against a uniform sample of the rest of
-  the population (unlabelled, PU learning). A logistic regression on standardised features is blended in
-  (mean of the two probabilities): it generalises better from small seeds, the trees catch interactions.
-- Scoring is distributed: the model travels as text (LightGBM's model string and the regression's
-  coefficients) into a ``mapInPandas`` function that refers to nothing in this package, so executors only
-  need numpy, pandas and lightgbm.
+- Features are the profile's tags (one row per OneID): numbers and days before ``dt`` of dates on a signed
+  log scale, booleans as 0/1, text tags one-hot over their most frequent values. Tags that define the seed
+  (those its rule reads, or any the caller names) are left out, so the model cannot just re-learn the rule.
+- The model is trained on the driver: the seed (positives) against a uniform sample of the rest of the
+  population (unlabelled, PU learning). Its score blends three components, each a z-score over the
+  unlabelled rows: LightGBM (interactions; only from 300 seed members up, trees overfit smaller seeds), a
+  logistic regression on standardised features (regularised more for small seeds) and the cosine
+  similarity to the seed's centroid (stable with 100 members).
+- Scoring is distributed: the model travels as text (LightGBM's model string, the regression's
+  coefficients, the centroid) into a ``mapInPandas`` function that refers to nothing in this package, so
+  executors only need numpy, pandas and lightgbm.
 - Evaluation: split the seed 70/30 several times; train on 70 % as above; rank the population without the
   training seed; report recall, precision and lift of the hidden 30 % in the top 1 %, 5 %, 10 % and the AUC,
   next to two baselines, the cosine similarity to the seed's centroid and a plain logistic regression. On
@@ -54,7 +56,7 @@ matrices a lookalike trains on."""
 ROUNDS = 200
 
 
-# ---- features -----------------------------------------------------------------------------------------------
+# ---- features ----------------------------------------------------------------------------------------------
 
 
 def feature_columns(columns: Mapping[str, str], exclude: Sequence[str] = ()) -> dict[str, str]:
@@ -143,7 +145,7 @@ def standardize(x: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     return (np.where(np.isnan(x), med, x) - mean) / std
 
 
-# ---- models -------------------------------------------------------------------------------------------------
+# ---- models ------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -186,7 +188,11 @@ def blend_weights(positives: int) -> dict[str, float]:
 
 
 def train_lookalike(
-    x: np.ndarray, y: np.ndarray, spec: dict[str, Any], *, weights: dict[str, float] | None = None,
+    x: np.ndarray,
+    y: np.ndarray,
+    spec: dict[str, Any],
+    *,
+    weights: dict[str, float] | None = None,
     rounds: int = ROUNDS,
 ) -> LookalikeModel:
     """Train the blended model on encoded rows.
@@ -211,7 +217,12 @@ def train_lookalike(
     # Stronger regularisation for small seeds: few positives, many features.
     lr = _logistic(xs, y, c=float(np.clip(pos / 2000, 0.01, 0.5)))
     model = LookalikeModel(
-        spec, booster, lr.coef_[0].tolist(), float(lr.intercept_[0]), xs[y == 1].mean(axis=0).tolist(), weights
+        spec,
+        booster,
+        lr.coef_[0].tolist(),
+        float(lr.intercept_[0]),
+        xs[y == 1].mean(axis=0).tolist(),
+        weights,
     )
     raw = _components(model, x[y == 0])
     model.stats = {k: (float(v.mean()), float(v.std() or 1.0)) for k, v in raw.items()}
@@ -337,7 +348,8 @@ class Evaluation:
             cells = "".join(f"{m.recall[k]:12.3f}{m.precision[k]:11.3f}{m.lift[k]:10.2f}" for k in _labels())
             rows.append(f"{name:10s}{cells}{m.auc:8.3f}")
         return [
-            f"hide-and-recover: seed {self.seed_size:,}, {self.hidden_share:.0%} hidden, {self.splits} splits, "
+            f"hide-and-recover: seed {self.seed_size:,}, {self.hidden_share:.0%} hidden, "
+            f"{self.splits} splits, "
             f"population {self.population:,} ({self.sampled:,} rows on the driver), {self.features} features"
             + (f", excluded {', '.join(self.excluded)}" if self.excluded else ""),
             *rows,
@@ -416,7 +428,7 @@ def evaluate(
     results: dict[str, list[Metrics]] = {"model": [], "centroid": [], "logistic": [], "lightgbm": []}
     for _ in range(splits):
         perm = rng.permutation(n_seed)
-        n_hidden = max(1, int(round(n_seed * hidden_share)))
+        n_hidden = max(1, round(n_seed * hidden_share))
         hidden, train = perm[:n_hidden], perm[n_hidden:]
         # Unlabelled training rows: the sample without the training seed, i.e. others plus hidden rows the
         # uniform sample happened to draw (a random hidden subset at the sample's rate).

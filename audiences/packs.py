@@ -1,4 +1,5 @@
-"""Writing a pack (人群包) to disk: ID files in the destination's format, split to its size limit, zipped, and a
+"""Writing a pack (人群包) to disk: ID files in the destination's format, split to its size limit, zipped,
+and a
 ``manifest.json`` with the audience, version, rule, counts per ID type, skipped identifiers by reason, lines,
 checksums, creation time and author.
 
@@ -128,7 +129,8 @@ def write_pack(
         if not ordered:
             continue
         for i, part in enumerate(split_lines(ordered, limit, spec.header), start=1):
-            stem = f"{manifest.audience_id}_v{manifest.version}_{destination.name}_{_slug(platform_type)}_{i:03d}"
+            prefix = f"{manifest.audience_id}_v{manifest.version}_{destination.name}"
+            stem = f"{prefix}_{_slug(platform_type)}_{i:03d}"
             name = f"{stem}.{destination.extension}"
             data = _text(part, spec.header)
             zip_path = folder / f"{stem}.zip"

@@ -122,7 +122,7 @@ def _walk(node: Node):
         yield from _walk(node.item)
 
 
-# ---- parsing ------------------------------------------------------------------------------------------------
+# ---- parsing -----------------------------------------------------------------------------------------------
 
 
 def load_rule_text(text: str, origin: str = "rule") -> Any:
@@ -338,7 +338,7 @@ def to_document(node: Node) -> Any:
     return out
 
 
-# ---- validation against the profile and the sources ---------------------------------------------------------
+# ---- validation against the profile and the sources --------------------------------------------------------
 
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "long", "integer", "float", "double")
 
@@ -366,9 +366,8 @@ def _check_value(value: Any, kind: str, path: str) -> None:
             _dt.date.fromisoformat(str(value)[:10])
         except ValueError:
             raise RuleError(f"{path}: the tag is a date; use YYYY-MM-DD, got {value!r}") from None
-    elif kind in ("string", "array"):
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise RuleError(f"{path}: the tag holds text; use a string, got {value!r}")
+    elif kind in ("string", "array") and (not isinstance(value, (str, int)) or isinstance(value, bool)):
+        raise RuleError(f"{path}: the tag holds text; use a string, got {value!r}")
 
 
 def _unknown_tag(tag: str, columns: Sequence[str], path: str) -> UnknownTagError:
@@ -430,7 +429,8 @@ def _validate(node: Node, path: str, columns: Mapping[str, str], sources: Mappin
         contract = sources.get(node.source)
         if contract is None:
             raise RuleError(
-                f"{path}.behaviour.source: unknown source {node.source!r}; use one of {', '.join(sorted(sources))}"
+                f"{path}.behaviour.source: unknown source {node.source!r}; "
+                f"use one of {', '.join(sorted(sources))}"
             )
         names = {c.name: c for c in contract.columns}
         for column, _ in node.where:

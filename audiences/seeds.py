@@ -43,8 +43,8 @@ def build_seed_matches(
 ) -> Transform:
     """A transform of raw seed values (column ``value``) to ``(value, status, oneid)``.
 
-    ``status`` is ``matched``, ``unmatched`` (a valid identifier no OneID holds) or ``invalid`` (blank, junk or
-    malformed); a value matching several OneIDs gives several rows.
+    ``status`` is ``matched``, ``unmatched`` (a valid identifier no OneID holds) or ``invalid`` (blank,
+    junk or malformed); a value matching several OneIDs gives several rows.
 
     Args:
         id_type: the ID type of every value of the list.

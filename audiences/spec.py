@@ -105,7 +105,8 @@ def parse_audience(document: Any, *, name: str | None = None, description: str =
             seed = document["seed"]
             if not isinstance(seed, dict) or not seed.get("path") or not seed.get("id_type"):
                 raise RuleError(
-                    "audience definition: seed needs path and id_type (e.g. {path: phones.csv, id_type: phone})"
+                    "audience definition: seed needs path and id_type "
+                    "(e.g. {path: phones.csv, id_type: phone})"
                 )
             extra = sorted(set(seed) - {"path", "id_type"})
             if extra:

@@ -120,6 +120,10 @@ def run_bench(
 
         with console.status(f"{n:,} persons: tag build per layer, fact tags on classic Spark"):
             tag_figures = tag_bench(get_spark(run_settings), run_settings, dates[-1], console)
+        from cdp.bench_audiences import audience_bench
+
+        with console.status(f"{n:,} persons: estimate, create, lookalike, export"):
+            audience_figures = audience_bench(get_spark(run_settings), run_settings, dates[-1], console)
         with console.status(f"{n:,} persons: timing the quality suites"):
             suites, shares = _quality_figures(run_settings, dates, results)
         for table in quality_tables(n, suites, shares):
@@ -131,6 +135,7 @@ def run_bench(
                 "validation": suites,
                 "gate_shares": shares,
                 "tags": tag_figures,
+                "audiences": audience_figures,
             }
         )
     return report

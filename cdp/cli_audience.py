@@ -96,7 +96,9 @@ def create_cmd(
     from jobs import audiences as job
 
     spark, settings = _env(data_root)
-    v = _run(job.create, spark, settings, definition, name=name, description=description, dt=dt, created_by=by)
+    v = _run(
+        job.create, spark, settings, definition, name=name, description=description, dt=dt, created_by=by
+    )
     console.print(_version_line(v) + f" ({v.seconds:.1f} s)")
     if v.details.get("seed_list"):
         console.print("seed list: " + json.dumps(v.details["seed_list"], ensure_ascii=False))
@@ -156,7 +158,12 @@ def insight_cmd(
         table.add_column(col, justify="left" if col in ("tag", "value") else "right")
     for r in ins.rows:
         table.add_row(
-            r.tag, r.value, f"{r.audience_count:,}", f"{r.audience_share:.1%}", f"{r.population_share:.1%}", f"{r.tgi:.0f}"
+            r.tag,
+            r.value,
+            f"{r.audience_count:,}",
+            f"{r.audience_share:.1%}",
+            f"{r.population_share:.1%}",
+            f"{r.tgi:.0f}",
         )
     console.print(table)
 
@@ -180,7 +187,9 @@ def lookalike_cmd(
     size: Annotated[int | None, typer.Option(help="People to add.")] = None,
     top_percent: Annotated[float | None, typer.Option(help="Or: this percentage of the population.")] = None,
     name: Annotated[str | None, typer.Option(help="Name of the new audience.")] = None,
-    exclude_tag: Annotated[list[str] | None, typer.Option(help="Tags left out of the model (repeatable).")] = None,
+    exclude_tag: Annotated[
+        list[str] | None, typer.Option(help="Tags left out of the model (repeatable).")
+    ] = None,
     include_seed: Annotated[bool, typer.Option(help="Also put the seed in the new audience.")] = False,
     evaluation: Annotated[bool, typer.Option(help="Run the hide-and-recover evaluation.")] = True,
     by: Annotated[str | None, typer.Option(help="Author recorded with the version.")] = None,
@@ -205,7 +214,8 @@ def lookalike_cmd(
     )
     console.print(_version_line(res.audience))
     console.print(
-        f"seed {res.seed_size:,} members; train {res.train_seconds:.1f} s, score + write {res.score_seconds:.1f} s"
+        f"seed {res.seed_size:,} members; train {res.train_seconds:.1f} s, "
+        f"score + write {res.score_seconds:.1f} s"
     )
     if res.evaluation is not None:
         for line in res.evaluation.lines():
@@ -216,9 +226,13 @@ def lookalike_cmd(
 def export_cmd(
     audience: str,
     destination: Annotated[str, typer.Option(help="oceanengine | tencent | google | meta | csv")],
-    id_types: Annotated[str | None, typer.Option(help="Comma-separated ID types; all the destination takes.")] = None,
+    id_types: Annotated[
+        str | None, typer.Option(help="Comma-separated ID types; all the destination takes.")
+    ] = None,
     version: int | None = None,
-    min_size: Annotated[int | None, typer.Option(help="Minimum people (default CDP_MIN_PACK_SIZE or 1000).")] = None,
+    min_size: Annotated[
+        int | None, typer.Option(help="Minimum people (default CDP_MIN_PACK_SIZE or 1000).")
+    ] = None,
     by: Annotated[str | None, typer.Option(help="Author recorded in the manifest.")] = None,
     data_root: DataRoot = None,
 ) -> None:
@@ -228,16 +242,27 @@ def export_cmd(
     spark, settings = _env(data_root)
     types = [t.strip() for t in id_types.split(",") if t.strip()] if id_types else None
     m = _run(
-        job.export, spark, settings, audience, destination, version=version, id_types=types, min_size=min_size,
+        job.export,
+        spark,
+        settings,
+        audience,
+        destination,
+        version=version,
+        id_types=types,
+        min_size=min_size,
         created_by=by,
-    )  # fmt: skip
+    )
     console.print(
         f"{m.audience_id} v{m.version} -> {m.destination}: {m.people:,} people, {m.lines:,} lines in "
-        f"{len(m.files)} file(s), {m.skipped:,} identifiers skipped, {m.opted_out_removed:,} opted out removed"
+        f"{len(m.files)} file(s), {m.skipped:,} identifiers skipped, "
+        f"{m.opted_out_removed:,} opted out removed"
     )
     for t, c in m.id_types.items():
         skipped = ", ".join(f"{k} {n:,}" for k, n in c["skipped"].items())
-        console.print(f"  {t} ({c['platform_type']}): {c['lines']:,} lines" + (f"; skipped {skipped}" if skipped else ""))
+        console.print(
+            f"  {t} ({c['platform_type']}): {c['lines']:,} lines"
+            + (f"; skipped {skipped}" if skipped else "")
+        )
     console.print(f"pack: {m.path}")
 
 

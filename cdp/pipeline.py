@@ -78,9 +78,24 @@ def _tags(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
     }
 
 
+def _audiences(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Store the consent opt-outs of the date, re-evaluate rule audiences, write their scheduled packs."""
+    from jobs import audiences
+
+    report = audiences.refresh(spark, settings, dt)
+    result.rows_in = report.optouts
+    result.rows_out = len(report.refreshed)
+    result.extra = {"balance": report.lines(), "exports": report.exports, "refused": report.refused}
+
+
 def stages() -> list[Stage]:
     """The stages that exist, in pipeline order (ingest -> identity -> tags -> audiences -> packs)."""
-    return [Stage("ingest", _ingest_all), Stage("identity", _identity), Stage("tags", _tags)]
+    return [
+        Stage("ingest", _ingest_all),
+        Stage("identity", _identity),
+        Stage("tags", _tags),
+        Stage("audiences", _audiences),
+    ]
 
 
 def generate_population(

@@ -1,5 +1,6 @@
-"""Audiences for one lake: estimate, create (materialise a version), list/show, insight, overlap, lookalike,
-export packs (人群包) and the daily refresh. The entry points the CLI, the pipeline stage and the web app call.
+"""Audiences for one lake: estimate, create (materialise a version), list/show, insight, overlap,
+lookalike, export packs (人群包) and the daily refresh: the entry points the CLI, the pipeline stage and the
+web app call.
 
     gold.profile (dt) + silver.* behaviour + gold.oneid_map
         -> rule / engagement / seed-list audience -> consent filter (gold.consent_optouts)
@@ -97,7 +98,7 @@ def min_seed_size() -> int:
     return int(os.environ.get("CDP_MIN_SEED_SIZE", MIN_SEED_SIZE))
 
 
-# ---- results ------------------------------------------------------------------------------------------------
+# ---- results -----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -148,7 +149,8 @@ class InsightRow:
 
 @dataclass
 class Insight:
-    """Who is in an audience: size, coverage per ID type, tag values with their TGI (defining traits first)."""
+    """Who is in an audience: size, coverage per ID type, tag values with their TGI (defining traits
+    first)."""
 
     audience_id: str
     version: int
@@ -203,7 +205,8 @@ class RefreshReport:
 
     def lines(self) -> list[str]:
         out = [
-            f"audiences {self.dt}: {self.optouts:,} opted-out OneIDs; {len(self.refreshed)} audience(s) refreshed, "
+            f"audiences {self.dt}: {self.optouts:,} opted-out OneIDs; "
+            f"{len(self.refreshed)} audience(s) refreshed, "
             f"{len(self.exports)} pack(s) written, {len(self.refused)} refused; {self.seconds:.1f} s"
         ]
         out += [f"  refreshed {r}" for r in self.refreshed]
@@ -424,7 +427,8 @@ def show(
         if v.version == version:
             return v
     raise UnknownAudienceError(
-        f"audience {key} has no version {version}; versions: {', '.join(str(v.version) for v in sorted(rows, key=lambda v: v.version))}"
+        f"audience {key} has no version {version}; versions: "
+        + ", ".join(str(v.version) for v in sorted(rows, key=lambda v: v.version))
     )
 
 
@@ -622,7 +626,7 @@ def create(
     )
 
 
-# ---- insight and overlap ------------------------------------------------------------------------------------
+# ---- insight and overlap -----------------------------------------------------------------------------------
 
 
 def insight(
@@ -740,7 +744,7 @@ def lookalike(
     started = time.perf_counter()
     if (size is None) == (top_percent is None):
         raise AudienceError("give either --size N or --top-percent P for a lookalike")
-    if size is not None and size < 1 or top_percent is not None and not 0 < top_percent <= 100:
+    if (size is not None and size < 1) or (top_percent is not None and not 0 < top_percent <= 100):
         raise AudienceError("size must be positive and top-percent between 0 and 100")
     lake = _lake(spark, settings)
     ref, _, ver = seed.partition("@")
@@ -795,7 +799,7 @@ def lookalike(
     t1 = time.perf_counter()
     scores = profile.select(*wanted).mapInPandas(build_scores(model), "oneid string, score double")
     candidates = scores if include_seed else scores.join(seed_ids, "oneid", "left_anti")
-    keep = size if size is not None else int(round(population * float(top_percent) / 100))
+    keep = size if size is not None else round(population * float(top_percent) / 100)
     chosen = (
         candidates.transform(without_optouts(optouts))
         .orderBy(F.col("score").desc(), F.col("oneid"))
@@ -867,7 +871,8 @@ def export(
     if people < minimum:
         raise PackTooSmallError(
             f"pack of {v.audience_id}@{v.version} for {dest.name} would hold {people:,} people "
-            f"(ID types {', '.join(types)}); the minimum is {minimum:,} to keep people anonymous (k-anonymity). "
+            f"(ID types {', '.join(types)}); the minimum is {minimum:,} to keep people anonymous "
+            "(k-anonymity). "
             "Widen the audience or add ID types."
         )
     by_type: dict[str, Any] = {}
@@ -880,7 +885,7 @@ def export(
         lines_by_type[(id_type, spec.platform_type)] = distinct
         by_type[id_type] = {
             "platform_type": spec.platform_type,
-            "identifiers": int(len(part)),
+            "identifiers": len(part),
             "lines": len(distinct),
             "people": int(good["oneid"].nunique()),
             "skipped": {
@@ -981,7 +986,9 @@ def _truth_oneids(lake: Lake, settings: Settings, day: _dt.date) -> Any:
     joined = mapped.merge(ids, on=["id_type", "id_value"])
     votes = joined.groupby(["oneid", "person_id"]).size().reset_index(name="n")
     owner = votes.sort_values(["oneid", "n"], ascending=[True, False]).drop_duplicates("oneid")
-    primary = owner.sort_values(["person_id", "n", "oneid"], ascending=[True, False, True]).drop_duplicates("person_id")
+    primary = owner.sort_values(["person_id", "n", "oneid"], ascending=[True, False, True]).drop_duplicates(
+        "person_id"
+    )
     return primary.assign(oneid=primary["oneid"].astype(str))[["oneid", "person_id"]]
 
 

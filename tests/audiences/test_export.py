@@ -123,7 +123,9 @@ def test_files_are_split_to_the_size_limit(identifiers, tmp_path) -> None:
         ("vip_v1_tencent_hash_oaid_002.txt", 1),
     ]
     got = read_pack_lines(tmp_path / "tencent")
-    assert sum(got.values(), []) == (GOLDEN / "tencent" / "hash_oaid.txt").read_text().splitlines()
+    assert [line for lines in got.values() for line in lines] == (
+        GOLDEN / "tencent" / "hash_oaid.txt"
+    ).read_text().splitlines()
     assert split_lines(["a", "b", "c"], 6, header="h") == [["a", "b"], ["c"]]
 
 

@@ -164,7 +164,8 @@ def test_rule_column_on_a_small_profile(spark) -> None:
     ]
     schema = (
         "oneid string, gender string, age_band string, city string, purchase_count_30d bigint, "
-        "monetary_90d double, is_member boolean, last_order_date date, interests array<string>, _behaviour_0 boolean"
+        "monetary_90d double, is_member boolean, last_order_date date, interests array<string>, "
+        "_behaviour_0 boolean"
     )
     profile = spark.createDataFrame(rows, schema)
 

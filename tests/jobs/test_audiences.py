@@ -22,7 +22,9 @@ from jobs import audiences as job
 
 DT1, DT2 = "2026-11-01", "2026-11-02"
 KEY = "audiences-test-key"
-FEMALE_BUYERS = {"all": [{"tag": "gender", "value": "F"}, {"tag": "purchase_count_90d", "op": ">=", "value": 1}]}
+FEMALE_BUYERS = {
+    "all": [{"tag": "gender", "value": "F"}, {"tag": "purchase_count_90d", "op": ">=", "value": 1}]
+}
 
 
 def keyed(value: str) -> str:
@@ -72,30 +74,49 @@ def test_estimate_create_insight_overlap_and_consent(spark, env) -> None:
     assert job.estimate(spark, s, json.dumps(FEMALE_BUYERS)).size == est.size  # JSON text, same answer
 
     v = job.create(spark, s, {"name": "Female buyers", "rule": FEMALE_BUYERS}, created_by="tester")
-    assert (v.audience_id, v.version, v.kind, v.size, v.created_by) == ("female_buyers", 1, "rule", est.size, "tester")
+    assert (v.audience_id, v.version, v.kind, v.size, v.created_by) == (
+        "female_buyers",
+        1,
+        "rule",
+        est.size,
+        "tester",
+    )
     assert v.opted_out == est.opted_out
     assert v.id_type_counts["phone"] > 0
     # The profile agrees: every member is a woman with a purchase, and nobody who opted out is in.
     profile = lake.read("gold.profile").where(F.col("dt") == F.lit(datetime.date(2026, 11, 1)))
-    wanted = {r.oneid for r in profile.where((F.col("gender") == "F") & (F.col("purchase_count_90d") >= 1)).collect()}
-    optouts = {r.oneid for r in lake.read("gold.consent_optouts").collect()} if lake.exists("gold.consent_optouts") else set()
+    wanted = {
+        r.oneid
+        for r in profile.where((F.col("gender") == "F") & (F.col("purchase_count_90d") >= 1)).collect()
+    }
+    optouts = (
+        {r.oneid for r in lake.read("gold.consent_optouts").collect()}
+        if lake.exists("gold.consent_optouts")
+        else set()
+    )
     optouts |= {r.oneid for r in job._compute_optouts(lake, s, datetime.date(2026, 11, 1)).collect()}
     got = members_of(lake, "female_buyers", 1)
     assert optouts and got == wanted - optouts and len(got) == v.size
 
     again = job.create(spark, s, {"name": "Female buyers", "rule": FEMALE_BUYERS})
     assert again.version == 2 and job.show(spark, s, "female_buyers", 1).size == v.size  # versions kept
-    assert [x.version for x in job.list_audiences(spark, s, all_versions=True) if x.audience_id == "female_buyers"] == [1, 2]
+    assert [
+        x.version for x in job.list_audiences(spark, s, all_versions=True) if x.audience_id == "female_buyers"
+    ] == [1, 2]
 
     ins = job.insight(spark, s, "female_buyers")
     top = {(r.tag, r.value): r for r in ins.rows}
     assert top[("gender", "F")].audience_share == 1.0 and top[("gender", "F")].tgi > 100
     assert ins.rows[0].tgi > 100 and ins.coverage == v.id_type_counts
-    assert ins.rows == sorted(ins.rows, key=lambda r: -(r.audience_share * __import__("math").log(r.tgi / 100)) if r.tgi > 0 else 1)
+    assert ins.rows == sorted(
+        ins.rows, key=lambda r: -(r.audience_share * __import__("math").log(r.tgi / 100)) if r.tgi > 0 else 1
+    )
 
     job.create(spark, s, {"name": "members", "rule": {"tag": "is_member", "value": True}})
     o = job.overlap(spark, s, "female_buyers@1", "members")
-    assert o.both <= min(o.a_size, o.b_size) and o.either == o.a_size + o.b_size - o.both and o.a_size == v.size
+    assert (
+        o.both <= min(o.a_size, o.b_size) and o.either == o.a_size + o.b_size - o.both and o.a_size == v.size
+    )
 
 
 def test_errors_are_typed_and_say_what_to_do(spark, env) -> None:
@@ -114,9 +135,18 @@ def test_behaviour_engagement_and_seed_lists(spark, env) -> None:
     creator = kol.groupBy("creator_id").count().orderBy(F.col("count").desc()).first()["creator_id"]
     v = job.create(spark, s, {"name": "kol fans", "engaged": {"creators": [creator], "within_days": 30}})
     assert v.kind == "engagement" and v.size > 0
-    both = {"all": [{"engaged": {"creators": [creator], "within_days": 30}}, {"tag": "is_member", "value": True}]}
+    both = {
+        "all": [{"engaged": {"creators": [creator], "within_days": 30}}, {"tag": "is_member", "value": True}]
+    }
     assert job.estimate(spark, s, both).size <= v.size
-    carts = {"behaviour": {"source": "events", "within_days": 30, "where": {"event_type": "add_to_cart"}, "min_count": 2}}
+    carts = {
+        "behaviour": {
+            "source": "events",
+            "within_days": 30,
+            "where": {"event_type": "add_to_cart"},
+            "min_count": 2,
+        }
+    }
     assert 0 < job.estimate(spark, s, carts).size < job.estimate(spark, s, {"not": carts}).size
 
     # A seed list of phones as a CRM team would upload it: formatted, md5-hashed, junk and unknown numbers.
@@ -136,7 +166,9 @@ def test_behaviour_engagement_and_seed_lists(spark, env) -> None:
 
 def test_lookalike_and_its_evaluation(spark, env) -> None:
     s, lake = env
-    job.create(spark, s, {"name": "baby buyers", "rule": {"tag": "purchase_count_baby_90d", "op": ">=", "value": 1}})
+    job.create(
+        spark, s, {"name": "baby buyers", "rule": {"tag": "purchase_count_baby_90d", "op": ">=", "value": 1}}
+    )
     res = job.lookalike(spark, s, "baby_buyers", size=300, splits=2)
     out = res.audience
     assert out.kind == "lookalike" and out.size <= 300 and out.size >= 290
@@ -146,7 +178,11 @@ def test_lookalike_and_its_evaluation(spark, env) -> None:
     optouts = {r.oneid for r in job._compute_optouts(lake, s, datetime.date(2026, 11, 1)).collect()}
     assert optouts and not set(got.oneid) & optouts
     ev = res.evaluation
-    assert ev is not None and "purchase_count_baby_90d" in ev.excluded and "purchase_count_baby_90d" not in out.details["features"]
+    assert (
+        ev is not None
+        and "purchase_count_baby_90d" in ev.excluded
+        and "purchase_count_baby_90d" not in out.details["features"]
+    )
     assert ev.model.lift["1%"] > 1 and 0.5 < ev.model.auc <= 1
     assert out.details["evaluation"]["model"]["lift"]["1%"] == ev.model.lift["1%"]
 
@@ -164,7 +200,11 @@ def test_export_packs_with_consent_and_minimum_size(spark, env) -> None:
     folder = Path(s.packs_root) / "everyone_with_a_phone" / "v1" / "tencent"
     assert m.path == str(folder) and (folder / "manifest.json").is_file()
     saved = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    assert saved["audience_id"] == "everyone_with_a_phone" and saved["rule"] if "rule" in saved else saved["definition"]["rule"]
+    assert (
+        saved["audience_id"] == "everyone_with_a_phone" and saved["rule"]
+        if "rule" in saved
+        else saved["definition"]["rule"]
+    )
     assert saved["lines"] == m.lines == sum(f["lines"] for f in saved["files"])
     lines = read_pack_lines(folder)
     phones = next(v for k, v in lines.items() if "hash_mobile_phone" in k)
@@ -172,13 +212,17 @@ def test_export_packs_with_consent_and_minimum_size(spark, env) -> None:
     # No line of an opted-out person: their phones' md5 (from silver) never appear.
     opted = job._compute_optouts(lake, s, datetime.date(2026, 11, 1)).select(F.col("oneid").alias("_o"))
     opted_ids = (
-        lake.read("gold.oneid_map").join(opted, F.col("oneid").cast("string") == F.col("_o")).select("id_type", "id_value")
+        lake.read("gold.oneid_map")
+        .join(opted, F.col("oneid").cast("string") == F.col("_o"))
+        .select("id_type", "id_value")
     )
     hashes = job._platform_hashes(lake, s)
     banned = {r.md5 for r in hashes.join(opted_ids, ["id_type", "id_value"]).collect() if r.md5}
     assert banned and not banned & set(phones)
     rows = lake.read("gold.audience_exports").collect()
-    assert [(r.audience_id, r.destination, r.lines) for r in rows] == [("everyone_with_a_phone", "tencent", m.lines)]
+    assert [(r.audience_id, r.destination, r.lines) for r in rows] == [
+        ("everyone_with_a_phone", "tencent", m.lines)
+    ]
 
 
 def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
@@ -187,14 +231,24 @@ def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
     from cdp.cli import app
     from jobs import identity, tags
 
-    s, lake = env
-    job.create(spark, s, {"name": "scheduled", "rule": FEMALE_BUYERS, "exports": [{"destination": "csv", "id_types": ["phone"]}]})
+    s, _ = env
+    job.create(
+        spark,
+        s,
+        {
+            "name": "scheduled",
+            "rule": FEMALE_BUYERS,
+            "exports": [{"destination": "csv", "id_types": ["phone"]}],
+        },
+    )
     identity.run(spark, s, DT2)  # no new files: the same people on the next date
     tags.run(spark, s, DT2, layers=["raw", "fact", "model"])
     report = job.refresh(spark, s, DT2)
     refreshed = {r.split("@")[0] for r in report.refreshed}
     assert "scheduled" in refreshed
-    assert all(job.show(spark, s, a).kind in ("rule", "engagement") for a in refreshed)  # not seed lists, lookalikes
+    assert all(
+        job.show(spark, s, a).kind in ("rule", "engagement") for a in refreshed
+    )  # not seed lists, lookalikes
     assert any("scheduled" in line for line in report.refused + report.exports)
     latest = job.show(spark, s, "scheduled")
     assert latest.dt == DT2 and latest.version == 2 and job.show(spark, s, "scheduled", 1).dt == DT1
@@ -209,10 +263,19 @@ def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
     rule.write_text("name: cli women\nrule:\n  tag: gender\n  value: F\n", encoding="utf-8")
     out = runner.invoke(app, ["audience", "create", str(rule)], env=environment)
     assert out.exit_code == 0 and "cli_women v1" in out.output, out.output
-    for args in (["list"], ["show", "cli_women"], ["insight", "cli_women", "--top", "5"], ["overlap", "cli_women", "female_buyers"]):
+    for args in (
+        ["list"],
+        ["show", "cli_women"],
+        ["insight", "cli_women", "--top", "5"],
+        ["overlap", "cli_women", "female_buyers"],
+    ):
         out = runner.invoke(app, ["audience", *args], env=environment)
         assert out.exit_code == 0, (args, out.output)
-    out = runner.invoke(app, ["audience", "export", "cli_women", "--destination", "meta", "--id-types", "phone,email"], env=environment)
+    out = runner.invoke(
+        app,
+        ["audience", "export", "cli_women", "--destination", "meta", "--id-types", "phone,email"],
+        env=environment,
+    )
     assert out.exit_code == 0 and "cli_women v1 -> meta" in out.output, out.output
     out = runner.invoke(app, ["audience", "export", "cli_women", "--destination", "tiktok"], env=environment)
     assert out.exit_code == 1 and "unknown destination 'tiktok'" in out.output

@@ -61,7 +61,8 @@ FILES: dict[str, dict[str, tuple[str | None, list[str]]]] = {
         "email.csv": ("Email", [sha256(e) for e in EMAILS]),
         "mobile_device_id.csv": ("Mobile Device ID", list(IDFAS)),
     },
-    # Meta: digits with country code (no +) then SHA-256; email lower-case SHA-256; MADID lower-case, unhashed.
+    # Meta: digits with country code (no +) then SHA-256; email lower-case SHA-256; MADID lower-case,
+    # unhashed.
     "meta": {
         "phone.csv": ("phone", [sha256(p.lstrip("+")) for p in PHONES]),
         "email.csv": ("email", [sha256(e) for e in EMAILS]),
