@@ -156,6 +156,20 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             assert "lookalike" in page.inner_text("[data-testid=lookalike-result]").lower()
             shot("04_audience_page")
 
+            # Edit the rule in the builder and save it as version 2 of the same audience.
+            page.click("[data-testid=edit-rule]")
+            page.wait_for_selector("[data-testid=cond-value] >> nth=1")
+            assert page.input_value("[data-testid=cond-value] >> nth=1") == "30"
+            assert page.input_value("[data-testid=top-join]") == "any"
+            page.fill("[data-testid=cond-value] >> nth=1", "40")
+            page.wait_for_function(
+                "document.querySelector('[data-testid=estimate-note]').textContent.includes('ms')"
+            )
+            assert "v2" in page.inner_text("[data-testid=save-audience]")
+            page.click("[data-testid=save-audience]")
+            page.wait_for_selector("[data-testid=versions] tr >> nth=2")
+            assert "v2" in page.inner_text("[data-testid=versions]")
+
             page.click("nav a[data-page=audiences]")
             page.wait_for_selector("[data-testid=audience-table] td")
             shot("05_audiences")

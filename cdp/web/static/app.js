@@ -225,10 +225,36 @@
     return { [model.join]: groups };
   }
 
-  async function pageBuilder(root) {
+  // A saved rule back into builder groups, when it has the builder's shape: {all|any: [condition or
+  // {all|any: [conditions]}]}. Other rules (behaviour, not, deeper nesting) are edited through the API.
+  function modelFromRule(rule) {
+    const join = Object.keys(rule || {}).find((k) => k === "all" || k === "any");
+    if (!join || !Array.isArray(rule[join])) return null;
+    const asCondition = (n) => (n && typeof n.tag === "string" ? { tag: n.tag, op: n.op || "=", value: Array.isArray(n.value) ? n.value.join(", ") : n.value === undefined ? "" : String(n.value) } : null);
+    const groups = [];
+    for (const item of rule[join]) {
+      const single = asCondition(item);
+      if (single) { groups.push({ join: "all", conditions: [single] }); continue; }
+      const inner = Object.keys(item || {}).find((k) => k === "all" || k === "any");
+      if (!inner || !Array.isArray(item[inner])) return null;
+      const conditions = item[inner].map(asCondition);
+      if (conditions.some((c) => !c)) return null;
+      groups.push({ join: inner, conditions });
+    }
+    return groups.length ? { join, groups } : null;
+  }
+
+  async function pageBuilder(root, params) {
     const tags = await allTags();
     const tagsById = Object.fromEntries(tags.map((t) => [t.id, t]));
-    const model = { join: "all", groups: [{ join: "all", conditions: [newCondition()] }] };
+    let model = { join: "all", groups: [{ join: "all", conditions: [newCondition()] }] };
+    let base = null;  // the audience a new version is saved for
+    if (params && params.get("from")) {
+      const page = await api("/audiences/" + encodeURIComponent(params.get("from")));
+      const loaded = modelFromRule(JSON.parse(page.audience.definition || "null"));
+      if (loaded) { model = loaded; base = page.audience; }
+      else flash("This audience's rule has nodes the builder does not show (behaviour, not, nesting); edit it through the API.");
+    }
     const groupsEl = h("div", { "data-testid": "groups" });
     const sizeEl = h("div", { class: "estimate", "data-testid": "estimate" }, "–");
     const noteEl = h("div", { class: "muted", "data-testid": "estimate-note" }, "Add a condition to see the size.");
@@ -236,7 +262,13 @@
     const nameEl = h("input", { type: "text", placeholder: "人群名称 Audience name", "data-testid": "audience-name", size: 30 });
     const saveBtn = h("button", { "data-testid": "save-audience", disabled: !can("audiences.write") }, "保存人群 Save audience");
     const topJoin = h("select", { "data-testid": "top-join" }, h("option", { value: "all" }, "AND 且 (all groups)"), h("option", { value: "any" }, "OR 或 (any group)"));
+    topJoin.value = model.join;
     topJoin.addEventListener("change", () => { model.join = topJoin.value; render(); });
+    if (base) {
+      nameEl.value = base.name;
+      nameEl.disabled = true;
+      saveBtn.textContent = `保存新版本 Save as v${base.version + 1}`;
+    }
 
     function tagSelect(c) {
       const sel = h("select", { class: "tag", "data-testid": "cond-tag" }, h("option", { value: "" }, "— tag 标签 —"));
@@ -315,7 +347,9 @@
       if (!nameEl.value.trim()) { flash("Give the audience a name (人群名称)."); return; }
       saveBtn.disabled = true;
       try {
-        const a = await api("/audiences", { body: { name: nameEl.value.trim(), rule } });
+        const body = { name: nameEl.value.trim(), rule };
+        if (base) body.audience_id = base.audience_id;
+        const a = await api("/audiences", { body });
         flash(`Saved audience ${a.name} v${a.version}: ${fmt(a.size)} people`, "info");
         location.hash = "#/audience/" + encodeURIComponent(a.audience_id);
       } finally { saveBtn.disabled = false; }
@@ -390,7 +424,8 @@
       h("div", { class: "card" }, h("h2", {}, `${a.name} `, h("span", { class: "muted" }, a.audience_id)),
         h("dl", { class: "kv" }, h("dt", {}, "kind"), h("dd", {}, a.kind || ""), h("dt", {}, "latest"), h("dd", {}, `v${a.version}: ${fmt(a.size)} people`),
           a.description ? [h("dt", {}, "description"), h("dd", {}, a.description)] : null),
-        h("div", { class: "row", style: "margin-top:10px" }, h("a", { href: "#/packs?audience=" + encodeURIComponent(a.audience_id), "data-testid": "to-packs" }, "导出人群包 Export a pack →"))),
+        h("div", { class: "row", style: "margin-top:10px" }, h("a", { href: "#/packs?audience=" + encodeURIComponent(a.audience_id), "data-testid": "to-packs" }, "导出人群包 Export a pack →"),
+          a.kind === "rule" ? h("a", { href: "#/builder?from=" + encodeURIComponent(a.audience_id), "data-testid": "edit-rule" }, "编辑规则 Edit rule → new version") : null)),
       h("div", { class: "grid2" },
         h("div", { class: "card" }, h("h3", {}, "版本 Versions"), versions),
         h("div", { class: "card" }, h("h3", {}, "规模趋势 Size over time"), sizeChart)),
