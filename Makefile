@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PERSONS ?= 20000
 DAYS ?= 2
 
-.PHONY: install demo test bench lint airflow clean
+.PHONY: install demo test bench lint airflow serve clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ bench: $(STAMP)  ## timings at 100k and 1M persons
 
 airflow: $(STAMP)  ## Airflow standalone on http://localhost:8080 with the DAGs and a local Sail server
 	$(BIN)/cdp airflow
+
+serve: $(STAMP)  ## the marketer web app and API on http://127.0.0.1:8000 (first run: make serve ARGS=--init-tokens)
+	$(BIN)/cdp serve $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
