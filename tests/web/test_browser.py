@@ -33,9 +33,8 @@ def _need_browser():
     if missing is None and not Path(CHROMIUM).exists():
         missing = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser test: {missing}")
-        pytest.skip(missing)
+        # Never skipped: .ci/run installs Debian's chromium; on a laptop, apt-get install chromium.
+        pytest.fail(f"the browser test needs a browser: {missing}")
     return sync_playwright
 
 
