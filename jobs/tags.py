@@ -75,6 +75,7 @@ class TagsReport:
     values: int = 0
     coverage: dict[str, float] = field(default_factory=dict)
     models: dict[str, dict] = field(default_factory=dict)
+    untrained: list[str] = field(default_factory=list)
     previous_dt: str | None = None
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
@@ -97,6 +98,8 @@ class TagsReport:
                     f"  {layer}: {len(cov)} tags, mean coverage {sum(cov) / len(cov):.1%}, "
                     f"lowest {min(cov):.1%}"
                 )
+        for tag_id in self.untrained:
+            lines.append(f"  model {tag_id}: not trained (too little history before {self.dt}); NULL")
         for tag_id, m in self.models.items():
             lines.append(
                 f"  model {tag_id}: {m['metric']} {m['metric_value']:.3f} on the holdout "
@@ -298,12 +301,17 @@ def run(
     if models:
         for tag in models:
             scores, row = _train_and_score(builder, catalog, tag, wide, day, lake.root)
-            wide = wide.join(scores, "oneid", "left")
-            report.models[tag.id] = row
+            if scores is None:
+                wide = wide.withColumn(tag.id, F.lit(None).cast(tag.spark_type))
+                report.untrained.append(tag.id)
+            else:
+                wide = wide.join(scores, "oneid", "left")
+                report.models[tag.id] = row
             step(f"model {tag.id}")
         wide = checkpoint(wide.transform(derived_tags(after)), "wide_predictive")
         full_models = {t.id for t in models} == {t.id for t in catalog.tags if t.kind == "model"}
-        _write_rows(lake, spark, MODELS, list(report.models.values()), list(report.models), day, full_models)
+        done = [*report.models, *report.untrained]
+        _write_rows(lake, spark, MODELS, list(report.models.values()), done, day, full_models)
 
     selected_ids = [t.id for t in selected]
     wide = wide.select("oneid", *[t.id for t in needed])
@@ -353,11 +361,12 @@ def _training_frame(builder: _Builder, catalog: Catalog, tag: TagDefinition, as_
 
 def _train_and_score(
     builder: _Builder, catalog: Catalog, tag: TagDefinition, wide: DataFrame, day: _dt.date, root: str
-) -> tuple[DataFrame, dict]:
+) -> tuple[DataFrame | None, dict | None]:
     """Train on the older window, measure on the holdout window, refit on the holdout window, score ``dt``.
 
     Returns:
-        ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row.
+        ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row, or
+        ``(None, None)`` when the history is too short to train (the tag is NULL for the date).
     """
     import pickle
 
@@ -374,10 +383,17 @@ def _train_and_score(
         _training_frame(builder, catalog, tag, holdout_as_of), spec.features, spec.sample_rows, seed=11
     )
     if train.empty or holdout.empty:
-        raise TagsError(
-            f"tag {tag.id}: no training rows as of {train_as_of} or {holdout_as_of}; the model needs "
-            f"{2 * spec.horizon_days} days of history before {day}"
+        # Too little history (a new deployment, a short demo): the tag stays NULL for this dt, the rest
+        # of the build goes on, and the registry has no row for it.
+        log.warning(
+            "tags %s: %s not trained: no rows as of %s or %s; the model needs %d days of history",
+            day,
+            tag.id,
+            train_as_of,
+            holdout_as_of,
+            2 * spec.horizon_days,
         )
+        return None, None
     fitted = models.fit(spec, types, train)
     metrics = models.evaluate(
         spec,
