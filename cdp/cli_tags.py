@@ -174,6 +174,9 @@ def build(
         list[str] | None,
         typer.Option(help="Rebuild only this layer (repeatable): raw, fact, model, predictive."),
     ] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Recompute a date a later date's profile already followed (a backfill).")
+    ] = False,
     data_root: DataRoot = None,
 ) -> None:
     """Build gold.tags, gold.profile and gold.tag_stats (and the model registry) for one date."""
@@ -185,7 +188,7 @@ def build(
     settings = _settings(data_root)
     catalog = _catalog()
     try:
-        report = job.run(get_spark(settings), settings, dt, layer or None, catalog=catalog)
+        report = job.run(get_spark(settings), settings, dt, layer or None, catalog=catalog, rebuild=rebuild)
     except (CatalogError, job.TagsError, LakeError) as exc:
         raise _fail(exc) from None
     for line in report.summary():

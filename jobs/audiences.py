@@ -1045,6 +1045,7 @@ def refresh(
 ) -> RefreshReport:
     """Daily step after tags: store the opted-out OneIDs of ``dt``, re-evaluate every rule and engagement
     audience on the new profile (a new version each; older versions stay), and write their scheduled packs.
+    Idempotent: rerunning a date reuses the version it made for that date and does not write its packs again.
 
     A pack refused for its size is reported, not raised: one small audience does not stop the pipeline.
     """
@@ -1060,13 +1061,28 @@ def refresh(
     has_profile = (
         lake.exists(PROFILE) and lake.read(PROFILE).where(F.col("dt") == F.lit(day)).limit(1).count() > 0
     )
+    # A rerun of a date (an Airflow clear, a backfill) reuses the versions and packs that date already made.
+    of_day: dict[str, AudienceVersion] = {}
+    for x in list_audiences(spark, settings, all_versions=True):
+        if x.dt == day.isoformat() and x.version > getattr(of_day.get(x.audience_id), "version", 0):
+            of_day[x.audience_id] = x
+    written = set()
+    if lake.exists(EXPORTS):
+        written = {
+            (r["audience_id"], r["version"], r["destination"])
+            for r in lake.read(EXPORTS).select("audience_id", "version", "destination").distinct().collect()
+        }
     for v in list_audiences(spark, settings):
         if v.kind not in ("rule", "engagement"):
             continue
         if not has_profile:
             report.skipped.append(f"{v.audience_id}: no gold.profile for {day}")
             continue
-        if v.dt != day.isoformat():
+        if v.audience_id in of_day:
+            v = of_day[v.audience_id]
+            if v.created_by != created_by:
+                continue  # made by hand for this date after its refresh: its packs are exported by hand
+        elif v.dt != day.isoformat():
             spec = parse_audience(v.definition | {"name": v.name}) if "rule" in v.definition else None
             if spec is None:
                 continue
@@ -1078,6 +1094,9 @@ def refresh(
                 continue
             report.refreshed.append(f"{v.audience_id}@{v.version}: {v.size:,} people")
         for schedule in _schedules(v):
+            if (v.audience_id, v.version, get_destination(schedule.destination).name) in written:
+                report.exports.append(f"{v.audience_id}@{v.version} -> {schedule.destination}: done")
+                continue
             try:
                 m = export(spark, settings, v.audience_id, schedule.destination, version=v.version,
                            id_types=list(schedule.id_types) or None, created_by=created_by)  # fmt: skip

@@ -8,6 +8,16 @@
         -> gold.tag_stats  coverage, distribution, change against the previous dt, holdout metrics
         -> gold.models     model registry (metrics, features, file under <lake>/models/<tag>/<dt>/)
 
+Write-audit-publish: the date's tags, profile and stats are staged in scratch, validated together with the
+suites of ``quality/suites`` (``quality.gate_tables``: every OneID in the map, coverage bounds, row count
+against the previous dt) and published only when no critical expectation fails; a failure raises
+``QualityGateError`` and leaves every tag table as it was.
+
+A date whose tags a later date's profile already followed is kept on rerun (an Airflow clear, a backfill
+over a range): the published snapshot is returned and nothing is rewritten, because silver has moved on
+since (a record updated later carries the later ``_dt``) and retraining on it would change the date's
+scores. ``rebuild=True`` (``cdp tags build --rebuild``) recomputes it anyway, e.g. to backfill a new tag.
+
 Every output is a snapshot per ``dt``: rebuilding a date replaces it, earlier dates stay for comparison.
 ``layers`` rebuilds only the tags of those layers (their dependencies are recomputed in memory, not
 rewritten) and keeps the other tags of the date.
@@ -33,6 +43,7 @@ from cdp.lake import Lake, parse_dt
 from cdp.settings import Settings
 from identity.components import parquet_checkpoint
 from identity.rules import load_rules, plan_sources
+from quality.gates import gate_tables
 from schemas import TableContract, load_sources, load_tables
 from tags.build import (
     change_stats,
@@ -80,6 +91,8 @@ class TagsReport:
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
     layer_of: dict[str, str] = field(default_factory=dict)
+    quality_seconds: float = 0.0
+    kept: bool = False
 
     def summary(self) -> list[str]:
         """Human-readable lines for the CLI."""
@@ -87,6 +100,7 @@ class TagsReport:
             f"tags {self.dt}: {len(self.tags)} tags ({', '.join(self.layers)}) for {self.oneids:,} OneIDs, "
             f"{self.values:,} values; {self.seconds:.1f} s"
             + (f" (previous {self.previous_dt})" if self.previous_dt else "")
+            + (" [kept: a later date's profile exists; nothing rewritten]" if self.kept else "")
         ]
         by_layer: dict[str, list[str]] = {}
         for t in self.tags:
@@ -203,6 +217,23 @@ def _scratch(settings: Settings, name: str) -> str:
     return folder
 
 
+def _kept(lake: Lake, report: TagsReport, day: _dt.date) -> TagsReport | None:
+    """The published build of ``day`` when a later date's profile exists and ``day`` has every tag asked."""
+    if not lake.exists(PROFILE) or not lake.exists(STATS):
+        return None
+    if lake.read(PROFILE).where(F.col("dt") > F.lit(day)).limit(1).count() == 0:
+        return None
+    stats = lake.read(STATS).where(F.col("dt") == F.lit(day)).select("tag_id", "population", "coverage")
+    rows = {r["tag_id"]: r for r in stats.collect()}
+    if not rows or any(t not in rows for t in report.tags):
+        return None
+    report.kept = True
+    report.coverage = {t: rows[t]["coverage"] for t in report.tags}
+    report.oneids = int(next(iter(rows.values()))["population"])
+    report.values = lake.read(TAGS).where(F.col("dt") == F.lit(day)).count()
+    return report
+
+
 def _previous_dt(lake: Lake, day: _dt.date) -> _dt.date | None:
     if not lake.exists(PROFILE):
         return None
@@ -219,14 +250,18 @@ def _with_missing_columns(df: DataFrame, contract: TableContract) -> DataFrame:
     return df.select(*[column(c.name, c.spark_type) for c in contract.columns])
 
 
-def _write_profile(lake: Lake, wide: DataFrame, day: _dt.date, checkpoint) -> None:
+def _stage_profile(lake: Lake, wide: DataFrame, day: _dt.date) -> DataFrame:
+    """The ``gold.profile`` rows of ``day`` (every contract column, ``dt`` set), not yet published."""
+    profile = wide.withColumn("oneid", F.col("oneid").cast("string")).withColumn("dt", F.lit(day))
+    return _with_missing_columns(profile, lake.contracts[PROFILE])
+
+
+def _publish_profile(lake: Lake, profile: DataFrame, day: _dt.date, checkpoint) -> None:
     contract = lake.contracts[PROFILE]
     if not lake.exists(PROFILE):
         # Created empty from the contract first: every tag column nullable, whatever the first data's
         # plan infers (a NOT NULL column would refuse the NULLs of a later partial build).
         lake.overwrite(PROFILE, lake.spark.createDataFrame([], contract.ddl))
-    profile = wide.withColumn("oneid", F.col("oneid").cast("string")).withColumn("dt", F.lit(day))
-    profile = _with_missing_columns(profile, contract)
     if lake.exists(PROFILE) and set(lake.read(PROFILE).columns) != {c.name for c in contract.columns}:
         # The catalog gained or lost tags: rewrite every dt with the new columns (NULL where unknown),
         # from a checkpoint so that the overwrite never reads the files it replaces.
@@ -244,6 +279,7 @@ def run(
     layers: list[str] | None = None,
     *,
     catalog: Catalog | None = None,
+    rebuild: bool = False,
 ) -> TagsReport:
     """Build the tags of logical date ``dt`` and write gold.tags, gold.profile, gold.tag_stats (and
     gold.models for predictive tags).
@@ -254,6 +290,7 @@ def run(
         dt: the logical date (``YYYY-MM-DD``); the OneID map of that date must exist.
         layers: rebuild only these layers (``raw``, ``fact``, ``model``, ``predictive``); all when omitted.
         catalog: the tag catalog; the packaged one plus ``CDP_TAG_PATH`` folders when omitted.
+        rebuild: recompute ``dt`` even when a later date's profile exists (see the module doc).
 
     Returns:
         The build report.
@@ -261,6 +298,7 @@ def run(
     Raises:
         CatalogError: the catalog or ``layers`` is invalid (nothing is written).
         TagsError: no OneID map for ``dt``, or a definition fails on the data (nothing is written).
+        QualityGateError: a critical expectation failed on the staged tables (nothing is written).
     """
     t0 = time.perf_counter()
     day = parse_dt(dt)
@@ -274,6 +312,9 @@ def run(
     report = TagsReport(dt=day.isoformat(), layers=layers, tags=[t.id for t in selected])
     report.layer_of = {t.id: t.layer for t in catalog.tags}
     lake = Lake(spark, settings.lake_root, contracts=load_tables() | {PROFILE: profile_contract(catalog)})
+    if not rebuild and (kept := _kept(lake, report, day)) is not None:
+        kept.seconds = round(time.perf_counter() - t0, 3)
+        return kept
 
     def step(name: str) -> None:
         report.steps[name] = round(time.perf_counter() - t0, 2)
@@ -311,32 +352,49 @@ def run(
         wide = checkpoint(wide.transform(derived_tags(after)), "wide_predictive")
         full_models = {t.id for t in models} == {t.id for t in catalog.tags if t.kind == "model"}
         done = [*report.models, *report.untrained]
-        _write_rows(lake, spark, MODELS, list(report.models.values()), done, day, full_models)
 
     selected_ids = [t.id for t in selected]
     wide = wide.select("oneid", *[t.id for t in needed])
-    long = to_long(wide, selected_ids)
+    # Write: the date's tags, profile and stats staged in scratch; nothing published yet.
+    long = checkpoint(to_long(wide, selected_ids), "long")
     if set(layers) == set(LAYERS):
-        lake.replace_dt(TAGS, long, day)
         full = wide
     else:
-        long = checkpoint(long, "long")
         kept = _existing(lake, TAGS, day)
         if kept is not None:
             kept = kept.where(~F.col("tag_id").isin(selected_ids)).drop("dt")
             long = checkpoint(kept.unionByName(long), "long_all")
-        lake.replace_dt(TAGS, long, day)
         full = _merge_profile(lake, wide, selected_ids, day, checkpoint)
-    step("gold.tags")
-    _write_profile(lake, full, day, checkpoint)
-    step("gold.profile")
-
-    profile = lake.read(PROFILE).where(F.col("dt") == F.lit(day))
+    profile = checkpoint(_stage_profile(lake, full, day), "profile")
     prev = _previous_dt(lake, day)
     report.previous_dt = prev.isoformat() if prev else None
-    stats = _stats(lake, catalog, selected, profile, day, prev, report)
-    full = set(layers) == set(LAYERS)
-    _write_rows(lake, spark, STATS, stats, [r["tag_id"] for r in stats], day, full)
+    stats = _stats(lake, catalog, selected, profile, long, day, prev, report)
+    step("staged")
+
+    # Validate: the suites of gold.tags, gold.profile and gold.tag_stats on the staged rows; a critical
+    # failure raises QualityGateError and leaves every tag table as it was.
+    audits = gate_tables(
+        lake,
+        {
+            TAGS: long.withColumn("dt", F.lit(day)),
+            PROFILE: profile,
+            STATS: spark.createDataFrame(stats, lake.contracts[STATS].ddl),
+        },
+        day,
+        stage="tags " + "+".join(layers),
+        contract_paths=settings.contract_paths,
+    )
+    report.quality_seconds = round(sum(a.seconds for a in audits), 3)
+    step("gate")
+
+    # Publish.
+    if models:
+        _write_rows(lake, spark, MODELS, list(report.models.values()), done, day, full_models)
+    lake.replace_dt(TAGS, long, day)
+    step("gold.tags")
+    _publish_profile(lake, profile, day, checkpoint)
+    step("gold.profile")
+    _write_rows(lake, spark, STATS, stats, [r["tag_id"] for r in stats], day, set(layers) == set(LAYERS))
     step("gold.tag_stats")
     report.oneids = int(stats[0]["population"]) if stats else 0
     report.values = lake.read(TAGS).where(F.col("dt") == F.lit(day)).count()
@@ -477,13 +535,13 @@ def _stats(
     catalog: Catalog,
     tags: list[TagDefinition],
     profile: DataFrame,
+    long: DataFrame,
     day: _dt.date,
     prev: _dt.date | None,
     report: TagsReport,
 ) -> list[dict]:
-    """Rows of ``gold.tag_stats`` for the tags built."""
+    """Rows of ``gold.tag_stats`` for the tags built, from the staged ``profile`` and ``long`` of ``day``."""
     coverage = coverage_stats(profile, tags)
-    long = lake.read(TAGS).where(F.col("dt") == F.lit(day))
     counts = value_counts(long, [t.id for t in tags if t.type not in ("long", "double")])
     prev_cov: dict[str, float] = {}
     changed: dict[str, float | None] = {}

@@ -390,17 +390,30 @@ def test_tags_gate_passes_and_fails_on_referential_and_coverage_checks(spark, la
         [("10", "gender", "F"), ("10", "rfm_segment", "champion"), ("11", "gender", "M")],
         "oneid string, tag_id string, value string",
     ).withColumn("dt", F.lit(day))
+    # A predictive tag whose model was not trained (too little history) is NULL everywhere: a warning only.
     stats = spark.createDataFrame(
-        [("gender", "raw", 2, 2, 1.0), ("rfm_segment", "model", 2, 1, 0.5)],
+        [
+            ("gender", "raw", 2, 2, 1.0),
+            ("rfm_segment", "model", 2, 1, 0.5),
+            ("churn", "predictive", 2, 0, 0.0),
+        ],
         "tag_id string, layer string, population long, non_null long, coverage double",
-    ).select("*", F.lit(None).cast("double").alias("coverage_change"), F.lit(day).alias("dt"))
+    ).select(
+        "*",
+        F.lit(None).cast("double").alias("coverage_change"),
+        F.lit(None).cast("string").alias("metric"),
+        F.lit(day).alias("dt"),
+    )
     passed = gate_tables(lake, {"gold.tags": tags, "gold.tag_stats": stats}, DT1, stage="tags")
     assert all(r.passed for r in passed)
+    warned = {o.expectation for r in passed for o in r.outcomes if not o.success}
+    assert warned == {"unexpected_rows_expectation"}
 
     stray = tags.unionByName(tags.limit(1).withColumn("oneid", F.lit("99")))
     empty = stats.unionByName(stats.limit(1).select("tag_id", F.lit("fact").alias("layer"), "population",
                                                     F.lit(0).cast("long").alias("non_null"),
-                                                    F.lit(0.0).alias("coverage"), "coverage_change", "dt")
+                                                    F.lit(0.0).alias("coverage"), "coverage_change", "metric",
+                                                    "dt")
                               .withColumn("tag_id", F.lit("never_set")))  # fmt: skip
     with pytest.raises(QualityGateError) as exc:
         gate_tables(lake, {"gold.tags": stray, "gold.tag_stats": empty}, DT1, stage="tags")
