@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PERSONS ?= 20000
 DAYS ?= 2
 
-.PHONY: install demo test bench lint airflow serve clean
+.PHONY: install demo demo-plain test bench lint airflow serve clean
 
 install: $(STAMP)
 
@@ -16,7 +16,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt --config-settings editable_mode=compat -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## generate a demo population and run every pipeline stage on the embedded engine
+demo: $(STAMP)  ## generate a demo population and run cdp_daily for each demo date through Airflow (embedded engine)
+	$(BIN)/cdp airflow demo --persons $(PERSONS) --days $(DAYS)
+
+demo-plain: $(STAMP)  ## the same stages without Airflow, in one process (stage timings and peak memory)
 	$(BIN)/cdp demo --persons $(PERSONS) --days $(DAYS)
 
 test: $(STAMP)  ## the whole test suite (CI runs this)

@@ -110,7 +110,7 @@ def run_daily(settings: Settings, dates: list[_dt.date], *, dag_id: str = "cdp_d
     migrate(settings)
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(env["AIRFLOW__CORE__DAGS_FOLDER"], include_examples=False)
+    bag = DagBag(env["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     dag = bag.dags[dag_id]

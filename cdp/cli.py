@@ -126,7 +126,8 @@ def demo(
 ) -> None:
     """Generate a demo population and run every pipeline stage on it, date by date (from an empty lake
     unless --keep)."""
-    from cdp.pipeline import generate_population, run_stages, stages
+    from cdp.engine import get_spark
+    from cdp.pipeline import demo_audiences, generate_population, run_stages, stages
 
     settings = _settings(data_root)
     if not keep:
@@ -145,12 +146,17 @@ def demo(
             progress=lambda m: status.update(f"generate: {m}"),
         )
         dates = [first + _dt.timedelta(days=i) for i in range(days)]
-        results = run_stages(settings, dates, progress=lambda m: status.update(m))
+        results = run_stages(settings, dates[:1], progress=lambda m: status.update(m))
+        status.update("creating the example audiences")
+        made = demo_audiences(get_spark(settings), settings, first)
+        results += run_stages(settings, dates[1:], progress=lambda m: status.update(m))
     console.print(_rows_table(gen.extra["rows"]))
     console.print(results_table("pipeline stages", [gen, *results]))
     for r in results:
         for line in r.extra.get("balance", []):
             console.print(f"  {line}")
+    for line in made:
+        console.print(line, markup=False, highlight=False)
     names = ", ".join(s.name for s in stages()) or "none yet"
     console.print(
         f"stages run: {names}\nlanding files: {settings.landing_root}\n"
@@ -712,7 +718,8 @@ def airflow_demo(
     """Generate a demo population and run the cdp_daily DAG for each demo date through Airflow (dag.test,
     embedded engine); exit 1 when a run fails."""
     from cdp.airflow_local import run_daily
-    from cdp.pipeline import generate_population
+    from cdp.engine import get_spark
+    from cdp.pipeline import demo_audiences, generate_population
 
     settings = _settings(data_root)
     if not keep:
@@ -731,7 +738,14 @@ def airflow_demo(
             progress=lambda m: status.update(f"generate: {m}"),
         )
     console.print(_rows_table(gen.extra["rows"]))
-    runs = run_daily(settings, [first + _dt.timedelta(days=i) for i in range(days)])
+    dates = [first + _dt.timedelta(days=i) for i in range(days)]
+    runs = run_daily(settings, dates[:1])
+    made = []
+    if runs[-1]["state"] == "success":
+        # A marketer's first audiences (audiences/examples): created on the first date's profile with their
+        # packs; every later cdp_daily run refreshes them and writes their packs again.
+        made = demo_audiences(get_spark(settings), settings, first)
+        runs += run_daily(settings, dates[1:]) if len(dates) > 1 else []
     table = Table(title="cdp_daily through Airflow")
     for col in ("dt", "state", "tasks"):
         table.add_column(col, overflow="fold")
@@ -741,7 +755,10 @@ def airflow_demo(
             counts[state] = counts.get(state, 0) + 1
         table.add_row(r["dt"], r["state"], ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     console.print(table)
+    for line in made:
+        console.print(line, markup=False, highlight=False)
     _print_tables(settings)
+    console.print(f"audience packs: {settings.packs_root}")
     if any(r["state"] != "success" for r in runs):
         raise _fail("a cdp_daily run failed; see the task logs above and gold.quality_results", 1)
 

@@ -88,6 +88,41 @@ def _audiences(spark, settings: Settings, dt: _dt.date, result: StageResult) -> 
     result.extra = {"balance": report.lines(), "exports": report.exports, "refused": report.refused}
 
 
+DEMO_AUDIENCES = Path(__file__).resolve().parent.parent / "audiences" / "examples"
+"""Audience definitions the demo creates after its first date (rule audiences with scheduled packs)."""
+
+
+def demo_audiences(spark, settings: Settings, dt: _dt.date, folder: Path = DEMO_AUDIENCES) -> list[str]:
+    """Create the example audiences on the profile of ``dt`` and write their scheduled packs now; every later
+    date's audiences stage refreshes them (a new version each) and writes their packs again.
+
+    Returns:
+        One line per audience and pack for the console; a pack below the minimum size is reported, not raised.
+    """
+    from audiences.errors import PackTooSmallError
+    from jobs import audiences
+
+    lines = []
+    for path in sorted(folder.glob("*.yaml")):
+        v = audiences.create(spark, settings, str(path), dt=dt, created_by="demo")
+        lines.append(f"audience {v.audience_id}@{v.version}: {v.size:,} people ({v.opted_out:,} opted out)")
+        for schedule in v.definition.get("exports") or []:
+            try:
+                m = audiences.export(
+                    spark,
+                    settings,
+                    v.audience_id,
+                    schedule["destination"],
+                    version=v.version,
+                    id_types=schedule.get("id_types"),
+                    created_by="demo",
+                )
+                lines.append(f"  pack {m.destination}: {m.people:,} people, {m.lines:,} lines -> {m.path}")
+            except PackTooSmallError as exc:
+                lines.append(f"  pack {schedule['destination']} refused: {exc}")
+    return lines
+
+
 def stages() -> list[Stage]:
     """The stages that exist, in pipeline order (ingest -> identity -> tags -> audiences -> packs)."""
     return [
