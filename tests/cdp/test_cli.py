@@ -61,3 +61,22 @@ def test_demo_end_to_end_and_tables_readable_without_the_engine(tmp_path: Path) 
     assert (n_runs, unbalanced) == (16, 0)  # 8 sources x 2 dates, every one balanced
     listed = cdp("lake", "tables", "--data-root", str(tmp_path))
     assert "silver.members" in listed.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_airflow_demo_runs_cdp_daily_and_writes_the_example_packs(tmp_path: Path) -> None:
+    """What `make demo` runs: cdp_daily through Airflow for each demo date, the example audiences created
+    after the first date with their packs, and refreshed (new version, new pack) by the second date."""
+    import json
+
+    out = cdp(
+        "airflow", "demo", "--persons", "400", "--days", "2", "--data-root", str(tmp_path),
+        env={"CDP_MIN_PACK_SIZE": "5"},
+        timeout=900,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.count(" success ") >= 2 and "audience interested_not_bought@1" in out.stdout
+    for version in ("v1", "v2"):
+        manifest = tmp_path / "packs" / "interested_not_bought" / version / "tencent" / "manifest.json"
+        assert json.loads(manifest.read_text(encoding="utf-8"))["lines"] > 0, version
