@@ -113,6 +113,27 @@ def _parse_day(value: str) -> _dt.date:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _demo_population(
+    settings: Settings, persons: int, days: int, first: _dt.date, seed: int, keep: bool, status
+):
+    """A fresh demo population in the landing and truth folders (and an empty lake unless ``keep``)."""
+    from cdp.pipeline import generate_population
+
+    if not keep:
+        for folder in (settings.lake_root, settings.packs_root, f"{settings.data_root}/_scratch"):
+            shutil.rmtree(folder, ignore_errors=True)
+    settings.ensure_local_pii_key()
+    return generate_population(
+        settings,
+        persons=persons,
+        days=days,
+        start=first,
+        seed=seed,
+        history_days=365,
+        progress=lambda m: status.update(f"generate: {m}"),
+    )
+
+
 @app.command()
 def demo(
     persons: Annotated[int, typer.Option(min=100, help="Simulated persons.")] = 20_000,
@@ -127,24 +148,12 @@ def demo(
     """Generate a demo population and run every pipeline stage on it, date by date (from an empty lake
     unless --keep)."""
     from cdp.engine import get_spark
-    from cdp.pipeline import demo_audiences, generate_population, run_stages, stages
+    from cdp.pipeline import demo_audiences, run_stages, stages
 
     settings = _settings(data_root)
-    if not keep:
-        for folder in (settings.lake_root, settings.packs_root, f"{settings.data_root}/_scratch"):
-            shutil.rmtree(folder, ignore_errors=True)
-    settings.ensure_local_pii_key()
     first = _parse_day(start)
     with console.status("generating the demo population") as status:
-        gen = generate_population(
-            settings,
-            persons=persons,
-            days=days,
-            start=first,
-            seed=seed,
-            history_days=365,
-            progress=lambda m: status.update(f"generate: {m}"),
-        )
+        gen = _demo_population(settings, persons, days, first, seed, keep, status)
         dates = [first + _dt.timedelta(days=i) for i in range(days)]
         results = run_stages(settings, dates[:1], progress=lambda m: status.update(m))
         status.update("creating the example audiences")
@@ -719,24 +728,12 @@ def airflow_demo(
     embedded engine); exit 1 when a run fails."""
     from cdp.airflow_local import run_daily
     from cdp.engine import get_spark
-    from cdp.pipeline import demo_audiences, generate_population
+    from cdp.pipeline import demo_audiences
 
     settings = _settings(data_root)
-    if not keep:
-        for folder in (settings.lake_root, settings.packs_root, f"{settings.data_root}/_scratch"):
-            shutil.rmtree(folder, ignore_errors=True)
-    settings.ensure_local_pii_key()
     first = _parse_day(start)
     with console.status("generating the demo population") as status:
-        gen = generate_population(
-            settings,
-            persons=persons,
-            days=days,
-            start=first,
-            seed=seed,
-            history_days=365,
-            progress=lambda m: status.update(f"generate: {m}"),
-        )
+        gen = _demo_population(settings, persons, days, first, seed, keep, status)
     console.print(_rows_table(gen.extra["rows"]))
     dates = [first + _dt.timedelta(days=i) for i in range(days)]
     runs = run_daily(settings, dates[:1])

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas import ID_TYPES, SourceContract
+from schemas.contract import error_location
 
 RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 """The packaged rules, used when no other file is given."""
@@ -154,22 +155,6 @@ class IdentityRules(_Strict):
         return out
 
 
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """Render a pydantic error location as ``limits[0] (shared_device).max_links.oaid``."""
-    out, node = "", data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            item = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(item, dict) and "name" in item:
-                out += f" ({item['name']})"
-            node = item
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "(file)"
-
-
 def load_rules(path: str | Path | None = None) -> IdentityRules:
     """Read and validate a rules file.
 
@@ -204,7 +189,7 @@ def load_rules(path: str | Path | None = None) -> IdentityRules:
                 msg = "required field is missing"
             elif err["type"] == "literal_error":
                 msg = f"unknown id type; use one of {', '.join(ID_TYPES)}"
-            lines.append(f"{path}: {_loc(err['loc'], data)}: {msg}")
+            lines.append(f"{path}: {error_location(err['loc'], data)}: {msg}")
         raise RulesError("\n".join(lines)) from None
 
 

@@ -239,8 +239,8 @@ class TableContract(_Strict):
 Contract = SourceContract | TableContract
 
 
-def _loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
-    """Render a pydantic error location as ``columns[2] (phone).type``."""
+def error_location(loc: tuple[Any, ...], data: Any) -> str:
+    """Render a pydantic error location as ``columns[2] (phone).type`` (items named by their ``name``)."""
     out, node = "", data
     for part in loc:
         if isinstance(part, int):
@@ -291,7 +291,7 @@ def load_contract(path: str | Path) -> Contract:
                 msg = "unknown field; remove it or check its spelling"
             elif err["type"] == "missing":
                 msg = "required field is missing"
-            lines.append(f"{path}: {_loc(err['loc'], data)}: {msg}")
+            lines.append(f"{path}: {error_location(err['loc'], data)}: {msg}")
         raise ContractError("\n".join(lines)) from None
     stem = path.name.removesuffix(".yaml").removesuffix(".yml")
     if contract.name != stem:
