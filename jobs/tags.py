@@ -381,7 +381,7 @@ def run(
             STATS: spark.createDataFrame(stats, lake.contracts[STATS].ddl),
         },
         day,
-        stage="tags " + "+".join(layers),
+        stage="tags" if set(layers) == set(LAYERS) else "tags " + "+".join(layers),
         contract_paths=settings.contract_paths,
     )
     report.quality_seconds = round(sum(a.seconds for a in audits), 3)
