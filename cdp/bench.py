@@ -79,6 +79,46 @@ def _quality_figures(run_settings: Settings, dates: list[_dt.date], results: lis
     return time_suites(spark, run_settings, dates[-1]), shares
 
 
+def _component_figures(
+    run_settings: Settings, day: _dt.date, n: int, data_root: Path, console: Console
+) -> dict[str, object]:
+    """Connected components on the date's kept OneID edges (gold.id_edges): this package's Spark rounds
+    against scipy (the single-machine floor) and networkx (up to 100k persons: slow and memory-hungry)."""
+    from pyspark.sql import functions as F
+
+    from cdp.bench_components import bench_components
+    from cdp.engine import get_spark
+    from cdp.lake import Lake
+
+    spark = get_spark(run_settings)
+    edges = (
+        Lake(spark, run_settings.lake_root)
+        .read("gold.id_edges")
+        .where(F.col("dt") == F.lit(day))
+        .select(F.col("src_vid").alias("src"), F.col("dst_vid").alias("dst"))
+        .distinct()
+        .toPandas()  # a benchmark input: the three implementations get the same edge list
+    )
+    scratch = data_root / f"components_{n}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    figures = bench_components(spark, edges, scratch, with_networkx=n <= 100_000)
+    table = Table(title=f"{n:,} persons: connected components on gold.id_edges ({day})")
+    for col in ("edges", "vertices", "components", "Spark s", "rounds", "scipy s", "networkx s",
+                "Spark/scipy", "Spark/networkx", "agree"):  # fmt: skip
+        table.add_column(col, justify="right")
+    keys = ("edges", "vertices", "components", "spark_seconds", "spark_rounds", "scipy_seconds",
+            "networkx_seconds", "spark_over_scipy", "spark_over_networkx", "agrees")  # fmt: skip
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "-"
+        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+    table.add_row(*(cell(figures[k]) for k in keys))
+    console.print(table)
+    return figures
+
+
 def run_bench(
     settings: Settings, sizes: list[int], *, days: int, data_root: Path, console: Console
 ) -> dict[str, object]:
@@ -124,6 +164,8 @@ def run_bench(
 
         with console.status(f"{n:,} persons: estimate, create, lookalike, export"):
             audience_figures = audience_bench(get_spark(run_settings), run_settings, dates[-1], console)
+        with console.status(f"{n:,} persons: connected components on the OneID edges, scipy, networkx"):
+            component_figures = _component_figures(run_settings, dates[-1], n, data_root, console)
         with console.status(f"{n:,} persons: timing the quality suites"):
             suites, shares = _quality_figures(run_settings, dates, results)
         for table in quality_tables(n, suites, shares):
@@ -136,6 +178,7 @@ def run_bench(
                 "gate_shares": shares,
                 "tags": tag_figures,
                 "audiences": audience_figures,
+                "components": component_figures,
             }
         )
     return report
