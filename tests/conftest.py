@@ -4,6 +4,7 @@ root per test."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,11 +13,19 @@ import pytest
 os.environ.setdefault("CDP_SHUFFLE_PARTITIONS", "2")
 # Airflow reads its configuration when first imported: point it at a throw-away home (SQLite metadata) and
 # at this repository's dags/ before any test imports it.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="cdp-airflow-"))
+_AIRFLOW_HOME = None if "AIRFLOW_HOME" in os.environ else tempfile.mkdtemp(prefix="cdp-airflow-")
+if _AIRFLOW_HOME:
+    os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Tests must never depend on a developer's secret or data folder.
 os.environ.setdefault("CDP_PII_KEY", "test-only-pii-key")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the throw-away Airflow home this run created (metadata database, logs)."""
+    if _AIRFLOW_HOME:
+        shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
