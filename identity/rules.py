@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas import ID_TYPES, SourceContract
-from schemas.contract import error_location
+from schemas.contract import error_location, read_yaml_mapping
 
 RULES_FILE = Path(__file__).resolve().parent / "rules.yaml"
 """The packaged rules, used when no other file is given."""
@@ -169,14 +168,9 @@ def load_rules(path: str | Path | None = None) -> IdentityRules:
             the field and the fix.
     """
     path = Path(path) if path else RULES_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read identity rules: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RulesError(f"{path}: identity rules are a YAML mapping with at least a priority list")
+    data = read_yaml_mapping(
+        path, RulesError, "identity rules", "identity rules are a YAML mapping with at least a priority list"
+    )
     try:
         return IdentityRules.model_validate(data)
     except ValidationError as exc:

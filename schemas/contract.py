@@ -239,6 +239,20 @@ class TableContract(_Strict):
 Contract = SourceContract | TableContract
 
 
+def read_yaml_mapping(path: Path, error: type[Exception], what: str, shape: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; ``error`` names the file and the problem (``what`` the file is,
+    ``shape`` what it should look like)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path}: {shape}")
+    return data
+
+
 def error_location(loc: tuple[Any, ...], data: Any) -> str:
     """Render a pydantic error location as ``columns[2] (phone).type`` (items named by their ``name``)."""
     out, node = "", data
@@ -269,14 +283,9 @@ def load_contract(path: str | Path) -> Contract:
             the field and what to do.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ContractError(f"{path}: cannot read contract file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ContractError(f"{path}: a contract is a YAML mapping with kind: source or kind: table")
+    data = read_yaml_mapping(
+        path, ContractError, "contract file", "a contract is a YAML mapping with kind: source or kind: table"
+    )
     kind = data.get("kind")
     model = {"source": SourceContract, "table": TableContract}.get(kind)
     if model is None:
