@@ -26,6 +26,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,9 @@ from audiences.lookalike import (
     evaluate,
     feature_columns,
     fit_feature_spec,
+    fold_of,
     make_encoder,
-    train_lookalike,
+    train_crossfit,
 )
 from audiences.packs import Manifest, write_pack
 from audiences.rules import (
@@ -709,6 +711,14 @@ def overlap(spark: SparkSession, settings: Settings, a: str, b: str) -> Overlap:
 # ---- lookalike --------------------------------------------------------------------------------------------
 
 
+def _with_derived(tags: Sequence[str]) -> list[str]:
+    """The given tags and every catalog tag computed from them (a lookalike of a seed made by a rule on
+    ``gender`` must not learn ``inferred_gender`` instead)."""
+    from tags.catalog import load_catalog
+
+    return list(dict.fromkeys([*tags, *load_catalog().derived(tags)]))
+
+
 def lookalike(
     spark: SparkSession,
     settings: Settings,
@@ -759,7 +769,7 @@ def lookalike(
         .transform(without_optouts(optouts))
     )
     rule_tags = parse_rule(sv.definition["rule"]).tags() if sv.definition.get("rule") else []
-    excluded = list(dict.fromkeys([*rule_tags, *exclude_tags]))
+    excluded = _with_derived([*rule_tags, *exclude_tags])
     kinds = feature_columns(columns, excluded)
     if not kinds:
         raise AudienceError("no profile tags are left as features after the exclusions; exclude fewer tags")
@@ -789,11 +799,10 @@ def lookalike(
         report = evaluate(
             x_seed, x_sample, is_seed, spec, population=population, splits=splits, excluded=excluded
         )
-    import numpy as np
 
-    x_train = np.vstack([x_seed, x_sample[~is_seed]])
-    y_train = np.r_[np.ones(len(x_seed)), np.zeros(int((~is_seed).sum()))]
-    model = train_lookalike(x_train, y_train, spec)
+    unlabelled = ~is_seed
+    folds = fold_of(sample_pdf.loc[unlabelled, "oneid"])
+    model = train_crossfit(x_seed, x_sample[unlabelled], folds, spec)
     train_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -1016,7 +1025,7 @@ def evaluate_on_truth(
     persons = pd.read_parquet(Path(settings.truth_root) / "persons.parquet", columns=["person_id", segment])
     owners = _truth_oneids(lake, settings, day).merge(persons, on="person_id")
     in_segment = set(owners.loc[owners[segment], "oneid"])
-    excluded = [c for c in SEGMENT_DEFINING_TAGS.get(segment, ()) if c in columns]
+    excluded = [c for c in _with_derived(SEGMENT_DEFINING_TAGS.get(segment, ())) if c in columns]
     kinds = feature_columns(columns, excluded)
     pdf = profile.select("oneid", *kinds).toPandas()
     spec = fit_feature_spec(pdf, kinds, day)

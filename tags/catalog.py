@@ -254,6 +254,17 @@ class Catalog:
                 todo += tag.dependencies
         return [t for t in self.tags if t.id in wanted]
 
+    def derived(self, tag_ids: Iterable[str]) -> list[str]:
+        """Tags computed, directly or through other tags, from any of the given ones (not the given ones
+        themselves), in build order; ids the catalog does not know are ignored."""
+        tainted = {t for t in tag_ids if t in self}
+        out: list[str] = []
+        for tag in self.tags:  # build order: a tag comes after everything it depends on
+            if tag.id not in tainted and tainted.intersection(tag.dependencies):
+                tainted.add(tag.id)
+                out.append(tag.id)
+        return out
+
 
 def catalog_dirs(extra: Iterable[str | Path] | None = None) -> list[Path]:
     """Folders searched for tag definitions: the packaged ``tags/catalog`` then ``CDP_TAG_PATH`` folders."""

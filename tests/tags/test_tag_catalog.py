@@ -93,6 +93,19 @@ def test_packaged_catalog_has_the_required_tags_in_dependency_order() -> None:
         seen.add(tag.id)
 
 
+def test_tags_derived_from_others_are_found_through_every_layer() -> None:
+    """What a lookalike must leave out with the tags that define its seed: everything computed from them."""
+    catalog = load_catalog([])
+    derived = catalog.derived(["gender", "not_a_tag"])
+    assert {"inferred_gender", "inferred_gender_confidence"} <= set(derived)
+    assert "gender" not in derived and "age_band" not in derived
+    assert derived == [t.id for t in catalog.tags if t.id in derived]  # build order
+    for tag_id in derived:  # each one reads gender or another derived tag
+        assert {"gender", *derived} & set(catalog[tag_id].dependencies), tag_id
+    assert catalog.derived(["purchase_count_365d"])  # facts feed the RFM model tags
+    assert catalog.derived([]) == []
+
+
 def test_profile_contract_file_matches_the_catalog() -> None:
     from jobs.tags import profile_contract
 
