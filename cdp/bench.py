@@ -120,9 +120,17 @@ def _component_figures(
 
 
 def run_bench(
-    settings: Settings, sizes: list[int], *, days: int, data_root: Path, console: Console
+    settings: Settings,
+    sizes: list[int],
+    *,
+    days: int,
+    data_root: Path,
+    console: Console,
+    audience_profiles: int | None = None,
 ) -> dict[str, object]:
-    """Run generation and every stage for each population size and print one table per size.
+    """Run generation and every stage for each population size and print one table per size; with
+    ``audience_profiles``, also time the audience operations on a lake of that many profiles replicated
+    from the last population (:func:`cdp.bench_audiences.replicate_profiles`).
 
     Returns:
         The figures as a JSON-ready dict.
@@ -181,4 +189,15 @@ def run_bench(
                 "components": component_figures,
             }
         )
+    if audience_profiles and sizes:
+        from cdp.bench_audiences import audience_bench, replicate_profiles
+        from cdp.engine import get_spark
+
+        source = settings.with_data_root(data_root / f"persons_{sizes[-1]}")
+        target = settings.with_data_root(data_root / f"profiles_{audience_profiles}")
+        with console.status(f"{audience_profiles:,} profiles: replicating, then audience operations"):
+            copies = replicate_profiles(source, target, audience_profiles)
+            console.print(f"{copies} copies of the {sizes[-1]:,}-person profiles (identifiers repeat)")
+            figures = audience_bench(get_spark(target), target, start + _dt.timedelta(days=days - 1), console)
+        report["audiences_replicated"] = {"copies": copies, "from_persons": sizes[-1], **figures}
     return report

@@ -1,11 +1,15 @@
 """``make bench`` figures for audiences on a built population: estimate latency, create time, lookalike
-train + score time, and export time of a pack of (up to) 100,000 members."""
+train + score time, and export time of a pack of (up to) 100,000 members; and the lake they run on at a
+given number of profiles, made by replicating a built population's profiles."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import shutil
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -93,3 +97,43 @@ def audience_bench(spark, settings: Settings, dt: _dt.date, console: Console) ->
         for line in res.evaluation.lines():
             console.print(line)
     return figures
+
+
+def replicate_profiles(source: Settings, target: Settings, profiles: int) -> int:
+    """Make a lake of at least ``profiles`` profiles for the audience benchmark from a built one.
+
+    The source lake is copied without its audiences, and ``gold.profile`` and ``gold.oneid_map`` are
+    repeated ``k`` times, copy ``i`` under OneIDs shifted by ``i * 10**12``. Identifiers are not changed, so
+    a pack's lines repeat across copies (the export deduplicates them) and tag distributions are the
+    source's. Used where a real population of that size cannot be built (``make bench`` at 1M persons
+    needs more memory than 24 GiB in the tags stage on the embedded engine).
+
+    Returns:
+        The number of copies.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable, write_deltalake
+
+    src, dst = Path(source.lake_root), Path(target.lake_root)
+    base_profiles = DeltaTable(str(src / "gold" / "profile")).to_pyarrow_table()
+    copies = max(1, math.ceil(profiles / max(base_profiles.num_rows, 1)))
+    shutil.rmtree(target.data_root, ignore_errors=True)
+    skip = {"audiences", "audience_members", "audience_exports", "profile", "oneid_map"}
+    shutil.copytree(src, dst, ignore=lambda folder, names: [n for n in names if n in skip])
+    if source.pii_key_file.exists():
+        shutil.copy2(source.pii_key_file, target.pii_key_file)
+    for table, base in (
+        ("profile", base_profiles),
+        ("oneid_map", DeltaTable(str(src / "gold" / "oneid_map")).to_pyarrow_table()),
+    ):
+        column = base.schema.get_field_index("oneid")
+        kind = base.schema.field("oneid").type
+        parts = [
+            base.set_column(
+                column, "oneid", pc.cast(pc.add(pc.cast(base["oneid"], pa.int64()), i * 10**12), kind)
+            )
+            for i in range(copies)
+        ]
+        write_deltalake(str(dst / "gold" / table), pa.concat_tables(parts), partition_by=["dt"])
+    return copies

@@ -194,11 +194,25 @@ def bench(
         "data/bench"
     ),
     output: Annotated[Path | None, typer.Option(help="Also write the figures as JSON here.")] = None,
+    audience_profiles: Annotated[
+        int | None,
+        typer.Option(
+            help="Also time the audience operations on this many profiles, replicated from the "
+            "last population (identifiers repeat)."
+        ),
+    ] = None,
 ) -> None:
     """Generate populations of the given sizes and time every stage (rows, seconds, peak memory)."""
     from cdp.bench import run_bench
 
-    report = run_bench(_settings(), persons or [100_000], days=days, data_root=data_root, console=console)
+    report = run_bench(
+        _settings(),
+        persons or [100_000],
+        days=days,
+        data_root=data_root,
+        console=console,
+        audience_profiles=audience_profiles,
+    )
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=2, default=str))
