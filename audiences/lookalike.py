@@ -209,13 +209,19 @@ def shrunken_centroid(
 
 TREES_FROM = 300
 """Seed size from which LightGBM joins the blend: with fewer members trees learn the seed's noise."""
+TREES_LEAD_FROM = 3_000
+"""Seed size from which LightGBM leads the blend: with thousands of members trees beat linear models."""
 
 
 def blend_weights(positives: int) -> dict[str, float]:
-    """Component weights by seed size (chosen on hide-and-recover over the demo segments, see the README)."""
+    """Component weights by seed size, chosen on hide-and-recover over the three demo segments: below 300
+    members the shrunken centroid and the centroid (trees and the regression overfit), up to 3,000 trees
+    and the regression with some shrunken centroid, then mostly trees."""
     if positives < TREES_FROM:
         return {"lgbm": 0.0, "lr": 0.0, "shrunk": 0.5, "centroid": 0.5}
-    return {"lgbm": 0.4, "lr": 0.4, "shrunk": 0.2, "centroid": 0.0}
+    if positives < TREES_LEAD_FROM:
+        return {"lgbm": 0.4, "lr": 0.4, "shrunk": 0.2, "centroid": 0.0}
+    return {"lgbm": 0.7, "lr": 0.3, "shrunk": 0.0, "centroid": 0.0}
 
 
 def train_lookalike(
@@ -457,7 +463,8 @@ class Evaluation:
             f"hide-and-recover: seed {self.seed_size:,}, {self.hidden_share:.0%} hidden, "
             f"{self.splits} splits, "
             f"population {self.population:,} ({self.sampled:,} rows on the driver), {self.features} features"
-            + (f", excluded {', '.join(self.excluded)}" if self.excluded else ""),
+            + (f", excluded {', '.join(self.excluded)}" if self.excluded else "")
+            + "".join(f"; {n}" for n in self.notes),
             *rows,
         ]
 
@@ -494,6 +501,30 @@ def _mean(items: list[Metrics]) -> Metrics:
         return {k: float(np.mean([getattr(m, attr)[k] for m in items])) for k in _labels()}
 
     return Metrics(avg("recall"), avg("precision"), avg("lift"), float(np.nanmean([m.auc for m in items])))
+
+
+def combine(evaluations: Sequence[Evaluation]) -> Evaluation:
+    """Several evaluations of the same seed size (different seed draws) as one: figures averaged, splits
+    added up."""
+    first = evaluations[0]
+    if len(evaluations) == 1:
+        return first
+    lightgbm = [e.lightgbm for e in evaluations if e.lightgbm is not None]
+    return Evaluation(
+        seed_size=first.seed_size,
+        hidden_share=first.hidden_share,
+        splits=sum(e.splits for e in evaluations),
+        population=first.population,
+        sampled=first.sampled,
+        features=first.features,
+        excluded=first.excluded,
+        model=_mean([e.model for e in evaluations]),
+        centroid=_mean([e.centroid for e in evaluations]),
+        logistic=_mean([e.logistic for e in evaluations]),
+        lightgbm=_mean(lightgbm) if lightgbm else None,
+        seconds=round(sum(e.seconds for e in evaluations), 2),
+        notes=[f"{len(evaluations)} seed draws of {first.seed_size:,}, figures averaged"],
+    )
 
 
 def evaluate(

@@ -49,6 +49,7 @@ from audiences.insight import build_insight, insight_columns, numeric_edges, ove
 from audiences.lookalike import (
     Evaluation,
     build_scores,
+    combine,
     evaluate,
     feature_columns,
     fit_feature_spec,
@@ -994,7 +995,10 @@ def _truth_oneids(lake: Lake, settings: Settings, day: _dt.date) -> Any:
     mapped = _oneid_map(lake, day).toPandas()
     joined = mapped.merge(ids, on=["id_type", "id_value"])
     votes = joined.groupby(["oneid", "person_id"]).size().reset_index(name="n")
-    owner = votes.sort_values(["oneid", "n"], ascending=[True, False]).drop_duplicates("oneid")
+    # Ties broken by id, so the same lake gives the same segment on every run.
+    owner = votes.sort_values(["oneid", "n", "person_id"], ascending=[True, False, True]).drop_duplicates(
+        "oneid"
+    )
     primary = owner.sort_values(["person_id", "n", "oneid"], ascending=[True, False, True]).drop_duplicates(
         "person_id"
     )
@@ -1008,6 +1012,7 @@ def evaluate_on_truth(
     *,
     seed_sizes: tuple[int, ...] = (100, 1_000, 10_000),
     splits: int = 3,
+    draws: int = 1,
     dt: str | _dt.date | None = None,
     random_state: int = 7,
 ) -> TruthEvaluation:
@@ -1015,7 +1020,8 @@ def evaluate_on_truth(
     recovered from the rest of the population; the segment's defining tags are excluded.
 
     Reads the demo truth (``settings.truth_root``), so it is for tests and benchmarks only. Seed sizes larger
-    than the segment allows are skipped.
+    than the segment allows are skipped. ``draws`` seeds of each size are drawn and their figures averaged
+    (with 100 members, which 100 matters more than how they are split).
     """
     import numpy as np
     import pandas as pd
@@ -1027,7 +1033,8 @@ def evaluate_on_truth(
     in_segment = set(owners.loc[owners[segment], "oneid"])
     excluded = [c for c in _with_derived(SEGMENT_DEFINING_TAGS.get(segment, ())) if c in columns]
     kinds = feature_columns(columns, excluded)
-    pdf = profile.select("oneid", *kinds).toPandas()
+    # In OneID order: the engine returns rows in any order, and seeds are drawn by position.
+    pdf = profile.select("oneid", *kinds).toPandas().sort_values("oneid", ignore_index=True)
     spec = fit_feature_spec(pdf, kinds, day)
     x = make_encoder(spec)(pdf)
     members_idx = np.flatnonzero(pdf["oneid"].isin(in_segment).to_numpy())
@@ -1036,13 +1043,16 @@ def evaluate_on_truth(
     for size in seed_sizes:
         if size > len(members_idx):
             continue
-        chosen = rng.choice(members_idx, size=size, replace=False)
-        is_seed = np.zeros(len(pdf), bool)
-        is_seed[chosen] = True
-        results[size] = evaluate(
-            x[chosen], x, is_seed, spec, population=len(pdf), splits=splits, excluded=excluded,
-            random_state=random_state, with_lightgbm_alone=True,
-        )  # fmt: skip
+        runs = []
+        for draw in range(draws):
+            chosen = rng.choice(members_idx, size=size, replace=False)
+            is_seed = np.zeros(len(pdf), bool)
+            is_seed[chosen] = True
+            runs.append(evaluate(
+                x[chosen], x, is_seed, spec, population=len(pdf), splits=splits, excluded=excluded,
+                random_state=random_state + draw, with_lightgbm_alone=True,
+            ))  # fmt: skip
+        results[size] = combine(runs)
     return TruthEvaluation(segment, len(pdf), len(members_idx), excluded, results)
 
 
