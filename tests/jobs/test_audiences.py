@@ -283,13 +283,20 @@ def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_lookalike_quality_on_the_demo_truth(spark, settings, tmp_path) -> None:
-    """Hide-and-recover on a ground-truth segment (mothers of young children): seeds of 1,000 OneIDs, 30 %
-    hidden, gender and age tags excluded. Target: lift@1% >= 5 and above both baselines."""
+    """Hide-and-recover on a ground-truth segment (mothers of young children), gender and age tags and every
+    tag computed from them excluded, seeds of 1,000 OneIDs with 30 % hidden, figures averaged over three seed
+    draws. Target: lift@1% >= 5 and above the centroid and logistic-regression baselines.
+
+    Seeds of 100 and 10,000 need a larger population than a test builds (30 hidden members of a 100 seed
+    among 20k OneIDs swing lift@1% by several points from draw to draw): ``make bench`` and the README
+    report them."""
     s = build_population(spark, settings, tmp_path, 12_000, [DT1])
-    result = job.evaluate_on_truth(spark, s, "seg_mom_baby", seed_sizes=(1_000,), splits=3)
+    result = job.evaluate_on_truth(spark, s, "seg_mom_baby", seed_sizes=(1_000,), splits=3, draws=3)
     print("\n".join(result.lines()))
+    assert {"inferred_gender", "inferred_age_band"} <= set(result.excluded)
     ev = result.by_seed_size[1_000]
+    assert ev.splits == 9, result.lines()
     assert ev.model.lift["1%"] >= 5, result.lines()
     assert ev.model.lift["1%"] > ev.centroid.lift["1%"], result.lines()
     assert ev.model.lift["1%"] > ev.logistic.lift["1%"], result.lines()
-    assert ev.model.auc > max(ev.centroid.auc, ev.logistic.auc) - 0.01, result.lines()
+    assert ev.model.auc > max(ev.centroid.auc, ev.logistic.auc), result.lines()
