@@ -786,11 +786,17 @@ def lookalike(
     population = profile.count()
     t0 = time.perf_counter()
     seed_pdf = (
-        seed_rows.sample(fraction=min(1.0, SEED_ROWS / n_seed), seed=7) if n_seed > SEED_ROWS else seed_rows
-    ).toPandas()
+        (seed_rows.sample(fraction=min(1.0, SEED_ROWS / n_seed), seed=7) if n_seed > SEED_ROWS else seed_rows)
+        .toPandas()
+        .sort_values("oneid", ignore_index=True)
+    )  # OneID order: the same lake, the same model
     flagged = profile.select(*wanted).join(seed_ids.withColumn("_seed", F.lit(True)), "oneid", "left")
     fraction = min(1.0, sample_rows / max(population, 1))
-    sample_pdf = (flagged.sample(fraction=fraction, seed=11) if fraction < 1 else flagged).toPandas()
+    sample_pdf = (
+        (flagged.sample(fraction=fraction, seed=11) if fraction < 1 else flagged)
+        .toPandas()
+        .sort_values("oneid", ignore_index=True)
+    )
     is_seed = sample_pdf["_seed"].fillna(False).astype(bool).to_numpy()
     spec = fit_feature_spec(sample_pdf, kinds, day)
     encode = make_encoder(spec)

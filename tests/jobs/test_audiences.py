@@ -185,6 +185,11 @@ def test_lookalike_and_its_evaluation(spark, env) -> None:
     )
     assert ev.model.lift["1%"] > 1 and 0.5 < ev.model.auc <= 1
     assert out.details["evaluation"]["model"]["lift"]["1%"] == ev.model.lift["1%"]
+    # The same lake gives the same lookalike (rows reach the driver in any order; the model does not).
+    again = job.lookalike(spark, s, "baby_buyers", size=300, splits=2, name="baby buyers again")
+    members_again = lake.read("gold.audience_members").where(F.col("audience_id") == "baby_buyers_again")
+    assert set(members_again.toPandas().oneid) == set(got.oneid)
+    assert again.evaluation is not None and again.evaluation.model == ev.model
 
     job.create(spark, s, {"name": "tiny", "rule": {"tag": "purchase_count_90d", "op": ">=", "value": 10**6}})
     with pytest.raises(SeedTooSmallError, match="a lookalike needs at least 50"):
