@@ -6,12 +6,13 @@ most similar; and the offline evaluation every run prints (hide part of the seed
   (those its rule reads, or any the caller names) are left out, so the model cannot just re-learn the rule.
 - The model is trained on the driver: the seed (positives) against a uniform sample of the rest of the
   population (unlabelled, PU learning). Its score blends components, each a z-score over the unlabelled
-  rows: LightGBM (interactions; only from 300 seed members up, trees overfit smaller seeds), the
-  nearest-shrunken-centroid discriminant (weights only the features where the seed differs from the
-  population by more than noise) and the cosine similarity to the seed's centroid (stable with 100 members).
-- Scoring is distributed: the model travels as text (LightGBM's model string, the shrunken-centroid
-  coefficients, the centroid) into a ``mapInPandas`` function that refers to nothing in this package, so
-  executors only need numpy, pandas and lightgbm.
+  rows: LightGBM (interactions) and a regularised logistic regression, both only from 300 seed members up
+  (they overfit smaller seeds), the nearest-shrunken-centroid discriminant (weights only the features where
+  the seed differs from the population by more than noise) and the cosine similarity to the seed's
+  centroid (stable with 100 members).
+- Scoring is distributed: the model travels as text (LightGBM's model string, the regression's and the
+  shrunken-centroid coefficients, the centroid) into a ``mapInPandas`` function that refers to nothing in
+  this package, so executors only need numpy, pandas and lightgbm.
 - Evaluation: split the seed 70/30 several times; train on 70 % as above; rank the population without the
   training seed; report recall, precision and lift of the hidden 30 % in the top 1 %, 5 %, 10 % and the AUC,
   next to two baselines, the cosine similarity to the seed's centroid and a plain logistic regression. On
@@ -315,9 +316,23 @@ FOLDS = 3
 """Cross-fitting folds of the unlabelled rows (see :class:`CrossFitted`)."""
 
 
+def make_folder(folds: int = FOLDS) -> Callable[[pd.Series], np.ndarray]:
+    """A function from OneIDs to their cross-fitting fold: a stable hash, the same on the driver and every
+    executor (it uses only numpy and pandas, so it ships by value like :func:`make_encoder`)."""
+
+    def fold(oneids):
+        import numpy as np
+        import pandas as pd
+
+        hashed = pd.util.hash_pandas_object(oneids.astype(str), index=False).to_numpy()
+        return (hashed % folds).astype(np.int64)
+
+    return fold
+
+
 def fold_of(oneids: pd.Series, folds: int = FOLDS) -> np.ndarray:
-    """The cross-fitting fold of each OneID: a stable hash (the same on the driver and every executor)."""
-    return (pd.util.hash_pandas_object(oneids.astype(str), index=False).to_numpy() % folds).astype(np.int64)
+    """The cross-fitting fold of each OneID (:func:`make_folder`)."""
+    return make_folder(folds)(oneids)
 
 
 @dataclass
@@ -392,7 +407,7 @@ def build_scores(model: CrossFitted):
     by the model of its fold (:func:`fold_of`)."""
     encode = make_encoder(model.spec)
     score = make_crossfit_scorer(model)
-    folds = len(model.models)
+    fold_of_rows = make_folder(len(model.models))
 
     def scored(batches):
         import pandas as pd
@@ -401,8 +416,8 @@ def build_scores(model: CrossFitted):
             if len(pdf) == 0:
                 continue
             oneids = pdf["oneid"].astype(str)
-            fold = (pd.util.hash_pandas_object(oneids, index=False).to_numpy() % folds).astype("int64")
-            yield pd.DataFrame({"oneid": oneids, "score": score(encode(pdf), fold).astype("float64")})
+            folds = fold_of_rows(oneids)
+            yield pd.DataFrame({"oneid": oneids, "score": score(encode(pdf), folds).astype("float64")})
 
     return scored
 
