@@ -59,6 +59,21 @@ def split_table_name(table: str) -> tuple[str, str]:
     return layer, name
 
 
+def bronze_table(source: str) -> str:
+    """The bronze table of a source: its rows as landed (``bronze.<source>``)."""
+    return f"bronze.{source}"
+
+
+def quarantine_table(source: str) -> str:
+    """The quarantine table of a source: its rejected rows with reasons (``quarantine.<source>``)."""
+    return f"quarantine.{source}"
+
+
+def silver_table(entity: str) -> str:
+    """The silver table of an entity (``silver.<entity>``); several sources may feed one entity."""
+    return f"silver.{entity}"
+
+
 def _is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
@@ -113,6 +128,36 @@ class Lake:
         return sorted(found)
 
     # ---- reads ----------------------------------------------------------------------------------------
+
+    def latest_dt(
+        self,
+        table: str,
+        *,
+        before: _dt.date | None = None,
+        on_or_before: _dt.date | None = None,
+        column: str = "dt",
+    ) -> _dt.date | None:
+        """The latest value of the date column ``column`` of ``table``, optionally bounded.
+
+        Args:
+            table: ``layer.name``.
+            before: only dates strictly before this one.
+            on_or_before: only dates on or before this one.
+            column: the date column.
+
+        Returns:
+            The date, or None when the table does not exist or holds no such date.
+        """
+        if not self.exists(table):
+            return None
+        from pyspark.sql import functions as F
+
+        df = self.read(table)
+        if before is not None:
+            df = df.where(F.col(column) < F.lit(before))
+        if on_or_before is not None:
+            df = df.where(F.col(column) <= F.lit(on_or_before))
+        return df.agg(F.max(column)).collect()[0][0]
 
     def read(self, table: str, *, version: int | None = None) -> DataFrame:
         """Read ``table``, at its latest version or at ``version`` (time travel).

@@ -24,6 +24,13 @@ def _path_or_uri(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name) or default)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a positive integer, not {env[name]!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where data lives and which engine runs the jobs.
@@ -39,6 +46,8 @@ class Settings:
         shuffle_partitions: ``spark.sql.shuffle.partitions`` for sessions this package creates.
         pii_key: secret for keyed hashes of personal identifiers; never stored in the repository.
         contract_paths: extra folders searched for contract files, after the packaged ``schemas/``.
+        min_pack_size: k-anonymity minimum of an audience pack, in people (``CDP_MIN_PACK_SIZE``).
+        min_seed_size: smallest lookalike seed, in consented profiled members (``CDP_MIN_SEED_SIZE``).
     """
 
     data_root: str = field(default_factory=lambda: _path_or_uri("data"))
@@ -51,6 +60,8 @@ class Settings:
     shuffle_partitions: int = 8
     pii_key: str | None = None
     contract_paths: tuple[str, ...] = ()
+    min_pack_size: int = 1000
+    min_seed_size: int = 50
 
     def __post_init__(self) -> None:
         for name, sub in (
@@ -67,6 +78,9 @@ class Settings:
             raise SettingsError("CDP_ENGINE=remote needs SPARK_REMOTE=sc://host:port")
         if self.shuffle_partitions < 1:
             raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer")
+        for name, var in (("min_pack_size", "CDP_MIN_PACK_SIZE"), ("min_seed_size", "CDP_MIN_SEED_SIZE")):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{var} must be a positive integer")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -84,10 +98,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         remote = env.get("SPARK_REMOTE") or None
         engine = env.get("CDP_ENGINE") or ("remote" if remote else "embedded")
-        try:
-            partitions = int(env.get("CDP_SHUFFLE_PARTITIONS", "8"))
-        except ValueError as exc:
-            raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer") from exc
+        partitions = _int(env, "CDP_SHUFFLE_PARTITIONS", 8)
         opt = {
             k: _path_or_uri(env[v])
             for k, v in (
@@ -105,6 +116,8 @@ class Settings:
             shuffle_partitions=partitions,
             pii_key=env.get("CDP_PII_KEY") or None,
             contract_paths=tuple(p for p in env.get("CDP_CONTRACT_PATH", "").split(os.pathsep) if p),
+            min_pack_size=_int(env, "CDP_MIN_PACK_SIZE", 1000),
+            min_seed_size=_int(env, "CDP_MIN_SEED_SIZE", 50),
             **opt,
         )
 

@@ -55,7 +55,7 @@ EXPORTS = Asset(name="gold.audience_exports", uri="cdp://lake/gold/audience_expo
 def cdp_audience_export():
     @task(outlets=[PACKS, EXPORTS])
     def export_pack(params: dict | None = None) -> dict:
-        from cdp.orchestration import export_audience
+        from runners.orchestration import export_audience
 
         p = params or {}
         return export_audience(p["audience"], p["destination"], p.get("id_types"), p.get("version"))

@@ -83,7 +83,7 @@ IN_ORDER = {"depends_on_past": True}
 def cdp_daily():
     @task(execution_timeout=timedelta(minutes=5))
     def list_sources() -> list[str]:
-        from cdp.orchestration import list_sources as sources
+        from runners.orchestration import list_sources as sources
 
         return sources()
 
@@ -91,38 +91,38 @@ def cdp_daily():
     def ingest(source: str, ds: str | None = None) -> dict:
         from airflow.sdk import get_current_context
 
-        from cdp.orchestration import ingest_source
+        from runners.orchestration import ingest_source
 
         get_current_context()["source"] = source  # names the mapped task in the UI
         return ingest_source(source, ds)
 
     @task(execution_timeout=timedelta(minutes=15))
     def check_ingest(results: list[dict], ds: str | None = None) -> dict:
-        from cdp.orchestration import check_tables
+        from runners.orchestration import check_tables
 
         return {"sources": len(list(results))} | check_tables(["gold.ingest_runs"], ds, stage="ingest")
 
     @task(outlets=IDENTITY, execution_timeout=timedelta(hours=2), **IN_ORDER)
     def resolve_identity(ds: str | None = None) -> dict:
-        from cdp.orchestration import resolve_identity as resolve
+        from runners.orchestration import resolve_identity as resolve
 
         return resolve(ds)
 
     @task(outlets=TAGS, execution_timeout=timedelta(hours=2), **IN_ORDER)
     def build_tags(layer: str, ds: str | None = None) -> dict:
-        from cdp.orchestration import build_tags as build
+        from runners.orchestration import build_tags as build
 
         return build(ds, layer)
 
     @task(execution_timeout=timedelta(minutes=30), **IN_ORDER)
     def check_tags(ds: str | None = None) -> dict:
-        from cdp.orchestration import check_tables
+        from runners.orchestration import check_tables
 
         return check_tables(["gold.tags", "gold.profile", "gold.tag_stats"], ds, stage="tags")
 
     @task(outlets=AUDIENCES, execution_timeout=timedelta(hours=2), **IN_ORDER)
     def refresh_audiences(ds: str | None = None) -> dict:
-        from cdp.orchestration import refresh_audiences as refresh
+        from runners.orchestration import refresh_audiences as refresh
 
         return refresh(ds)
 

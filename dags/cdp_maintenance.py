@@ -12,7 +12,7 @@ Once a week:
 4. **history_report**: commits of the last 7 days per table (operations, rows written), written to
    `<data root>/maintenance/history-<ds>.json` and returned in the task's XCom.
 
-Each compaction and vacuum holds the table's locks (`cdp.orchestration.writing` and the lake lock), so it
+Each compaction and vacuum holds the table's locks (`runners.orchestration.writing` and the lake lock), so it
 waits for a `cdp_daily` task writing the same table and never commits at the same time (Sail and delta-rs
 do not detect each other's conflicting commits). Reruns are safe: compaction of a compact table and a
 vacuum with nothing to delete change nothing.
@@ -46,7 +46,7 @@ from airflow.sdk import dag, task
 def cdp_maintenance():
     @task(execution_timeout=timedelta(minutes=5))
     def list_tables() -> list[str]:
-        from cdp.orchestration import list_tables as tables
+        from runners.orchestration import list_tables as tables
 
         return tables()
 
@@ -54,7 +54,7 @@ def cdp_maintenance():
     def compact(table: str) -> str:
         from airflow.sdk import get_current_context
 
-        from cdp.orchestration import compact_table
+        from runners.orchestration import compact_table
 
         get_current_context()["table"] = table
         compact_table(table)
@@ -64,14 +64,14 @@ def cdp_maintenance():
     def vacuum(table: str) -> dict:
         from airflow.sdk import get_current_context
 
-        from cdp.orchestration import vacuum_table
+        from runners.orchestration import vacuum_table
 
         get_current_context()["table"] = table
         return vacuum_table(table)
 
     @task(execution_timeout=timedelta(minutes=15))
     def history_report(tables: list[str], ds: str | None = None) -> dict:
-        from cdp.orchestration import history_report as report
+        from runners.orchestration import history_report as report
 
         return report(list(tables), ds)
 

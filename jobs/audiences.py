@@ -949,7 +949,7 @@ def export(
 # ---- lookalike quality on the demo truth ------------------------------------------------------------------
 
 SEGMENT_DEFINING_TAGS: dict[str, tuple[str, ...]] = {
-    # The latent traits each demo segment is drawn from (cdp/demo/population.py), as profile tags: they are
+    # The latent traits each demo segment is drawn from (demo/population.py), as profile tags: they are
     # left out of the model so that hide-and-recover measures lookalike, not the rule that made the segment.
     "seg_mom_baby": ("gender", "tp_gender", "tp_gender_confidence", "age", "age_band", "tp_age_band",
                      "tp_age_band_confidence"),

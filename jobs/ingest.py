@@ -35,7 +35,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from cdp.lake import Lake, parse_dt
-from cdp.landing import (
+from cdp.settings import Settings
+from ingest.landing import (
     LandedFile,
     LandingError,
     check_file,
@@ -45,10 +46,8 @@ from cdp.landing import (
     landing_dir,
     schema_drift,
 )
-from cdp.settings import Settings
-from identity.protect import protect_bronze_pii, protect_direct_pii, with_normalized_identifiers
-from quality.gates import QualityGateError, gate_ingest
-from quality.rows import (
+from ingest.protect import protect_bronze_pii, protect_direct_pii, with_normalized_identifiers
+from ingest.rows import (
     EXTRA,
     MALFORMED,
     RAW,
@@ -61,6 +60,7 @@ from quality.rows import (
     with_reason,
     with_typed_columns,
 )
+from quality.gates import QualityGateError, gate_ingest
 from schemas import SourceContract, load_source
 
 LINEAGE = ["_source_file", "_batch_id", "_ingested_at"]

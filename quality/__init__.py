@@ -1,4 +1,4 @@
-"""Data quality: row-level contract checks at ingestion (``quality.rows``) and Great Expectations gates
+"""Data quality: row-level contract checks at ingestion (``ingest.rows``) and Great Expectations gates
 between stages: one suite file per lake table in ``quality/suites``, validated on the engine's DataFrames,
 results in ``gold.quality_results`` and rendered as Data Docs."""
 

@@ -281,7 +281,7 @@ def _row_count_change(low: float, high: float) -> dict[str, Any]:
 
 def silver_columns(contract: SourceContract) -> list[str]:
     """The columns of ``silver.<entity>``: lineage, contract columns with direct PII replaced by its keyed
-    hash, platform hashes and mask (see ``identity.protect``), and ``_dt``."""
+    hash, platform hashes and mask (see ``ingest.protect``), and ``_dt``."""
     out = list(LINEAGE)
     for c in contract.columns:
         if c.pii != "direct":

@@ -17,7 +17,7 @@ from audiences import DestinationError, get_destination
 from audiences.export import build_member_identifiers, build_pack_lines, validate_id_types
 from audiences.packs import Manifest, read_pack_lines, split_lines, write_pack
 from audiences.sources import build_platform_hashes
-from identity.protect import protect_direct_pii
+from ingest.protect import protect_direct_pii
 from schemas import load_source
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -34,7 +34,7 @@ def _states(run) -> dict[str, str]:
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_cdp_daily_two_dates_rerun_and_a_failed_gate(dagbag, spark, tmp_path, monkeypatch) -> None:
-    from cdp.demo import generate
+    from demo import generate
     from jobs import audiences
     from quality.catalog import PACKAGED_DIR
 

@@ -20,8 +20,8 @@ DT = "2026-11-01"
 
 @pytest.mark.slow
 def test_parallel_ingest_tasks_of_one_run_lose_no_commit(spark, tmp_path, monkeypatch) -> None:
-    from cdp import orchestration
-    from cdp.demo import generate
+    from demo import generate
+    from runners import orchestration
 
     monkeypatch.setenv("CDP_DATA_ROOT", str(tmp_path))
     monkeypatch.setenv("CDP_PII_KEY", "parallel-test-key")
@@ -66,7 +66,7 @@ def test_parallel_result_writers_land_every_row(spark, lake) -> None:
 
 
 def test_maintenance_waits_for_the_task_writing_the_table(spark, tmp_path, monkeypatch) -> None:
-    from cdp import orchestration
+    from runners import orchestration
 
     monkeypatch.setenv("CDP_DATA_ROOT", str(tmp_path))
     settings = Settings.from_env()

@@ -32,7 +32,7 @@ def keyed(value: str) -> str:
 
 
 def build_population(spark, settings, root: Path, persons: int, dates: list[str]):
-    from cdp.demo import generate
+    from demo import generate
     from jobs import identity, ingest, tags
     from schemas import load_sources
 
@@ -233,7 +233,7 @@ def test_export_packs_with_consent_and_minimum_size(spark, env) -> None:
 def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from cdp.cli import app
+    from apps.cli.main import app
     from jobs import identity, tags
 
     s, _ = env

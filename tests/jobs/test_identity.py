@@ -179,7 +179,7 @@ def test_shared_device_split_merge_junk_audit_and_reruns(spark, env) -> None:
 def test_cli_explain_and_unknown_identifier(spark, env, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from cdp.cli import app
+    from apps.cli.main import app
 
     s, _ = env
     ingest_day(spark, s, DT1, [event("e1", DT1, "M0A", oaid=A_PHONE)], members=[member("M0A", "13812340001")])
@@ -195,7 +195,7 @@ def test_cli_explain_and_unknown_identifier(spark, env, monkeypatch) -> None:
 
 @pytest.mark.slow
 def test_quality_targets_on_a_generated_population(spark, env) -> None:
-    from cdp.demo import generate
+    from demo import generate
     from schemas import load_sources
 
     s, _ = env
@@ -228,9 +228,9 @@ def test_quality_targets_on_a_generated_population(spark, env) -> None:
 def test_identity_gate_publishes_only_what_passes_and_stops_the_downstream_stage(
     spark, env, tmp_path: Path, monkeypatch
 ) -> None:
-    from cdp import pipeline
     from quality import QualityGateError
     from quality.catalog import PACKAGED_DIR
+    from runners import local as pipeline
 
     s, lake = env
     ingest_day(

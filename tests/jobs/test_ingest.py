@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from cdp.lake import Lake
-from cdp.landing import LandingError
+from ingest.landing import LandingError
 from jobs.ingest import IngestError, run
 
 DT1, DT2 = "2026-11-01", "2026-11-02"

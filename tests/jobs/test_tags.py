@@ -28,7 +28,7 @@ PERSONS = 3_000
 @pytest.fixture(scope="module")
 def built(spark, settings, tmp_path_factory):
     """A population ingested and resolved once, and the full tag build of its first day."""
-    from cdp.demo import generate
+    from demo import generate
     from schemas import load_sources
 
     s = dataclasses.replace(settings.with_data_root(tmp_path_factory.mktemp("tags")), pii_key="tags-test-key")

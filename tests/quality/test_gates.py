@@ -200,9 +200,9 @@ def test_ingest_gate_passes_records_results_and_warnings(spark, env) -> None:
 
 
 def test_ingest_gate_failure_publishes_nothing_and_stops_the_downstream_stages(spark, env) -> None:
-    from cdp.pipeline import run_stages
     from jobs import ingest
     from jobs.ingest import IngestError
+    from runners.local import run_stages
 
     s, lake = env
     land(s, "consent", DT1, CONSENT, ["r1,M001,,all,opt_out,2026-10-31 08:00:00"])
@@ -284,7 +284,7 @@ def test_gate_on_a_staged_table_publishes_only_when_it_passes(spark, lake) -> No
 
 
 def test_quality_run_and_docs_on_published_tables(spark, env, tmp_path: Path) -> None:
-    from cdp.cli import app
+    from apps.cli.main import app
     from jobs import ingest
 
     s, lake = env

@@ -182,7 +182,7 @@ def test_upward_dependencies_cycles_and_undeclared_uses_are_refused(tmp_path: Pa
 
 
 def test_cli_list_show_validate_without_an_engine(tmp_path: Path) -> None:
-    from cdp.cli import app
+    from apps.cli.main import app
 
     runner = CliRunner()
     env = {"CDP_DATA_ROOT": str(tmp_path), "COLUMNS": "250"}

@@ -1,0 +1,663 @@
+"""What the web routes do, in terms of the pipeline's own packages: the tag catalog (``tags``), audiences
+(``jobs.audiences`` and ``audiences``), packs (``audiences.export`` destinations, pack folders written by
+``jobs.audiences``) and the audit log. Nothing here reimplements a rule, an estimate, an insight or an export;
+it calls them, checks access rules that only the web service has (hashed packs for marketers) and shapes the
+answers as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apps.web.app import WebState
+    from apps.web.auth import Principal
+
+
+class WebError(ValueError):
+    """A request the service refuses with a reason (unknown tag or pack, forbidden ID type)."""
+
+    status = 422
+
+
+class NotFound(WebError):
+    status = 404
+
+
+class Forbidden(WebError):
+    status = 403
+
+
+# ---- tags ------------------------------------------------------------------------------------------------
+
+_stats_cache: dict[str, Any] = {}
+_stats_lock = threading.Lock()
+
+
+_catalog_cache: dict[str, Any] = {}
+
+
+def _catalog(web: WebState):
+    """The tag catalog (``tags.catalog.load_catalog``), loaded again only when a definition file changes:
+    parsing and validating every YAML file takes ~0.2 s, too slow for search-as-you-type."""
+    from tags.catalog import catalog_dirs, load_catalog
+
+    files = sorted(p for d in catalog_dirs() if d.is_dir() for p in [*d.glob("*.yaml"), *d.glob("*.yml")])
+    signature = tuple((str(p), p.stat().st_mtime_ns) for p in files)
+    with _stats_lock:
+        if _catalog_cache.get("signature") == signature:
+            return _catalog_cache["catalog"]
+    catalog = load_catalog()
+    with _stats_lock:
+        _catalog_cache.update(signature=signature, catalog=catalog)
+    return catalog
+
+
+def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
+    """The latest ``gold.tag_stats`` row of every tag (delta-rs read, cached per table version)."""
+    from deltalake import DeltaTable
+
+    path = f"{web.settings.lake_root}/gold/tag_stats"
+    if not DeltaTable.is_deltatable(path):
+        return {}
+    table = DeltaTable(path)
+    key = f"{path}@{table.version()}"
+    with _stats_lock:
+        if _stats_cache.get("key") == key:
+            return _stats_cache["value"]
+    latest: dict[str, dict[str, Any]] = {}
+    for row in table.to_pyarrow_table().to_pylist():
+        have = latest.get(row["tag_id"])
+        if have is None or row["dt"] > have["dt"]:
+            latest[row["tag_id"]] = row
+    with _stats_lock:
+        _stats_cache.update(key=key, value=latest)
+    return latest
+
+
+def _distribution(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Top values with counts, or the numeric summary as labelled bars."""
+    if not stats or not stats.get("distribution"):
+        return []
+    try:
+        dist = json.loads(stats["distribution"])
+    except (TypeError, ValueError):
+        return []
+    if (
+        isinstance(dist, dict)
+        and set(dist) >= {"min", "max"}
+        and all(v is None or isinstance(v, (int, float)) for v in dist.values())
+    ):
+        order = ("min", "p25", "p50", "p75", "mean", "max")
+        return [{"value": k, "count": dist[k]} for k in order if dist.get(k) is not None]
+    if isinstance(dist, dict):
+        items = sorted(dist.items(), key=lambda kv: -(kv[1] or 0))
+        return [{"value": k, "count": v} for k, v in items]
+    if isinstance(dist, list):
+        return [d for d in dist if isinstance(d, dict)]
+    return []
+
+
+def _tag_summary(tag, stats: dict[str, Any] | None) -> dict[str, Any]:
+    from tags.catalog import LAYER_NAMES_ZH
+
+    return {
+        "id": tag.id,
+        "name_zh": tag.name_zh,
+        "name_en": tag.name_en,
+        "layer": tag.layer,
+        "layer_zh": LAYER_NAMES_ZH.get(tag.layer, ""),
+        "type": tag.type,
+        "description": tag.description,
+        "owner": tag.owner,
+        "refresh": tag.refresh,
+        "coverage": stats.get("coverage") if stats else None,
+        "dt": stats.get("dt") if stats else None,
+    }
+
+
+def list_tags(web: WebState, *, q: str | None = None, layer: str | None = None) -> dict[str, Any]:
+    """Tags matching ``q`` (id, English or Chinese name, description) and ``layer``, with their coverage.
+
+    Raises:
+        WebError: the layer is unknown.
+    """
+    from tags.catalog import LAYER_NAMES_ZH, LAYERS
+
+    if layer and layer not in LAYERS:
+        raise WebError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
+    catalog = _catalog(web)
+    stats = _latest_stats(web)
+    needle = (q or "").strip().lower()
+    out = []
+    for tag in catalog.tags:
+        if layer and tag.layer != layer:
+            continue
+        text = " ".join((tag.id, tag.name_en, tag.name_zh, tag.description)).lower()
+        if needle and needle not in text:
+            continue
+        out.append(_tag_summary(tag, stats.get(tag.id)))
+    layers = [
+        {"layer": name, "name_zh": LAYER_NAMES_ZH[name], "tags": len(catalog.layer(name))} for name in LAYERS
+    ]
+    return {"tags": out, "total": len(catalog), "layers": layers}
+
+
+def get_tag(web: WebState, tag_id: str) -> dict[str, Any]:
+    """One tag's definition and its latest statistics.
+
+    Raises:
+        NotFound: no such tag in the catalog.
+    """
+    catalog = _catalog(web)
+    if tag_id not in catalog:
+        raise NotFound(f"no tag {tag_id!r} in the catalog")
+    tag = catalog[tag_id]
+    row = _latest_stats(web).get(tag_id)
+    summary = _tag_summary(tag, row)
+    summary.update(definition=tag.definition, kind=tag.kind, depends_on=tag.dependencies, sources=tag.sources)
+    stats: dict[str, Any] = {"coverage": None, "distribution": []}
+    if row:
+        stats = {
+            "dt": row["dt"],
+            "coverage": row["coverage"],
+            "people": row["non_null"],
+            "population": row["population"],
+            "distinct_values": row.get("distinct_values"),
+            "coverage_change": row.get("coverage_change"),
+            "changed_share": row.get("changed_share"),
+            "metric": row.get("metric"),
+            "metric_value": row.get("metric_value"),
+            "distribution": _distribution(row),
+        }
+    return {"tag": summary, "stats": stats}
+
+
+# ---- audiences (jobs.audiences does the work) -------------------------------------------------------------
+
+
+def _rule_document(rule: Any) -> Any:
+    """The rule as sent by the client; parsing and validation are ``audiences.rules``' job."""
+    if isinstance(rule, dict) and not rule:
+        raise WebError("the rule is empty: add at least one condition")
+    return rule
+
+
+def estimate(web: WebState, rule: Any, *, dt: str | None = None) -> dict[str, Any]:
+    """The consented size of a rule's audience (``jobs.audiences.estimate``)."""
+    from jobs import audiences as job
+
+    started = time.perf_counter()
+    est = job.estimate(web.spark, web.settings, _rule_document(rule), dt)
+    return {
+        "size": est.size,
+        "population": est.population,
+        "opted_out": est.opted_out,
+        "share": est.share,
+        "dt": est.dt,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _version_dict(v) -> dict[str, Any]:
+    return {
+        "audience_id": v.audience_id,
+        "version": v.version,
+        "name": v.name,
+        "kind": v.kind,
+        "description": v.description,
+        "dt": v.dt,
+        "size": v.size,
+        "opted_out": v.opted_out,
+        "id_type_counts": v.id_type_counts,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+        "definition": json.dumps(v.definition.get("rule") or v.definition, ensure_ascii=False),
+        "details": v.details,
+    }
+
+
+def list_audiences(web: WebState) -> dict[str, Any]:
+    from jobs import audiences as job
+
+    out = [_version_dict(v) for v in job.list_audiences(web.spark, web.settings)]
+    for item in out:
+        item.pop("details", None)
+    out.sort(key=lambda a: a["created_at"], reverse=True)
+    return {"audiences": out}
+
+
+def get_audience(web: WebState, audience_id: str) -> dict[str, Any]:
+    """The latest version, every version, and the size of each version over time."""
+    from jobs import audiences as job
+
+    latest = job.show(web.spark, web.settings, audience_id)
+    versions = [
+        v
+        for v in job.list_audiences(web.spark, web.settings, all_versions=True)
+        if v.audience_id == latest.audience_id
+    ]
+    versions.sort(key=lambda v: v.version)
+    return {
+        "audience": _version_dict(latest),
+        "versions": [_version_dict(v) for v in reversed(versions)],
+        "sizes": [
+            {"version": v.version, "dt": v.dt, "label": f"v{v.version} {v.dt}", "size": v.size}
+            for v in versions
+        ],
+    }
+
+
+def create_audience(
+    web: WebState,
+    *,
+    name: str,
+    rule: Any,
+    description: str,
+    audience_id: str | None,
+    dt: str | None,
+    principal: Principal,
+) -> dict[str, Any]:
+    """Save a rule as an audience: a new audience, or a new version of ``audience_id`` (same name)."""
+    from jobs import audiences as job
+
+    if audience_id:
+        name = job.show(web.spark, web.settings, audience_id).name
+    v = job.create(
+        web.spark,
+        web.settings,
+        {"name": name, "description": description, "rule": _rule_document(rule)},
+        dt=dt,
+        created_by=principal.name,
+    )
+    return _version_dict(v)
+
+
+def seed_audience(
+    web: WebState, *, name: str, id_type: str, text: str, principal: Principal
+) -> dict[str, Any]:
+    """An audience from an uploaded identifier list; garbage lines are counted as invalid, not fatal.
+
+    The list is kept under ``<data root>/web/uploads/`` because the audience definition records its path.
+
+    Raises:
+        SeedListError: unknown ID type, no identifier in the text, or none matched a OneID.
+    """
+    from audiences.errors import SeedListError
+    from audiences.seeds import validate_seed_id_type
+    from jobs import audiences as job
+
+    validate_seed_id_type(id_type)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise SeedListError("the seed list is empty: paste one identifier per line")
+    folder = Path(web.settings.data_root) / "web" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_dt.datetime.now(_dt.UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}_{id_type}.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    v = job.create(
+        web.spark,
+        web.settings,
+        {"name": name, "seed": {"path": str(path), "id_type": id_type}},
+        created_by=principal.name,
+    )
+    out = _version_dict(v)
+    match = dict(v.details.get("seed_list") or {})
+    match.pop("path", None)
+    out["match"] = {"lines": len(lines), **match}
+    return out
+
+
+def insight(web: WebState, audience_id: str, *, version: int | None = None) -> dict[str, Any]:
+    """TGI rows (defining traits first) and ID-type coverage (``jobs.audiences.insight``)."""
+    from jobs import audiences as job
+
+    ins = job.insight(web.spark, web.settings, audience_id, version, top=60)
+    size = max(ins.size, 1)
+    return {
+        "audience_id": ins.audience_id,
+        "version": ins.version,
+        "dt": ins.dt,
+        "size": ins.size,
+        "population": ins.population,
+        "tgi": [
+            {
+                "tag": r.tag,
+                "value": r.value,
+                "tgi": r.tgi,
+                "share": r.audience_share,
+                "base_share": r.population_share,
+                "audience_count": r.audience_count,
+                "population_count": r.population_count,
+            }
+            for r in ins.rows
+        ],
+        "id_types": [
+            {"id_type": t, "people": n, "share": n / size}
+            for t, n in sorted(ins.coverage.items(), key=lambda kv: -kv[1])
+        ],
+        "seconds": ins.seconds,
+    }
+
+
+def overlap(web: WebState, audience_id: str, other: str) -> dict[str, Any]:
+    from jobs import audiences as job
+
+    o = job.overlap(web.spark, web.settings, audience_id, other)
+    return {
+        "a": o.a,
+        "b": o.b,
+        "size_a": o.a_size,
+        "size_b": o.b_size,
+        "both": o.both,
+        "either": o.either,
+        "jaccard": o.jaccard,
+        "share_of_a": o.share_of_a,
+        "share_of_b": o.share_of_b,
+    }
+
+
+def check_lookalike(web: WebState, audience_id: str, size: int, *, version: int | None = None) -> None:
+    """Refuse at once (before a task is queued) an unknown seed audience or one below the minimum seed size;
+    ``jobs.audiences.lookalike`` checks the seed again, on consented, profiled members.
+
+    Raises:
+        UnknownAudienceError: no such audience or version.
+        SeedTooSmallError: the seed version holds fewer people than ``jobs.audiences.min_seed_size()``.
+    """
+    from audiences.errors import SeedTooSmallError
+    from jobs import audiences as job
+
+    seed = job.show(web.spark, web.settings, audience_id, version)
+    if seed.size < job.min_seed_size():
+        raise SeedTooSmallError(
+            f"seed {seed.audience_id}@{seed.version} has {seed.size:,} people; a lookalike needs at least "
+            f"{job.min_seed_size():,}. Widen the seed audience."
+        )
+
+
+def lookalike(
+    web: WebState,
+    audience_id: str,
+    *,
+    size: int,
+    version: int | None,
+    name: str | None,
+    principal: Principal,
+    progress=None,
+) -> dict[str, Any]:
+    """Run ``jobs.audiences.lookalike`` (in a background task) and return the new audience and evaluation.
+
+    ``jobs.audiences.lookalike`` reports no intermediate steps, so progress is elapsed time against a rough
+    expectation, never reaching 100 % before the job returns.
+    """
+    from jobs import audiences as job
+
+    seed = f"{audience_id}@{version}" if version else audience_id
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        started = time.perf_counter()
+        while not done.wait(0.5):
+            elapsed = time.perf_counter() - started
+            if progress:
+                progress(0.95 * (1 - math.exp(-elapsed / 20)), f"training and scoring ({elapsed:.0f} s)")
+
+    ticker = threading.Thread(target=heartbeat, daemon=True)
+    ticker.start()
+    try:
+        result = job.lookalike(web.spark, web.settings, seed, size=size, name=name, created_by=principal.name)
+    finally:
+        done.set()
+    out = _version_dict(result.audience)
+    out["seed_size"] = result.seed_size
+    out["train_seconds"] = result.train_seconds
+    out["score_seconds"] = result.score_seconds
+    out["evaluation"] = _evaluation_summary(result.evaluation)
+    return out
+
+
+def _evaluation_summary(evaluation) -> dict[str, Any] | None:
+    """The headline figures of a lookalike evaluation (the whole report stays in the version's details)."""
+    if evaluation is None:
+        return None
+    full = evaluation.as_dict()
+    out: dict[str, Any] = {
+        "seed_size": full["seed_size"],
+        "hidden_share": full["hidden_share"],
+        "splits": full["splits"],
+        "features": full["features"],
+    }
+    # Hide-and-recover figures per scorer: the trained model against the centroid and logistic baselines.
+    out["scorers"] = {
+        scorer: {"auc": m["auc"], "lift": m["lift"], "recall": m["recall"], "precision": m["precision"]}
+        for scorer in ("model", "centroid", "logistic", "lightgbm")
+        if (m := full.get(scorer))
+    }
+    return out
+
+
+# ---- destinations and the hashed-only rule --------------------------------------------------------------
+
+
+def _line_is_hashed(line) -> bool:
+    """Whether a destination's lines for an ID type are digests (md5/sha256) rather than the identifier.
+
+    ``audiences.export`` builds unhashed lines only with its ``_device_raw`` builder (device ids and openids
+    that a platform wants in clear); an explicit ``hashed`` attribute on the line wins when it has one.
+    """
+    explicit = getattr(line, "hashed", None)
+    if explicit is not None:
+        return bool(explicit)
+    return "_device_raw" not in getattr(line.build, "__qualname__", "")
+
+
+def allowed_id_types(destination, principal: Principal) -> list[str]:
+    """ID types of ``destination`` that ``principal`` may export (admins: all; others: hashed only)."""
+    return [t for t, line in destination.lines.items() if principal.role == "admin" or _line_is_hashed(line)]
+
+
+def destinations(web: WebState, principal: Principal) -> dict[str, Any]:
+    from audiences.export import DESTINATIONS
+
+    out = []
+    for d in DESTINATIONS.values():
+        allowed = set(allowed_id_types(d, principal))
+        out.append(
+            {
+                "name": d.name,
+                "label": d.label,
+                "note": d.note,
+                "extension": d.extension,
+                "id_types": [
+                    {
+                        "id_type": t,
+                        "platform_type": line.platform_type,
+                        "hashed": _line_is_hashed(line),
+                        "allowed": t in allowed,
+                    }
+                    for t, line in d.lines.items()
+                ],
+            }
+        )
+    return {"destinations": out}
+
+
+# ---- packs -----------------------------------------------------------------------------------------------
+
+
+def _packs_root(web: WebState) -> Path:
+    return Path(web.settings.packs_root).resolve()
+
+
+def _pack_folder(web: WebState, pack_id: str) -> Path:
+    """The folder of ``pack_id`` (``<audience_id>/v<version>/<destination>``), never outside the packs root.
+
+    Raises:
+        NotFound: no pack with that id.
+    """
+    root = _packs_root(web)
+    parts = [p for p in pack_id.strip("/").split("/") if p]
+    if len(parts) != 3 or any(p in (".", "..") for p in parts) or not parts[1].startswith("v"):
+        raise NotFound(f"no pack {pack_id!r}: a pack id is <audience_id>/v<version>/<destination>")
+    folder = (root / Path(*parts)).resolve()
+    if not folder.is_relative_to(root) or not (folder / "manifest.json").is_file():
+        raise NotFound(f"no pack {pack_id!r}")
+    return folder
+
+
+def _manifest(folder: Path, root: Path) -> dict[str, Any]:
+    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    data["pack_id"] = folder.relative_to(root).as_posix()
+    data.pop("path", None)  # a server path is no business of the client
+    return data
+
+
+def list_packs(web: WebState, *, audience_id: str | None = None) -> dict[str, Any]:
+    root = _packs_root(web)
+    out = []
+    if root.is_dir():
+        for manifest in root.glob("*/v*/*/manifest.json"):
+            try:
+                data = _manifest(manifest.parent, root)
+            except (OSError, ValueError):
+                continue
+            if audience_id and data.get("audience_id") != audience_id:
+                continue
+            data.pop("definition", None)
+            data["files"] = len(data.get("files") or [])
+            out.append(data)
+    out.sort(key=lambda m: m.get("created_at") or "", reverse=True)
+    return {"packs": out}
+
+
+def pack_manifest(web: WebState, pack_id: str) -> dict[str, Any]:
+    return _manifest(_pack_folder(web, pack_id), _packs_root(web))
+
+
+def _check_pack_access(manifest: dict[str, Any], principal: Principal) -> None:
+    """Marketers may only take packs whose every ID file holds hashes."""
+    if principal.role == "admin":
+        return
+    from audiences.export import get_destination
+
+    destination = get_destination(manifest["destination"])
+    allowed = set(allowed_id_types(destination, principal))
+    raw = sorted({f["id_type"] for f in manifest.get("files", [])} - allowed)
+    if raw:
+        raise Forbidden(
+            f"this pack holds unhashed identifiers ({', '.join(raw)}); only an admin may download it"
+        )
+
+
+def pack_zip(web: WebState, pack_id: str, *, principal: Principal, client: str | None) -> Path:
+    """One zip of the pack (its ID zips and ``manifest.json``) in a temporary file, after an audit row.
+
+    Raises:
+        NotFound: no such pack.
+        Forbidden: the pack holds unhashed identifiers and the caller is not an admin (audited as refused).
+    """
+    folder = _pack_folder(web, pack_id)
+    manifest = _manifest(folder, _packs_root(web))
+    audit = {
+        "audience_id": manifest.get("audience_id"),
+        "audience_version": manifest.get("version"),
+        "pack_id": manifest["pack_id"],
+        "destination": manifest.get("destination"),
+        "id_types": sorted(manifest.get("id_types") or {}),
+        "client": client,
+    }
+    try:
+        _check_pack_access(manifest, principal)
+    except Forbidden as exc:
+        web.audit.record(principal, "pack_download", status="refused", detail={"reason": str(exc)}, **audit)
+        raise
+    name = f"{manifest.get('audience_id')}_v{manifest.get('version')}_{manifest.get('destination')}.zip"
+    tmp = Path(tempfile.mkdtemp(prefix="cdp-pack-")) / name
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:  # the ID files are zipped already
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and (path.suffix == ".zip" or path.name == "manifest.json"):
+                zf.write(path, path.name)
+    web.audit.record(
+        principal,
+        "pack_download",
+        rows=manifest.get("lines"),
+        bytes_sent=tmp.stat().st_size,
+        detail={"people": manifest.get("people"), "files": len(manifest.get("files") or [])},
+        **audit,
+    )
+    return tmp
+
+
+def export_pack(
+    web: WebState,
+    audience_id: str,
+    *,
+    destination: str,
+    id_types: list[str],
+    version: int | None,
+    principal: Principal,
+    client: str | None,
+) -> dict[str, Any]:
+    """Write a pack with ``jobs.audiences.export`` after the role check, and audit it (refusals too).
+
+    Raises:
+        Forbidden: a marketer asked for an ID type the destination takes unhashed.
+        DestinationError, PackTooSmallError, UnknownAudienceError: from ``jobs.audiences.export``.
+    """
+    from audiences.errors import AudienceError
+    from audiences.export import get_destination
+    from jobs import audiences as job
+
+    audit = {
+        "audience_id": audience_id,
+        "audience_version": version,
+        "destination": destination,
+        "id_types": id_types,
+        "client": client,
+    }
+    try:
+        dest = get_destination(destination)
+        raw = [t for t in id_types if t in dest.lines and t not in allowed_id_types(dest, principal)]
+        if raw:
+            raise Forbidden(
+                f"{dest.name} takes {', '.join(raw)} unhashed; a {principal.role} may export hashed ID types "
+                f"only: {', '.join(allowed_id_types(dest, principal))}"
+            )
+        manifest = job.export(
+            web.spark,
+            web.settings,
+            audience_id,
+            destination,
+            version=version,
+            id_types=id_types,
+            created_by=principal.name,
+        )
+    except (AudienceError, WebError) as exc:
+        web.audit.record(principal, "pack_export", status="refused", detail={"reason": str(exc)}, **audit)
+        raise
+    root = _packs_root(web)
+    pack_id = Path(manifest.path).resolve().relative_to(root).as_posix()
+    web.audit.record(
+        principal,
+        "pack_export",
+        rows=manifest.lines,
+        pack_id=pack_id,
+        detail={
+            "people": manifest.people,
+            "skipped": manifest.skipped,
+            "opted_out_removed": manifest.opted_out_removed,
+            "per_id_type": {t: c.get("lines") for t, c in manifest.id_types.items()},
+        },
+        **(audit | {"audience_id": manifest.audience_id, "audience_version": manifest.version}),
+    )
+    return _manifest(Path(manifest.path), root)

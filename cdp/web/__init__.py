@@ -1,9 +1,0 @@
-"""The web service: API (OpenAPI documented) and web UI for marketers, SQL for analysts, in one process.
-
-``create_app(settings, tokens=..., spark=...)`` builds the FastAPI application; ``cdp serve`` runs it.
-"""
-
-from cdp.web.app import create_app
-from cdp.web.auth import ROLES, Principal, TokenError, TokenStore
-
-__all__ = ["ROLES", "Principal", "TokenError", "TokenStore", "create_app"]

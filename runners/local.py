@@ -1,0 +1,194 @@
+"""The pipeline as a list of stages, run in order for each logical date by ``cdp demo`` and ``cdp bench``.
+
+Airflow DAGs call the same job entry points one task at a time; this runner is the single-process path for
+laptops, demos and benchmarks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdp.measure import StageResult, measure
+from cdp.settings import Settings
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage for one logical date: ``run(spark, settings, dt, result)`` fills ``result``."""
+
+    name: str
+    run: Callable[..., None]
+
+
+def _ingest_all(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Ingest every source contract for one date (one source after another: one writer per table)."""
+    from jobs import ingest
+    from schemas import load_sources
+
+    reports = [
+        ingest.run(spark, settings, name, dt) for name in sorted(load_sources(settings.contract_paths))
+    ]
+    result.rows_in = sum(r.rows_in for r in reports)
+    result.rows_out = sum(r.silver_written for r in reports)
+    result.extra = {
+        "balance": [r.balance_line() for r in reports],
+        "per_source": [
+            {
+                "source": r.source,
+                "rows_in": r.rows_in,
+                "silver_written": r.silver_written,
+                "quarantined": r.quarantined,
+                "seconds": r.seconds,
+                "rows_per_s": round(r.rows_in / r.seconds) if r.seconds else None,
+            }
+            for r in reports
+        ],
+    }
+
+
+def _identity(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Resolve identities into stable OneIDs for one date."""
+    from jobs import identity
+
+    report = identity.run(spark, settings, dt)
+    result.rows_in = sum(report.identifiers.values())
+    result.rows_out = report.oneids
+    result.extra = {"balance": report.summary(), "rounds": report.rounds, "steps": report.steps}
+
+
+def _tags(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Build every tag layer for one date (gold.tags, gold.profile, gold.tag_stats, gold.models)."""
+    from jobs import tags
+
+    report = tags.run(spark, settings, dt)
+    result.rows_in = report.oneids
+    result.rows_out = report.values
+    result.extra = {
+        "balance": report.summary(),
+        "steps": report.steps,
+        "models": {
+            t: [m["metric"], m["metric_value"], m["baseline_value"]] for t, m in report.models.items()
+        },
+    }
+
+
+def _audiences(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Store the consent opt-outs of the date, re-evaluate rule audiences, write their scheduled packs."""
+    from jobs import audiences
+
+    report = audiences.refresh(spark, settings, dt)
+    result.rows_in = report.optouts
+    result.rows_out = len(report.refreshed)
+    result.extra = {"balance": report.lines(), "exports": report.exports, "refused": report.refused}
+
+
+DEMO_AUDIENCES = Path(__file__).resolve().parent.parent / "audiences" / "examples"
+"""Audience definitions the demo creates after its first date (rule audiences with scheduled packs)."""
+
+
+def demo_audiences(spark, settings: Settings, dt: _dt.date, folder: Path = DEMO_AUDIENCES) -> list[str]:
+    """Create the example audiences on the profile of ``dt`` and write their scheduled packs now; every later
+    date's audiences stage refreshes them (a new version each) and writes their packs again.
+
+    Returns:
+        One line per audience and pack for the console; a pack below the minimum size is reported, not raised.
+    """
+    from audiences.errors import PackTooSmallError
+    from jobs import audiences
+
+    lines = []
+    for path in sorted(folder.glob("*.yaml")):
+        v = audiences.create(spark, settings, str(path), dt=dt, created_by="demo")
+        lines.append(f"audience {v.audience_id}@{v.version}: {v.size:,} people ({v.opted_out:,} opted out)")
+        for schedule in v.definition.get("exports") or []:
+            try:
+                m = audiences.export(
+                    spark,
+                    settings,
+                    v.audience_id,
+                    schedule["destination"],
+                    version=v.version,
+                    id_types=schedule.get("id_types"),
+                    created_by="demo",
+                )
+                lines.append(f"  pack {m.destination}: {m.people:,} people, {m.lines:,} lines -> {m.path}")
+            except PackTooSmallError as exc:
+                lines.append(f"  pack {schedule['destination']} refused: {exc}")
+    return lines
+
+
+def stages() -> list[Stage]:
+    """The stages that exist, in pipeline order (ingest -> identity -> tags -> audiences -> packs)."""
+    return [
+        Stage("ingest", _ingest_all),
+        Stage("identity", _identity),
+        Stage("tags", _tags),
+        Stage("audiences", _audiences),
+    ]
+
+
+def generate_population(
+    settings: Settings,
+    *,
+    persons: int,
+    days: int,
+    start: _dt.date,
+    seed: int,
+    history_days: int,
+    progress: Progress | None = None,
+) -> StageResult:
+    """Write a fresh demo population into the landing and truth folders of ``settings``."""
+    from demo import generate
+
+    for folder in (settings.landing_root, settings.truth_root):
+        shutil.rmtree(folder, ignore_errors=True)
+    with measure("generate") as result:
+        summary = generate(
+            Path(settings.landing_root),
+            Path(settings.truth_root),
+            persons=persons,
+            start=start,
+            days=days,
+            history_days=history_days,
+            seed=seed,
+            progress=progress,
+        )
+        result.rows_in = persons
+        result.rows_out = sum(summary.rows.values())
+        result.extra = {"rows": dict(summary.rows), "dates": [d.isoformat() for d in summary.dates]}
+    return result
+
+
+def run_stages(
+    settings: Settings,
+    dates: list[_dt.date],
+    *,
+    progress: Progress | None = None,
+    only: list[str] | None = None,
+) -> list[StageResult]:
+    """Run every stage for each date in order, on the engine chosen by ``settings``.
+
+    Returns:
+        One result per stage and date, in the order run.
+    """
+    todo = [s for s in stages() if only is None or s.name in only]
+    if not todo:
+        return []
+    from cdp.engine import get_spark
+
+    spark = get_spark(settings)
+    results = []
+    for day in dates:
+        for stage in todo:
+            if progress:
+                progress(f"{stage.name} {day.isoformat()}")
+            with measure(f"{stage.name} {day.isoformat()}") as result:
+                stage.run(spark, settings, day, result)
+            results.append(result)
+    return results
