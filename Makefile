@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PERSONS ?= 20000
 DAYS ?= 2
 
-.PHONY: install demo demo-plain test bench bench-1m lint airflow serve clean
+.PHONY: install demo demo-plain test test-fast bench bench-1m lint airflow serve clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ demo-plain: $(STAMP)  ## the same stages without Airflow, in one process (stage 
 
 test: $(STAMP)  ## the whole test suite (CI runs this)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the quick loop: everything not marked slow
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP)  ## timings at 100k persons, audience operations at 1M profiles
 	$(BIN)/cdp bench --persons 100000 --audience-profiles 1000000

@@ -15,6 +15,7 @@ from audiences.errors import (
     SeedListError,
     SeedTooSmallError,
     UnknownAudienceError,
+    UnknownPackError,
     UnknownTagError,
 )
 from audiences.export import (
@@ -42,6 +43,7 @@ __all__ = [
     "SeedListError",
     "SeedTooSmallError",
     "UnknownAudienceError",
+    "UnknownPackError",
     "UnknownTagError",
     "audience_id_of",
     "build_member_identifiers",

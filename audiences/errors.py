@@ -38,3 +38,7 @@ class SeedListError(AudienceError):
 
 class MissingDataError(AudienceError):
     """A table the operation needs (gold.profile, gold.oneid_map, ...) has no data for the date asked."""
+
+
+class UnknownPackError(AudienceError):
+    """No pack with this id (``<audience_id>/v<version>/<destination>``) under the packs root."""

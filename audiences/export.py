@@ -35,7 +35,7 @@ in the manifest; it never fails the pack.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -67,6 +67,9 @@ class Line:
     build: Callable[[], tuple[Column, Column]]
     """Returns (line, skip reason) over the identifier columns; the line is NULL when a reason is set."""
     header: str | None = None
+    hashed: bool = field(kw_only=True)
+    """Whether the lines are digests (md5/sha256) rather than the identifier itself. Only an admin may export
+    or download a pack with unhashed lines (the web app reads this); every line states it."""
 
 
 @dataclass(frozen=True)
@@ -206,11 +209,13 @@ DESTINATIONS: dict[str, Destination] = {
             "tencent",
             "腾讯广告 (Tencent Ads / 广点通) customer file audience",
             {
-                "phone": Line("HASH_MOBILE_PHONE", _phone("md5", _CN_MOBILE_MASK, NOT_CN_MOBILE)),
-                "imei": Line("HASH_IMEI", _device_md5(F.lower, _IMEI)),
-                "idfa": Line("HASH_IDFA", _device_md5(F.upper, _IDFA)),
-                "oaid": Line("HASH_OAID", _device_md5(F.lower, _OAID, digests=False)),
-                "wechat_openid": Line("WECHAT_OPENID", _device_raw(_same, _OPENID)),
+                "phone": Line(
+                    "HASH_MOBILE_PHONE", _phone("md5", _CN_MOBILE_MASK, NOT_CN_MOBILE), hashed=True
+                ),
+                "imei": Line("HASH_IMEI", _device_md5(F.lower, _IMEI), hashed=True),
+                "idfa": Line("HASH_IDFA", _device_md5(F.upper, _IDFA), hashed=True),
+                "oaid": Line("HASH_OAID", _device_md5(F.lower, _OAID, digests=False), hashed=True),
+                "wechat_openid": Line("WECHAT_OPENID", _device_raw(_same, _OPENID), hashed=False),
             },
             "txt",
             100 * MB,
@@ -220,10 +225,10 @@ DESTINATIONS: dict[str, Destination] = {
             "oceanengine",
             "巨量引擎 (Oceanengine) DMP 人群包",
             {
-                "phone": Line("MOBILE_MD5", _phone("md5", _CN_MOBILE_MASK, NOT_CN_MOBILE)),
-                "imei": Line("IMEI_MD5", _device_md5(F.lower, _IMEI)),
-                "idfa": Line("IDFA_MD5", _device_md5(F.upper, _IDFA)),
-                "oaid": Line("OAID_MD5", _device_md5(F.lower, _OAID, digests=False)),
+                "phone": Line("MOBILE_MD5", _phone("md5", _CN_MOBILE_MASK, NOT_CN_MOBILE), hashed=True),
+                "imei": Line("IMEI_MD5", _device_md5(F.lower, _IMEI), hashed=True),
+                "idfa": Line("IDFA_MD5", _device_md5(F.upper, _IDFA), hashed=True),
+                "oaid": Line("OAID_MD5", _device_md5(F.lower, _OAID, digests=False), hashed=True),
             },
             "txt",
             100 * MB,
@@ -234,9 +239,9 @@ DESTINATIONS: dict[str, Destination] = {
             "google",
             "Google Ads Customer Match",
             {
-                "phone": Line("Phone", _phone("sha256_e164", _ANY_PHONE_MASK, INVALID), "Phone"),
-                "email": Line("Email", _email("sha256"), "Email"),
-                "idfa": Line("Mobile Device ID", _device_raw(_same, _IDFA), "Mobile Device ID"),
+                "phone": Line("Phone", _phone("sha256_e164", _ANY_PHONE_MASK, INVALID), "Phone", hashed=True),
+                "email": Line("Email", _email("sha256"), "Email", hashed=True),
+                "idfa": Line("Mobile Device ID", _device_raw(_same, _IDFA), "Mobile Device ID", hashed=False),
             },
             "csv",
             100 * MB,
@@ -247,9 +252,9 @@ DESTINATIONS: dict[str, Destination] = {
             "meta",
             "Meta custom audience (customer list)",
             {
-                "phone": Line("PHONE", _phone("sha256_cc", _ANY_PHONE_MASK, INVALID), "phone"),
-                "email": Line("EMAIL", _email("sha256"), "email"),
-                "idfa": Line("MADID", _device_raw(F.lower, _IDFA), "madid"),
+                "phone": Line("PHONE", _phone("sha256_cc", _ANY_PHONE_MASK, INVALID), "phone", hashed=True),
+                "email": Line("EMAIL", _email("sha256"), "email", hashed=True),
+                "idfa": Line("MADID", _device_raw(F.lower, _IDFA), "madid", hashed=False),
             },
             "csv",
             100 * MB,
@@ -259,14 +264,18 @@ DESTINATIONS: dict[str, Destination] = {
             "csv",
             "CSV of SHA-256 hashes (internal tools)",
             {
-                "phone": Line("phone_sha256", _phone("sha256_e164", _ANY_PHONE_MASK, INVALID), "sha256"),
-                "email": Line("email_sha256", _email("sha256"), "sha256"),
-                "imei": Line("imei_sha256", _plain_sha256(_IMEI), "sha256"),
-                "idfa": Line("idfa_sha256", _plain_sha256(_IDFA), "sha256"),
-                "oaid": Line("oaid_sha256", _oaid_sha256, "sha256"),
-                "android_id": Line("android_id_sha256", _plain_sha256("^[0-9a-f]{16}$"), "sha256"),
-                "wechat_openid": Line("wechat_openid_sha256", _plain_sha256(), "sha256"),
-                "wechat_unionid": Line("wechat_unionid_sha256", _plain_sha256(), "sha256"),
+                "phone": Line(
+                    "phone_sha256", _phone("sha256_e164", _ANY_PHONE_MASK, INVALID), "sha256", hashed=True
+                ),
+                "email": Line("email_sha256", _email("sha256"), "sha256", hashed=True),
+                "imei": Line("imei_sha256", _plain_sha256(_IMEI), "sha256", hashed=True),
+                "idfa": Line("idfa_sha256", _plain_sha256(_IDFA), "sha256", hashed=True),
+                "oaid": Line("oaid_sha256", _oaid_sha256, "sha256", hashed=True),
+                "android_id": Line(
+                    "android_id_sha256", _plain_sha256("^[0-9a-f]{16}$"), "sha256", hashed=True
+                ),
+                "wechat_openid": Line("wechat_openid_sha256", _plain_sha256(), "sha256", hashed=True),
+                "wechat_unionid": Line("wechat_unionid_sha256", _plain_sha256(), "sha256", hashed=True),
             },
             "csv",
             100 * MB,

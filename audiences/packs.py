@@ -1,12 +1,15 @@
-"""Writing a pack (人群包) to disk: ID files in the destination's format, split to its size limit, zipped,
-and a
-``manifest.json`` with the audience, version, rule, counts per ID type, skipped identifiers by reason, lines,
-checksums, creation time and author.
+"""The pack store (人群包 on disk): where a pack lives, writing one, listing packs, reading a manifest and a
+pack's files. The audiences job writes packs and the web app lists and serves them, both through this module.
+
+A pack holds ID files in the destination's format, split to its size limit, zipped, and a ``manifest.json``
+with the audience, version, rule, counts per ID type, skipped identifiers by reason, lines, checksums,
+creation time and author.
 
 Layout: ``<packs root>/<audience_id>/v<version>/<destination>/`` holding one zip per ID file
 (``<audience_id>_v<version>_<destination>_<platform type>_<part>.zip`` with the ``.txt``/``.csv`` inside) and
-``manifest.json``. The lines arrive already consent-filtered, normalised and hashed
-(:mod:`audiences.export`); this module only lays them out. Local pack roots only.
+``manifest.json``; the pack id is the folder relative to the root. The lines arrive already
+consent-filtered, normalised and hashed (:mod:`audiences.export`); this module only lays them out. Local
+pack roots only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiences.errors import UnknownPackError
 from audiences.export import Destination
+
+MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -155,7 +161,7 @@ def write_pack(
     manifest.files = files
     manifest.path = str(folder)
     manifest.format_note = destination.note
-    (folder / "manifest.json").write_text(manifest.to_json() + "\n", encoding="utf-8")
+    (folder / MANIFEST).write_text(manifest.to_json() + "\n", encoding="utf-8")
     return manifest
 
 
@@ -167,3 +173,73 @@ def read_pack_lines(folder: str | Path) -> dict[str, list[str]]:
             for name in zf.namelist():
                 out[name] = zf.read(name).decode("utf-8").splitlines()
     return out
+
+
+class PackStore:
+    """The packs under one root, laid out ``<root>/<audience_id>/v<version>/<destination>/``.
+
+    Args:
+        root: the packs root (``settings.packs_root``), a local folder.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def folder(self, audience_id: str, version: int, destination: str) -> Path:
+        """Where the pack of an audience version for a destination is written."""
+        return self.root / audience_id / f"v{version}" / destination
+
+    def pack_id(self, folder: str | Path) -> str:
+        """The id of the pack in ``folder``: ``<audience_id>/v<version>/<destination>``."""
+        return Path(folder).resolve().relative_to(self.root.resolve()).as_posix()
+
+    def find(self, pack_id: str) -> Path:
+        """The folder of an existing pack, never outside the root.
+
+        Raises:
+            UnknownPackError: a malformed id, or no pack with that id.
+        """
+        root = self.root.resolve()
+        parts = [p for p in pack_id.strip("/").split("/") if p]
+        if len(parts) != 3 or any(p in (".", "..") for p in parts) or not parts[1].startswith("v"):
+            raise UnknownPackError(
+                f"no pack {pack_id!r}: a pack id is <audience_id>/v<version>/<destination>"
+            )
+        folder = (root / Path(*parts)).resolve()
+        if not folder.is_relative_to(root) or not (folder / MANIFEST).is_file():
+            raise UnknownPackError(f"no pack {pack_id!r}")
+        return folder
+
+    def read_manifest(self, folder: str | Path) -> dict[str, Any]:
+        """The manifest of the pack in ``folder`` as written, plus its ``pack_id``.
+
+        Raises:
+            OSError: no readable manifest.
+            ValueError: the manifest is not JSON.
+        """
+        data = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+        data["pack_id"] = self.pack_id(folder)
+        return data
+
+    def manifests(self, audience_id: str | None = None) -> list[dict[str, Any]]:
+        """The manifests of every pack (of one audience when given), newest first; unreadable ones skipped."""
+        root = self.root.resolve()
+        out = []
+        if root.is_dir():
+            for path in root.glob(f"*/v*/*/{MANIFEST}"):
+                try:
+                    data = self.read_manifest(path.parent)
+                except (OSError, ValueError):
+                    continue
+                if not audience_id or data.get("audience_id") == audience_id:
+                    out.append(data)
+        out.sort(key=lambda m: m.get("created_at") or "", reverse=True)
+        return out
+
+    def files(self, folder: str | Path) -> list[Path]:
+        """The files a pack is delivered as: its ID zips and ``manifest.json``, by name."""
+        return [
+            p
+            for p in sorted(Path(folder).iterdir())
+            if p.is_file() and (p.suffix == ".zip" or p.name == MANIFEST)
+        ]

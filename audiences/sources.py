@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from audiences.rules import Behaviour
+from cdp import lake
 from schemas import SourceContract
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -25,7 +26,7 @@ PLATFORM_HASH_FORMS = ("md5", "sha256", "sha256_e164", "sha256_cc")
 
 def silver_table(contract: SourceContract) -> str:
     """The silver table of a source (``silver.<entity>``)."""
-    return f"silver.{contract.entity}"
+    return lake.silver_table(contract.entity)
 
 
 def identifier_columns(contract: SourceContract) -> dict[str, str]:

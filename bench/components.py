@@ -13,7 +13,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as scipy_components
 
-from identity.components import connected_components, parquet_checkpoint
+from cdp.run import parquet_checkpoint
+from identity.components import connected_components
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cdp.lake import silver_table
 from cdp.measure import StageResult, measure
 from cdp.settings import Settings
 
@@ -50,7 +51,7 @@ def export_fact_inputs(spark, settings: Settings, dt: _dt.date, folder: Path) ->
     population(snapshot).write.mode("overwrite").parquet(str(folder / "population"))
     specs = view_specs(settings)
     for view in FACT_VIEWS:
-        silver = lake.read(f"silver.{view}").where(F.col("_dt") <= F.lit(dt))
+        silver = lake.read(silver_table(view)).where(F.col("_dt") <= F.lit(dt))
         keyed = silver.transform(with_oneid(specs[view], snapshot)).transform(as_of_view(specs[view], dt))
         keyed.write.mode("overwrite").parquet(str(folder / view))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Delta configuration for classic Spark. Under spark-submit pass it with --conf; for a local classic session
-# with delta-spark jars available, set CDP_CLASSIC_DELTA=1 and the factory adds it.
+# with delta-spark jars available, set CDP_CLASSIC_DELTA=1 (Settings.classic_delta) and the factory adds it.
 DELTA_CLASSIC_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -92,10 +91,10 @@ def get_spark(
         if active is not None:
             return active
         builder = SparkSession.builder.appName(app_name)
-        if os.environ.get("CDP_SPARK_MASTER"):
-            builder = builder.master(os.environ["CDP_SPARK_MASTER"])
+        if settings.spark_master:
+            builder = builder.master(settings.spark_master)
         conf |= {"spark.ui.enabled": "false"}
-        if os.environ.get("CDP_CLASSIC_DELTA") == "1":
+        if settings.classic_delta:
             conf |= DELTA_CLASSIC_CONF
     else:
         raise ValueError(f"unknown engine mode {mode!r}: use embedded, remote or classic")

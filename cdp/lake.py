@@ -174,6 +174,16 @@ class Lake:
             reader = reader.option("versionAsOf", int(version))
         return reader.load(self.path(table))
 
+    def read_dt(self, table: str, dt: str | _dt.date, *, column: str = "dt") -> DataFrame:
+        """The rows of one logical date of ``table`` (one partition of a ``dt``-partitioned table).
+
+        Raises:
+            LakeError: the table does not exist, or ``dt`` is not a date.
+        """
+        from pyspark.sql import functions as F
+
+        return self.read(table).where(F.col(column) == F.lit(parse_dt(dt)))
+
     # ---- writes ---------------------------------------------------------------------------------------
 
     def conform(self, table: str, df: DataFrame) -> DataFrame:
@@ -239,12 +249,12 @@ class Lake:
         """
         from pyspark.sql import functions as F
 
-        day = parse_dt(dt)
-        df = df.withColumn(column, F.lit(day))
+        dt = parse_dt(dt)
+        df = df.withColumn(column, F.lit(dt))
         writer = self._writer(table, df, "overwrite", [column])
         if self.exists(table):
             # Sail refuses replaceWhere on a table without commits, so the first write creates the table.
-            writer = writer.option("replaceWhere", f"{column} = DATE'{day.isoformat()}'")
+            writer = writer.option("replaceWhere", f"{column} = DATE'{dt.isoformat()}'")
         writer.save(self.path(table))
 
     def upsert(

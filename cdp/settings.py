@@ -1,4 +1,6 @@
-"""Runtime settings, read once from the environment so that jobs, DAGs and the CLI agree on them.
+"""Runtime settings, read once from the environment so that jobs, DAGs, the CLI and the web service agree
+on them. ``Settings.from_env`` is the one place that reads ``CDP_*`` and ``SPARK_REMOTE`` variables; other
+modules take a ``Settings`` (or one of its fields) as a parameter, or call ``Settings.from_env()``.
 
 Every setting has a laptop-friendly default: a lake under ``./data/lake``, packs under ``./data/packs``
 and the embedded Sail engine. A cluster deployment overrides them with environment variables.
@@ -24,6 +26,11 @@ def _path_or_uri(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
+def _paths(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """An ``os.pathsep``-separated list of folders, empty entries dropped."""
+    return tuple(p for p in env.get(name, "").split(os.pathsep) if p)
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(env.get(name) or default)
@@ -45,7 +52,18 @@ class Settings:
         spark_remote: the Spark Connect URL used in remote mode.
         shuffle_partitions: ``spark.sql.shuffle.partitions`` for sessions this package creates.
         pii_key: secret for keyed hashes of personal identifiers; never stored in the repository.
-        contract_paths: extra folders searched for contract files, after the packaged ``schemas/``.
+        spark_master: the master URL of a classic session this package creates (``CDP_SPARK_MASTER``).
+        classic_delta: add the Delta extension and catalog to a classic session (``CDP_CLASSIC_DELTA=1``),
+            for a local JVM with ``delta-spark`` jars; under ``spark-submit`` pass them with ``--conf``.
+        contract_paths: extra folders searched for contract files, after the packaged ``schemas/``
+            (``CDP_CONTRACT_PATH``).
+        suite_paths: folders searched for expectation suites before the packaged ``quality/suites``
+            (``CDP_SUITE_PATH``).
+        tag_paths: extra folders of tag definitions, after the packaged ``tags/catalog`` (``CDP_TAG_PATH``).
+        web_tokens: access tokens of the web service injected as ``role:token[:name],...``
+            (``CDP_WEB_TOKENS``); a secret, kept out of ``repr``.
+        web_tokens_file: the web service's token file (``CDP_WEB_TOKENS_FILE``); ``<data root>/web/
+            tokens.json`` when unset.
         min_pack_size: k-anonymity minimum of an audience pack, in people (``CDP_MIN_PACK_SIZE``).
         min_seed_size: smallest lookalike seed, in consented profiled members (``CDP_MIN_SEED_SIZE``).
     """
@@ -59,7 +77,13 @@ class Settings:
     spark_remote: str | None = None
     shuffle_partitions: int = 8
     pii_key: str | None = None
+    spark_master: str | None = None
+    classic_delta: bool = False
     contract_paths: tuple[str, ...] = ()
+    suite_paths: tuple[str, ...] = ()
+    tag_paths: tuple[str, ...] = ()
+    web_tokens: str | None = field(default=None, repr=False)
+    web_tokens_file: str | None = None
     min_pack_size: int = 1000
     min_seed_size: int = 50
 
@@ -115,7 +139,13 @@ class Settings:
             spark_remote=remote,
             shuffle_partitions=partitions,
             pii_key=env.get("CDP_PII_KEY") or None,
-            contract_paths=tuple(p for p in env.get("CDP_CONTRACT_PATH", "").split(os.pathsep) if p),
+            spark_master=env.get("CDP_SPARK_MASTER") or None,
+            classic_delta=env.get("CDP_CLASSIC_DELTA") == "1",
+            contract_paths=_paths(env, "CDP_CONTRACT_PATH"),
+            suite_paths=_paths(env, "CDP_SUITE_PATH"),
+            tag_paths=_paths(env, "CDP_TAG_PATH"),
+            web_tokens=env.get("CDP_WEB_TOKENS") or None,
+            web_tokens_file=env.get("CDP_WEB_TOKENS_FILE") or None,
             min_pack_size=_int(env, "CDP_MIN_PACK_SIZE", 1000),
             min_seed_size=_int(env, "CDP_MIN_SEED_SIZE", 50),
             **opt,

@@ -311,6 +311,8 @@ def _times_in(
 def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population, Devices]:
     """Simulate ``n`` people with latent traits, identifiers and devices.
 
+    Each step draws from its own random stream in a fixed order, so a seed gives the same population.
+
     Args:
         n: Number of people.
         timeline: Simulated calendar.
@@ -320,7 +322,26 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
         The people and their devices.
     """
     rng = stream(seed, 1)
-    # Households share a city; sizes 1-4.
+    traits = _demographics(rng, n, timeline)
+    traits |= _segments(rng, n, traits)
+    traits |= _commerce(rng, n, traits, timeline)
+    traits |= _media(rng, n, traits)
+    identifiers = _identifiers(stream(seed, 2), n, traits, timeline)
+    consent = _consent(stream(seed, 3), n, traits, timeline)
+    people = Population(
+        person_id=np.arange(1, n + 1, dtype=np.int64),
+        **{k: v for k, v in traits.items() if not k.startswith("_")},
+        **identifiers,
+        device_start=np.zeros(n, np.int64),
+        device_count=np.zeros(n, np.int64),
+        tablet=np.full(n, -1, np.int64),
+        **consent,
+    )
+    return people, _build_devices(people, timeline, stream(seed, 4))
+
+
+def _demographics(rng: np.random.Generator, n: int, timeline: Timeline) -> dict[str, np.ndarray]:
+    """Households (sharing a city, sizes 1-4), gender, age, birth day and income band."""
     sizes = rng.choice(4, size=n, p=[0.45, 0.30, 0.17, 0.08]) + 1
     n_households = int(np.searchsorted(np.cumsum(sizes), n)) + 1
     household_id = np.repeat(np.arange(n_households), sizes[:n_households])[:n]
@@ -341,7 +362,27 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
         age < 23, u_income * 0.75, np.where((age >= 30) & (age < 50), 0.12 + 0.88 * u_income, u_income)
     )
     income = (u_income[:, None] > np.cumsum(ref.INCOME_BY_TIER, axis=1)[tier]).sum(axis=1).clip(0, 3)
+    return {
+        "female": female,
+        "birth_day": birth_day,
+        "age": age,
+        "city": city,
+        "tier": tier,
+        "income": income,
+        "household_id": household_id,
+        "household_size": household_size,
+    }
 
+
+def _segments(rng: np.random.Generator, n: int, t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The three latent segments (the lookalike truth) and the category affinities they tilt."""
+    female, age, income, tier, household_size = (
+        t["female"],
+        t["age"],
+        t["income"],
+        t["tier"],
+        t["household_size"],
+    )
     seg_premium = (income >= 2) & (age >= 28) & (age <= 55) & (rng.random(n) < np.where(female, 0.6, 0.2))
     seg_young = (age <= 27) & (tier <= 2) & (rng.random(n) < 0.55)
     seg_mom = (
@@ -364,8 +405,20 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
     alpha[seg_mom, ref.CAT["baby"]] *= 12
     alpha[seg_mom, ref.CAT["bodycare"]] *= 1.5
     alpha[age >= 45, ref.CAT["wellness"]] *= 3
-    affinity = _dirichlet(rng, alpha)
+    return {
+        "seg_premium_skincare": seg_premium,
+        "seg_young_trendsetter": seg_young,
+        "seg_mom_baby": seg_mom,
+        "affinity": _dirichlet(rng, alpha),
+    }
 
+
+def _commerce(
+    rng: np.random.Generator, n: int, t: dict[str, np.ndarray], timeline: Timeline
+) -> dict[str, np.ndarray]:
+    """Membership, price sensitivity, purchase and session rates, channels, activity span and churn."""
+    female, age, income = t["female"], t["age"], t["income"]
+    seg_premium, seg_young, seg_mom = t["seg_premium_skincare"], t["seg_young_trendsetter"], t["seg_mom_baby"]
     price_sensitivity = np.clip(
         0.78 - 0.17 * income + rng.normal(0, 0.12, n) - 0.15 * seg_premium + 0.05 * seg_young, 0.02, 0.98
     ).astype(np.float32)
@@ -403,7 +456,23 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
     tenure = rng.exponential(4 * 365 * SECONDS_PER_DAY * (0.5 + rate_rank))
     churned_at = active_from + tenure.astype(np.int64)
     churned_at = np.where(churned_at < timeline.future_end * SECONDS_PER_DAY, churned_at, NEVER)
+    return {
+        "is_member": is_member,
+        "register_channel": register_channel,
+        "channel_pref": channel_pref,
+        "price_sensitivity": price_sensitivity,
+        "purchase_rate": purchase_rate,
+        "session_rate": session_rate,
+        "active_from": active_from,
+        "churned_at": churned_at,
+        "_has_openid": has_openid,
+    }
 
+
+def _media(rng: np.random.Generator, n: int, t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Ad exposure and responsiveness, media and platform preferences, creator (KOL) affinity."""
+    female, age, tier = t["female"], t["age"], t["tier"]
+    young = age < 30
     ad_exposure = (
         rng.gamma(1.2, 1 / 1.2, n) * np.where(age < 35, 1.0, np.where(age < 45, 0.75, 0.55))
     ).astype(np.float32)
@@ -417,7 +486,13 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
     )
     kol_affinity = (
         rng.gamma(0.8, 1 / 0.8, n)
-        * (0.08 + 0.25 * seg_young + 0.15 * seg_mom + 0.08 * seg_premium + 0.05 * female)
+        * (
+            0.08
+            + 0.25 * t["seg_young_trendsetter"]
+            + 0.15 * t["seg_mom_baby"]
+            + 0.08 * t["seg_premium_skincare"]
+            + 0.05 * female
+        )
     ).astype(np.float32)
     platform_pref = _dirichlet(
         rng,
@@ -430,8 +505,20 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
             ]
         ),
     )
+    return {
+        "ad_exposure": ad_exposure,
+        "ad_responsiveness": ad_responsiveness,
+        "media_pref": media_pref,
+        "kol_affinity": kol_affinity,
+        "platform_pref": platform_pref,
+    }
 
-    ids = stream(seed, 2)
+
+def _identifiers(
+    ids: np.random.Generator, n: int, t: dict[str, np.ndarray], timeline: Timeline
+) -> dict[str, np.ndarray]:
+    """Phones (some people have two), emails, member numbers, WeChat ids and browser cookies."""
+    is_member, has_openid = t["is_member"], t["_has_openid"]
     has_phone = ids.random(n) < np.where(is_member, 0.95, 0.70)
     two_phones = has_phone & (ids.random(n) < 0.06)
     all_phones = _phones(ids, int(has_phone.sum() + two_phones.sum()))
@@ -453,14 +540,29 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
     two_cookies = ids.random(n) < 0.3
     cookie2 = np.where(two_cookies, _hex_ids(ids, n, 32), cookie)
     cookie_switch = np.where(two_cookies, _times_in(ids, timeline.behaviour_from, timeline.end_day, n), NEVER)
+    return {
+        "member_no": member_no,
+        "phone": phone,
+        "phone2": phone2,
+        "email": email,
+        "openid": openid,
+        "unionid": unionid,
+        "cookie": cookie,
+        "cookie2": cookie2,
+        "cookie_switch": cookie_switch,
+    }
 
-    consent = stream(seed, 3)
-    opts_out = is_member & (consent.random(n) < 0.03)
+
+def _consent(
+    consent: np.random.Generator, n: int, t: dict[str, np.ndarray], timeline: Timeline
+) -> dict[str, np.ndarray]:
+    """Members who opt out (some opt in again later), when, and for which purpose."""
+    opts_out = t["is_member"] & (consent.random(n) < 0.03)
     optout_at = np.where(
         opts_out,
         _times_in(
             consent,
-            np.maximum(active_from // SECONDS_PER_DAY + 1, timeline.history_from),
+            np.maximum(t["active_from"] // SECONDS_PER_DAY + 1, timeline.history_from),
             timeline.future_end,
             n,
         ),
@@ -471,51 +573,7 @@ def build_population(n: int, timeline: Timeline, seed: int) -> tuple[Population,
     optin_again_at = np.where(
         back_in, optout_at + (consent.random(n) * 60 * SECONDS_PER_DAY).astype(np.int64), NEVER
     )
-
-    people = Population(
-        person_id=np.arange(1, n + 1, dtype=np.int64),
-        female=female,
-        birth_day=birth_day,
-        age=age,
-        city=city,
-        tier=tier,
-        income=income,
-        household_id=household_id,
-        household_size=household_size,
-        is_member=is_member,
-        member_no=member_no,
-        register_channel=register_channel,
-        channel_pref=channel_pref,
-        affinity=affinity,
-        price_sensitivity=price_sensitivity,
-        purchase_rate=purchase_rate,
-        session_rate=session_rate,
-        active_from=active_from,
-        churned_at=churned_at,
-        ad_exposure=ad_exposure,
-        ad_responsiveness=ad_responsiveness,
-        media_pref=media_pref,
-        kol_affinity=kol_affinity,
-        platform_pref=platform_pref,
-        seg_premium_skincare=seg_premium,
-        seg_young_trendsetter=seg_young,
-        seg_mom_baby=seg_mom,
-        phone=phone,
-        phone2=phone2,
-        email=email,
-        openid=openid,
-        unionid=unionid,
-        cookie=cookie,
-        cookie2=cookie2,
-        cookie_switch=cookie_switch,
-        device_start=np.zeros(n, np.int64),
-        device_count=np.zeros(n, np.int64),
-        tablet=np.full(n, -1, np.int64),
-        optout_at=optout_at,
-        optout_purpose=optout_purpose,
-        optin_again_at=optin_again_at,
-    )
-    return people, _build_devices(people, timeline, stream(seed, 4))
+    return {"optout_at": optout_at, "optout_purpose": optout_purpose, "optin_again_at": optin_again_at}
 
 
 def _build_devices(people: Population, timeline: Timeline, rng: np.random.Generator) -> Devices:

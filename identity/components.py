@@ -12,25 +12,17 @@ on the driver. Rounds repeat until every component is a star around its smallest
 round, the number of vertices not yet in star shape, decides when to stop.
 
 Lineage grows with every round, and Sail ignores ``cache()``/``persist()``, so each round's edges go
-through a ``checkpoint`` callable that returns an equivalent DataFrame with short lineage.
-``parquet_checkpoint`` is the standard one (write to a scratch Parquet folder, read back) and the only I/O
-here; tests and other engines may pass their own.
+through a ``checkpoint`` callable that returns an equivalent DataFrame with short lineage. The platform's
+Parquet checkpoint is the standard one (a job passes ``ctx.checkpoints("rounds")``, code without a run
+``cdp.run.parquet_checkpoint(spark, folder)``); this module does no I/O itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-Checkpoint = Callable[[DataFrame, str], DataFrame]
-"""Given a DataFrame and a label unique within one run, return an equivalent DataFrame with short lineage."""
+from cdp.run import Checkpoint
 
 ID_BUCKETS = 1024
 """Hash buckets used to number new identifiers in parallel (see ``assign_vertex_ids``)."""
@@ -38,30 +30,6 @@ ID_BUCKETS = 1024
 
 class ComponentsError(RuntimeError):
     """Connected components did not converge within the allowed number of rounds."""
-
-
-def parquet_checkpoint(spark: SparkSession, folder: str | Path) -> Checkpoint:
-    """The standard checkpoint: write each DataFrame to ``<folder>/<label>`` as Parquet and read it back.
-
-    The returned DataFrames read those files lazily, so keep the folder until the results are written.
-
-    Args:
-        spark: the session used to read the files back.
-        folder: a scratch folder (local path or object-store URI) owned by one run; existing labels are
-            overwritten.
-
-    Returns:
-        A ``Checkpoint`` callable.
-    """
-    root = str(folder).rstrip("/")
-
-    def checkpoint(df: DataFrame, label: str) -> DataFrame:
-        path = f"{root}/{label}"
-        df.write.mode("overwrite").parquet(path)
-        # Sail writes no file at all for an empty DataFrame, so the schema cannot come from the files.
-        return spark.read.schema(df.schema).parquet(path)
-
-    return checkpoint
 
 
 def assign_vertex_ids(
@@ -139,7 +107,7 @@ def connected_components(
     Args:
         edges: ``(src long, dst long)`` pairs, in either direction; duplicates and self-loops are allowed
             (a vertex with only a self-loop is its own component); rows with a NULL end are ignored.
-        checkpoint: cuts lineage each round, e.g. ``parquet_checkpoint(spark, scratch_folder)``.
+        checkpoint: cuts lineage each round, e.g. ``ctx.checkpoints("rounds")`` of a run context.
         max_rounds: the number of rounds after which to give up.
 
     Returns:

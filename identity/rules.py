@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cdp.lake import silver_table
 from schemas import ID_TYPES, SourceContract
 from schemas.contract import error_location, read_yaml_mapping
 
@@ -263,7 +264,7 @@ def plan_sources(
             plans.append(
                 SourcePlan(
                     source=name,
-                    table=f"silver.{contract.entity}",
+                    table=silver_table(contract.entity),
                     identifiers=tuple(sorted(ids, key=lambda c: c[2])),
                     time_column=contract.event_time,
                     attributes=by_source.get(name),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as _dt
 import gzip
 import hashlib
 import io
@@ -56,7 +57,7 @@ class LandedFile:
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
 
 
-def landing_dir(landing_root: str | Path, contract: SourceContract, dt: str) -> Path:
+def landing_dir(landing_root: str | Path, contract: SourceContract, dt: _dt.date | str) -> Path:
     """The folder holding one date's files of a source: ``<root>/<source>/dt=YYYY-MM-DD``."""
     return Path(landing_root) / contract.landing_folder / f"dt={dt}"
 

@@ -8,10 +8,14 @@
         -> gold.oneid_changes      merges, splits, retirements since the previous dt
         -> gold.identity_report    counts, component sizes, largest components, pruned hubs, alerts
 
+Steps, one function each around the run's context (``cdp.run.RunContext``): records -> vertices -> hubs ->
+edges -> components -> oneids -> report -> audit -> publish.
+
 Write-audit-publish: every output is first written to the run's scratch checkpoints; the map, the changes
 and the report are validated with their suites (``quality.gate_tables``), and the tables are written only
 when no critical expectation fails. A failed gate raises ``QualityGateError`` and leaves every table as it
-was (the results are in ``gold.quality_results``).
+was (the results are in ``gold.quality_results``). The scratch folder is the run's own and is removed when
+the run ends, also on error.
 
 The graph is rebuilt from every silver record ingested up to ``dt`` (``_dt <= dt``); the previous state is
 the latest ``gold.oneid_map`` date before ``dt``. Rerunning a date replaces its snapshots with the same
@@ -32,8 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import shutil
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +43,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdp.lake import Lake, parse_dt
+from cdp.lake import Lake, parse_dt, silver_table
+from cdp.run import RunContext, union_all
 from cdp.settings import Settings
-from identity.components import assign_vertex_ids, connected_components, parquet_checkpoint
+from identity.components import assign_vertex_ids, connected_components
 from identity.evaluate import Evaluation, linkable_groups, score, truth_identifiers
 from identity.graph import (
     build_priority,
@@ -61,7 +64,7 @@ from identity.graph import with_vertex_ids as _with_vids
 from identity.normalize import NORMALIZERS
 from identity.pii import build_keyed_hash
 from identity.resolve import assign_oneids, oneid_changes, with_components
-from identity.rules import IdentityRules, load_rules, plan_sources
+from identity.rules import IdentityRules, SourcePlan, load_rules, plan_sources
 from quality.gates import gate_tables
 from schemas import load_sources
 
@@ -104,7 +107,7 @@ class IdentityReport:
 
     def rows(self) -> list[dict]:
         """The report in the long form of ``gold.identity_report``."""
-        day = _dt.date.fromisoformat(self.dt)
+        dt = _dt.date.fromisoformat(self.dt)
 
         def row(metric: str, dimension: str, value: float | None, detail: object = None) -> dict:
             return {
@@ -112,7 +115,7 @@ class IdentityReport:
                 "dimension": dimension,
                 "value": None if value is None else float(value),
                 "detail": None if detail is None else json.dumps(detail, default=str),
-                "dt": day,
+                "dt": dt,
             }
 
         out = [row("identifiers", t, n) for t, n in sorted(self.identifiers.items())]
@@ -168,35 +171,17 @@ class IdentityReport:
         return lines
 
 
-def _scratch(settings: Settings, name: str) -> str:
-    """A scratch folder for one run's checkpoints, emptied first (a local path or an object-store URI)."""
-    folder = f"{settings.data_root}/_scratch/identity/{name}"
-    _clear(folder)
-    return folder
-
-
-def _clear(folder: str) -> None:
-    # Object stores keep the previous run's files; checkpoints overwrite them label by label.
-    if "://" not in folder:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _previous_dt(lake: Lake, day: _dt.date) -> _dt.date | None:
-    if not lake.exists(MAP):
+def _kept_report(ctx: RunContext) -> IdentityReport | None:
+    """The published report of this date when a later date's map exists (that map built on this one)."""
+    if not ctx.lake.exists(REPORT) or not ctx.has_later_dt(MAP):
         return None
-    return lake.read(MAP).where(F.col("dt") < F.lit(day)).agg(F.max("dt")).collect()[0][0]
+    rows = ctx.read_dt(REPORT).select("metric", "dimension", "value", "detail").collect()
+    return _report_from_rows(ctx.dt, [r.asDict() for r in rows]) if rows else None
 
 
-def _kept_report(lake: Lake, day: _dt.date) -> IdentityReport | None:
-    """The published report of ``day`` when a later date's map exists (that map built on this one)."""
-    if not lake.exists(MAP) or not lake.exists(REPORT):
-        return None
-    later = lake.read(MAP).where(F.col("dt") > F.lit(day)).limit(1).count()
-    rows = lake.read(REPORT).where(F.col("dt") == F.lit(day)).select("metric", "dimension", "value", "detail")
-    rows = [r.asDict() for r in rows.collect()] if later else []
-    if not rows:
-        return None
-    report = IdentityReport(dt=day.isoformat(), kept=True)
+def _report_from_rows(dt: _dt.date, rows: list[dict]) -> IdentityReport:
+    """An ``IdentityReport`` read back from its rows in ``gold.identity_report`` (marked ``kept``)."""
+    report = IdentityReport(dt=dt.isoformat(), kept=True)
     number = {(r["metric"], r["dimension"]): int(r["value"] or 0) for r in rows}
     for r in rows:
         if r["metric"] == "identifiers" and r["dimension"] != "all":
@@ -221,14 +206,14 @@ def _kept_report(lake: Lake, day: _dt.date) -> IdentityReport | None:
     return report
 
 
-def _largest_issued(lake: Lake, previous: DataFrame | None, day: _dt.date) -> int:
-    """The largest OneID issued before ``day``: in the previous map, or retired in an earlier change."""
+def _largest_issued(ctx: RunContext, previous: DataFrame | None) -> int:
+    """The largest OneID issued before this date: in the previous map, or retired in an earlier change."""
     best = 0
     if previous is not None:
         best = previous.agg(F.max("oneid")).collect()[0][0] or 0
-    if lake.exists(CHANGES):
-        retired = lake.read(CHANGES).where(F.col("dt") < F.lit(day)).agg(F.max("old_oneid")).collect()[0][0]
-        best = max(best, retired or 0)
+    if ctx.lake.exists(CHANGES):
+        retired = ctx.lake.read(CHANGES).where(F.col("dt") < F.lit(ctx.dt)).agg(F.max("old_oneid"))
+        best = max(best, retired.collect()[0][0] or 0)
     return int(best)
 
 
@@ -278,12 +263,17 @@ def _fill_report(
         for r in hubs.orderBy(F.col("degree").desc(), "id_type", "id_value").limit(TOP_HUBS).collect()
     ]
     report.changes = {r["change_type"]: r["count"] for r in changes.groupBy("change_type").count().collect()}
+    report.alerts = _alerts(rules, oneid_map, sizes)
 
+
+def _alerts(rules: IdentityRules, oneid_map: DataFrame, sizes: DataFrame) -> list[dict]:
+    """OneIDs over the rules' bounds: too many identifiers, or too many of one ID type."""
+    alerts = []
     big = sizes.where(F.col("size") > rules.max_component_size)
     n_big = big.count()
     if n_big:
         examples = [r["oneid"] for r in big.orderBy(F.col("size").desc(), "oneid").limit(LARGEST).collect()]
-        report.alerts.append(
+        alerts.append(
             {
                 "kind": "component_over_bound",
                 "value": n_big,
@@ -302,7 +292,7 @@ def _fill_report(
         n_over = over.count()
         if n_over:
             examples = [r["oneid"] for r in over.orderBy("oneid").limit(LARGEST).collect()]
-            report.alerts.append(
+            alerts.append(
                 {
                     "kind": f"several_{id_type}",
                     "value": n_over,
@@ -311,6 +301,7 @@ def _fill_report(
                     f"e.g. {examples}",
                 }
             )
+    return alerts
 
 
 def run(
@@ -326,7 +317,7 @@ def run(
     Args:
         spark: the engine session.
         settings: lake and scratch locations, PII key (for attribute links), contract paths.
-        dt: the logical date (``YYYY-MM-DD``).
+        dt: the logical date, a ``datetime.date`` or ``YYYY-MM-DD``.
         rules_path: identity rules; the packaged ``identity/rules.yaml`` when omitted.
         rebuild: recompute ``dt`` even when a later date's map already built on it (see the module doc).
 
@@ -340,123 +331,150 @@ def run(
         QualityGateError: a critical expectation failed on the map, the changes or the report; nothing
             of this date was written.
     """
-    t0 = time.perf_counter()
-    day = parse_dt(dt)
+    ctx = RunContext.open(spark, settings, dt, stage="identity")
     rules = load_rules(rules_path)
     plans = plan_sources(rules, load_sources(settings.contract_paths), rules_path=rules_path)
     key = settings.require_pii_key() if any(p.attributes for p in plans) else None
-    lake = Lake(spark, settings.lake_root)
-    if not rebuild and (kept := _kept_report(lake, day)) is not None:
-        kept.seconds = round(time.perf_counter() - t0, 3)
+    if not rebuild and (kept := _kept_report(ctx)) is not None:
+        kept.seconds = round(ctx.elapsed(), 3)
         return kept
-    report = IdentityReport(dt=day.isoformat())
+    report = IdentityReport(dt=ctx.dt.isoformat(), run_id=ctx.run_id, steps=ctx.steps)
+    with ctx.scratch_space():
+        records = _records(ctx, plans, key, report)
+        vertices, new = _vertices(ctx, records)
+        hubs = _hubs(ctx, rules, records, vertices)
+        edges, pruned = _edges(ctx, records, hubs, vertices, report)
+        components = _components(ctx, rules, edges, vertices, report)
+        oneid_map, changes = _oneids(ctx, components, report)
+        _fill_report(report, rules, oneid_map, hubs, changes)
+        report.seconds = round(ctx.elapsed(), 3)
+        staged = _audit(ctx, report, oneid_map, changes)
+        # Publish: nothing of this date is written before the gate passed.
+        ctx.lake.append(VERTICES, new)
+        ctx.lake.replace_dt(EDGES, edges, ctx.dt)
+        ctx.lake.replace_dt(PRUNED, pruned, ctx.dt)
+        for table, rows in staged.items():
+            ctx.lake.replace_dt(table, rows, ctx.dt)
+        ctx.step("publish")
+    return report
 
-    def step(name: str) -> None:
-        report.steps[name] = round(time.perf_counter() - t0, 2)
 
-    scratch = _scratch(settings, day.isoformat())
-    checkpoint = parquet_checkpoint(spark, scratch)
+def _records(ctx: RunContext, plans: list[SourcePlan], key: str | None, report: IdentityReport) -> DataFrame:
+    """Identifier tuples of every silver record ingested up to dt, with record ids (checkpointed).
 
-    # 1. Identifier tuples of every silver record ingested up to dt.
+    Raises:
+        IdentityError: no silver table with identifiers exists yet.
+    """
     parts = []
     for plan in plans:
-        if lake.exists(plan.table):
-            silver = lake.read(plan.table).where(F.col("_dt") <= F.lit(day))
-            parts.append(silver.transform(record_identifiers(plan, key)))
+        if ctx.lake.exists(plan.table):
+            parts.append(ctx.read_up_to(plan.table).transform(record_identifiers(plan, key)))
             report.sources.append(plan.source)
     if not parts:
         raise IdentityError("no silver table with identifiers exists yet; run cdp ingest first")
-    records = parts[0]
-    for part in parts[1:]:
-        records = records.unionByName(part)
-    records = checkpoint(with_record_ids(records), "records")
-    step("records")
+    records = ctx.checkpoint(with_record_ids(union_all(parts)), "records")
+    ctx.step("records")
+    return records
 
-    # 2. Stable vertex ids: known identifiers keep theirs, new ones are appended.
+
+def _vertices(ctx: RunContext, records: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Stable vertex ids (known identifiers keep theirs, new ones are appended), and the new vertices to
+    append to ``gold.id_vertices`` after the gate."""
+    lake = ctx.lake
     existing = lake.read(VERTICES).select("id_type", "id_value", "vid") if lake.exists(VERTICES) else None
-    vertices = checkpoint(assign_vertex_ids(record_vertices(records), existing), "vertices")
+    vertices = ctx.checkpoint(assign_vertex_ids(record_vertices(records), existing), "vertices")
     new = vertices if existing is None else vertices.join(existing, ["id_type", "id_value"], "left_anti")
-    new = new.withColumn("first_dt", F.lit(day))  # appended after the gate; VERTICES is unchanged until then
-    step("vertices")
+    ctx.step("vertices")
+    return vertices, new.withColumn("first_dt", F.lit(ctx.dt))
 
-    # 3. Shared identifiers: over a per-type limit or max_degree first; then, once the person identifiers
-    # are grouped into persons without those, identifiers whose persons break the person_limit.
-    links = checkpoint(identifier_links(records), "links")
-    hubs = checkpoint(find_hubs(links, rules), "hubs_by_limits")
+
+def _hubs(ctx: RunContext, rules: IdentityRules, records: DataFrame, vertices: DataFrame) -> DataFrame:
+    """Shared identifiers: over a per-type limit or max_degree first; then, once the person identifiers are
+    grouped into persons without those, identifiers whose persons break the person_limit."""
+    links = ctx.checkpoint(identifier_links(records), "links")
+    hubs = ctx.checkpoint(find_hubs(links, rules), "hubs_by_limits")
     if rules.person_limit is not None:
         person_edges = _with_vids(person_links(links, hubs, rules), vertices)
         labels, _ = connected_components(
             person_edges.select(F.col("src_vid").alias("src"), F.col("dst_vid").alias("dst")),
-            parquet_checkpoint(spark, f"{scratch}/person_rounds"),
+            ctx.checkpoints("person_rounds"),
         )
-        persons = checkpoint(person_anchors(vertices, labels, hubs, rules), "persons")
-        hubs = checkpoint(find_person_hubs(hubs, links, persons, rules), "hubs")
-    step("hubs")
+        persons = ctx.checkpoint(person_anchors(vertices, labels, hubs, rules), "persons")
+        hubs = ctx.checkpoint(find_person_hubs(hubs, links, persons, rules), "hubs")
+    ctx.step("hubs")
+    return hubs
 
-    # 4. The star edges without shared identifiers, and the pruned ones for the audit.
-    edges, pruned = star_edges(records, hubs, checkpoint)
-    edges = checkpoint(_with_vids(edges, vertices), "edges")
-    pruned = checkpoint(_with_vids(pruned, vertices), "pruned")
+
+def _edges(
+    ctx: RunContext, records: DataFrame, hubs: DataFrame, vertices: DataFrame, report: IdentityReport
+) -> tuple[DataFrame, DataFrame]:
+    """The star edges without shared identifiers, and the pruned ones for the audit (checkpointed)."""
+    edges, pruned = star_edges(records, hubs, ctx.checkpoint)
+    edges = ctx.checkpoint(_with_vids(edges, vertices), "edges")
+    pruned = ctx.checkpoint(_with_vids(pruned, vertices), "pruned")
     report.edges, report.pruned_edges = edges.count(), pruned.count()
-    step("edges")
+    ctx.step("edges")
+    return edges, pruned
 
-    # 5. Connected components on the kept edges.
+
+def _components(
+    ctx: RunContext, rules: IdentityRules, edges: DataFrame, vertices: DataFrame, report: IdentityReport
+) -> DataFrame:
+    """Connected components on the kept edges, each vertex with its priority rank (checkpointed)."""
     labels, report.rounds = connected_components(
         edges.select(F.col("src_vid").alias("src"), F.col("dst_vid").alias("dst")),
-        parquet_checkpoint(spark, f"{scratch}/rounds"),  # its own folder: its labels are its own
+        ctx.checkpoints("rounds"),
     )
-    components = checkpoint(
+    components = ctx.checkpoint(
         with_components(vertices, labels).withColumn("rank", build_priority(rules)), "components"
     )
-    step("components")
+    ctx.step("components")
+    return components
 
-    # 6. OneIDs that survive from the previous map.
-    prev_day = _previous_dt(lake, day)
+
+def _oneids(ctx: RunContext, components: DataFrame, report: IdentityReport) -> tuple[DataFrame, DataFrame]:
+    """OneIDs that survive from the previous map, new ones above the largest issued, and the changes."""
+    previous_dt = ctx.previous_dt(MAP)
     previous = None
-    if prev_day is not None:
-        report.previous_dt = prev_day.isoformat()
-        previous = lake.read(MAP).where(F.col("dt") == F.lit(prev_day)).select("vid", "oneid")
-    base = _largest_issued(lake, previous, day)
-    oneid_map = checkpoint(assign_oneids(components, previous, base=base), "oneid_map")
+    if previous_dt is not None:
+        report.previous_dt = previous_dt.isoformat()
+        previous = ctx.read_dt(MAP, previous_dt).select("vid", "oneid")
+    base = _largest_issued(ctx, previous)
+    oneid_map = ctx.checkpoint(assign_oneids(components, previous, base=base), "oneid_map")
     if previous is None:
-        changes = spark.createDataFrame(
+        changes = ctx.spark.createDataFrame(
             [], "change_type string, old_oneid long, new_oneid long, identifiers long"
         )
     else:
-        changes = checkpoint(oneid_changes(previous, oneid_map), "changes")
+        changes = ctx.checkpoint(oneid_changes(previous, oneid_map), "changes")
     report.new_oneids = oneid_map.where(F.col("oneid") > base).select("oneid").distinct().count()
-    step("oneids")
+    ctx.step("oneids")
+    return oneid_map, changes
 
-    # 7. Report.
-    _fill_report(report, rules, oneid_map, hubs, changes)
-    report.seconds = round(time.perf_counter() - t0, 3)
-    report_rows = spark.createDataFrame(report.rows(), lake.contracts[REPORT].ddl)
 
-    # 8. Gate: the staged map, changes and report with their suites; raises before anything is published.
-    dated = F.lit(day).alias("dt")
+def _audit(
+    ctx: RunContext, report: IdentityReport, oneid_map: DataFrame, changes: DataFrame
+) -> dict[str, DataFrame]:
+    """The staged map, changes and report validated with their suites.
+
+    Returns:
+        The staged rows per table, each with its ``dt`` column, ready to publish.
+
+    Raises:
+        QualityGateError: a critical expectation failed; nothing is published.
+    """
+    dated = F.lit(ctx.dt).alias("dt")
     staged = {
         MAP: oneid_map.select("id_type", "id_value", "vid", "oneid", dated),
         CHANGES: changes.select("*", dated),
-        REPORT: report_rows,
+        REPORT: ctx.spark.createDataFrame(report.rows(), ctx.lake.contracts[REPORT].ddl),
     }
-    try:
-        audits = gate_tables(lake, staged, day, stage="identity", contract_paths=settings.contract_paths)
-    except Exception:
-        _clear(scratch)
-        raise
+    audits = gate_tables(
+        ctx.lake, staged, ctx.dt, stage="identity", contract_paths=ctx.settings.contract_paths
+    )
     report.quality_seconds = round(sum(a.seconds for a in audits), 3)
-    step("gate")
-
-    # 9. Publish.
-    lake.append(VERTICES, new)
-    lake.replace_dt(EDGES, edges, day)
-    lake.replace_dt(PRUNED, pruned, day)
-    lake.replace_dt(MAP, staged[MAP].drop("dt"), day)
-    lake.replace_dt(CHANGES, changes, day)
-    lake.replace_dt(REPORT, report_rows, day)
-    step("publish")
-    _clear(scratch)
-    return report
+    ctx.step("gate")
+    return staged
 
 
 # ---- explain ----------------------------------------------------------------------------------------------
@@ -474,17 +492,6 @@ class Explanation:
     edges: list[dict] = field(default_factory=list)
     pruned: list[dict] = field(default_factory=list)
     truncated: bool = False
-
-
-def _latest_dt(lake: Lake, dt: str | _dt.date | None) -> _dt.date:
-    if not lake.exists(MAP):
-        raise IdentityError(f"{MAP} does not exist yet; run cdp identity run --dt YYYY-MM-DD first")
-    if dt is not None:
-        return parse_dt(dt)
-    latest = lake.read(MAP).agg(F.max("dt")).collect()[0][0]
-    if latest is None:
-        raise IdentityError(f"{MAP} is empty; run cdp identity run --dt YYYY-MM-DD first")
-    return latest
 
 
 def _lookup_values(spark: SparkSession, identifier: str, id_type: str | None, key: str, hashed: set[str]):
@@ -530,13 +537,17 @@ def explain(
     """
     if id_type is not None and id_type not in NORMALIZERS:
         raise ValueError(f"unknown id type {id_type!r}; use one of {', '.join(sorted(NORMALIZERS))}")
-    lake = Lake(spark, settings.lake_root)
-    day = _latest_dt(lake, dt)
-    out = Explanation(query=identifier, dt=day.isoformat())
+    lake = Lake.from_settings(spark, settings)
+    if not lake.exists(MAP):
+        raise IdentityError(f"{MAP} does not exist yet; run cdp identity run --dt YYYY-MM-DD first")
+    dt = lake.latest_dt(MAP) if dt is None else parse_dt(dt)
+    if dt is None:
+        raise IdentityError(f"{MAP} is empty; run cdp identity run --dt YYYY-MM-DD first")
+    out = Explanation(query=identifier, dt=dt.isoformat())
     sources = load_sources(settings.contract_paths)
     hashed = {c.id_type for s in sources.values() for c in s.columns if c.id_type and c.pii == "direct"}
     key = settings.require_pii_key()
-    snapshot = lake.read(MAP).where(F.col("dt") == F.lit(day))
+    snapshot = lake.read_dt(MAP, dt)
     wanted = _lookup_values(spark, identifier, id_type, key, hashed)
     found = snapshot.join(wanted, on=["id_type", "id_value"]).select("id_type", "id_value", "vid", "oneid")
     out.matches = [r.asDict() for r in found.orderBy("oneid", "id_type").collect()]
@@ -547,32 +558,44 @@ def explain(
     rows = members.orderBy("vid").limit(limit + 1).collect()
     out.truncated = len(rows) > limit
     out.identifiers = [r.asDict() for r in rows[:limit]]
-    entity = {name: f"silver.{s.entity}" for name, s in sources.items()}
-    vids = members.select("vid")
+    tables = {name: silver_table(s.entity) for name, s in sources.items()}
+    out.edges, out.pruned = _links_of(lake, dt, members.select("vid"), tables, limit)
+    return out
+
+
+def _links_of(
+    lake: Lake, dt: _dt.date, vids: DataFrame, tables: dict[str, str], limit: int
+) -> tuple[list[dict], list[dict]]:
+    """The kept links leaving ``vids`` and the pruned links touching them on ``dt``, each with the silver
+    table of its source."""
     cols = ["src_type", "src_value", "dst_type", "dst_value", "source", "first_seen", "last_seen", "records"]
+    edges: list[dict] = []
+    pruned: list[dict] = []
     if lake.exists(EDGES):
         links = (
-            lake.read(EDGES)
-            .where(F.col("dt") == F.lit(day))
+            lake.read_dt(EDGES, dt)
             .join(vids.withColumnRenamed("vid", "src_vid"), on="src_vid")
             .select(*cols)
             .orderBy("src_type", "src_value", "dst_type", "dst_value", "source")
             .limit(limit)
         )
-        out.edges = [r.asDict() | {"table": entity.get(r["source"], r["source"])} for r in links.collect()]
+        edges = [r.asDict() | {"table": tables.get(r["source"], r["source"])} for r in links.collect()]
     if lake.exists(PRUNED):
-        audit = lake.read(PRUNED).where(F.col("dt") == F.lit(day))
-        touching = audit.join(vids.withColumnRenamed("vid", "src_vid"), on="src_vid").unionByName(
-            audit.join(vids.withColumnRenamed("vid", "dst_vid"), on="dst_vid")
+        audit = lake.read_dt(PRUNED, dt)
+        touching = union_all(
+            [
+                audit.join(vids.withColumnRenamed("vid", "src_vid"), on="src_vid"),
+                audit.join(vids.withColumnRenamed("vid", "dst_vid"), on="dst_vid"),
+            ]
         )
-        pruned = (
+        links = (
             touching.select(*cols, "hub_type", "hub_value", "reason")
             .distinct()
             .orderBy("hub_type", "hub_value", "src_value", "dst_value", "source")
             .limit(limit)
         )
-        out.pruned = [r.asDict() | {"table": entity.get(r["source"], r["source"])} for r in pruned.collect()]
-    return out
+        pruned = [r.asDict() | {"table": tables.get(r["source"], r["source"])} for r in links.collect()]
+    return edges, pruned
 
 
 # ---- evaluate ---------------------------------------------------------------------------------------------
@@ -595,30 +618,27 @@ def evaluate(
     Raises:
         IdentityError: no map for ``dt`` or no truth file.
     """
-    day = parse_dt(dt)
-    lake = Lake(spark, settings.lake_root)
+    ctx = RunContext.open(spark, settings, dt, stage="identity_evaluate")
     path = Path(truth_path) if truth_path else Path(settings.truth_root) / "identifiers.parquet"
     if not path.exists():
         raise IdentityError(f"no ground truth at {path}; evaluation needs a demo population (cdp demo)")
-    if not lake.exists(MAP):
-        raise IdentityError(f"{MAP} does not exist yet; run cdp identity run --dt {day} first")
-    predicted = lake.read(MAP).where(F.col("dt") == F.lit(day))
+    if not ctx.lake.exists(MAP):
+        raise IdentityError(f"{MAP} does not exist yet; run cdp identity run --dt {ctx.dt} first")
+    predicted = ctx.read_dt(MAP)
     if predicted.limit(1).count() == 0:
-        raise IdentityError(f"{MAP} has no snapshot for {day}; run cdp identity run --dt {day} first")
-    scratch = _scratch(settings, f"evaluate-{day.isoformat()}")
-    checkpoint = parquet_checkpoint(spark, scratch)
-    truth = checkpoint(truth_identifiers(spark.read.parquet(str(path)), settings.require_pii_key()), "truth")
-    evidence = lake.read(EDGES).where(F.col("dt") == F.lit(day)).select("src_vid", "dst_vid")
-    if lake.exists(PRUNED):
-        evidence = evidence.unionByName(
-            lake.read(PRUNED).where(F.col("dt") == F.lit(day)).select("src_vid", "dst_vid")
+        raise IdentityError(f"{MAP} has no snapshot for {ctx.dt}; run cdp identity run --dt {ctx.dt} first")
+    with ctx.scratch_space():
+        truth = ctx.checkpoint(
+            truth_identifiers(spark.read.parquet(str(path)), settings.require_pii_key()), "truth"
         )
-    vertices = predicted.select("id_type", "id_value", "vid")
-    rounds = parquet_checkpoint(spark, f"{scratch}/rounds")
-    groups = checkpoint(linkable_groups(truth, vertices, evidence, rounds), "groups")
-    result = score(predicted, truth, groups)
-    _clear(scratch)
-    return result
+        evidence = [ctx.read_dt(EDGES).select("src_vid", "dst_vid")]
+        if ctx.lake.exists(PRUNED):
+            evidence.append(ctx.read_dt(PRUNED).select("src_vid", "dst_vid"))
+        vertices = predicted.select("id_type", "id_value", "vid")
+        groups = ctx.checkpoint(
+            linkable_groups(truth, vertices, union_all(evidence), ctx.checkpoints("rounds")), "groups"
+        )
+        return score(predicted, truth, groups)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,13 @@
         -> gold.ingest_runs      one row per run: files, row balance, reasons
         -> gold.quality_results  the quality gate's results on bronze, quarantine and the silver candidates
 
-Write-audit-publish: the rows bound for silver are written to scratch, validated with the suites of
-``quality/suites`` and merged only when no critical expectation fails.
+Steps, one function each around the run's context (``cdp.run.RunContext``): land (check the files) ->
+parse -> write bronze -> check (type, reasons) -> write quarantine -> dedup (silver candidates, row
+balance) -> audit -> publish.
+
+Write-audit-publish: the rows bound for silver are written to the run's scratch, validated with the suites
+of ``quality/suites`` and merged only when no critical expectation fails. The scratch folder is the run's
+own and is removed when the run ends, also on error.
 
 Idempotent: bronze and quarantine replace the date's partition; silver is merged by the contract's keys
 (latest ``order_by`` wins, otherwise first wins), so rerunning a date or re-landing the same file leaves the
@@ -24,8 +29,6 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
-import shutil
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +37,8 @@ from typing import NoReturn
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdp.lake import Lake, parse_dt
+from cdp.lake import bronze_table, quarantine_table, silver_table
+from cdp.run import RunContext, union_all
 from cdp.settings import Settings
 from ingest.landing import (
     LandedFile,
@@ -145,61 +149,38 @@ class IngestReport:
         }
 
 
-def _batch_id(source: str, dt: str, files: list[LandedFile]) -> str:
-    digest = hashlib.sha256(f"{source}|{dt}|".encode())
+def _batch_id(source: str, dt: _dt.date, files: list[LandedFile]) -> str:
+    digest = hashlib.sha256(f"{source}|{dt.isoformat()}|".encode())
     for f in sorted(files, key=lambda f: f.path.name):
         digest.update(f"{f.path.name}:{f.sha256};".encode())
     return digest.hexdigest()[:16]
 
 
-def _read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
-    """Read one checked file into the common shape: ``_raw``, contract columns as text, ``_extra``,
-    ``_malformed``."""
-    names = [c.name for c in contract.columns]
-    if contract.format == "parquet":
-        return spark.read.parquet(str(landed.read_path)).transform(from_parquet(names))
-    lines = spark.read.text(str(landed.read_path)).withColumnRenamed("value", RAW)
-    lines = lines.filter(F.trim(F.regexp_replace(F.col(RAW), "\ufeff", "")) != "")
-    if contract.format == "jsonl":
-        return lines.transform(parse_jsonl(names))
-    not_header = F.regexp_replace(F.col(RAW), "^\ufeff", "") != F.lit(landed.header_line)
-    return lines.filter(not_header).transform(parse_csv(landed.header or [], names))
+@dataclass
+class _Batch:
+    """One run's checked files of one source, and what every step of the run needs to know about them."""
 
-
-def _file_ingest_times(lake: Lake, table: str, dt: _dt.date) -> dict[str, _dt.datetime]:
-    """When each file of this date was first ingested, so reruns keep the same ``_ingested_at``."""
-    if not lake.exists(table):
-        return {}
-    rows = (
-        lake.read(table)
-        .filter(F.col("dt") == F.lit(dt))
-        .groupBy("_source_file")
-        .agg(F.min("_ingested_at").alias("t"))
-        .collect()
+    ctx: RunContext
+    contract: SourceContract
+    key: str
+    report: IngestReport
+    files: list[LandedFile]
+    ingested_at: _dt.datetime = field(
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).replace(tzinfo=None, microsecond=0)
     )
-    return {r["_source_file"]: r["t"] for r in rows}
+    landed_before: bool = False
 
+    @property
+    def bronze(self) -> str:
+        return bronze_table(self.contract.name)
 
-def _checkpoint(spark: SparkSession, df: DataFrame, path: Path) -> DataFrame:
-    """Write ``df`` to scratch Parquet and read it back: later steps reuse it without recomputing (Sail
-    ignores ``cache()``). The schema is passed back explicitly because an empty result writes no files."""
-    schema = df.schema
-    df.write.mode("overwrite").parquet(str(path))
-    return spark.read.schema(schema).parquet(str(path))
+    @property
+    def quarantine(self) -> str:
+        return quarantine_table(self.contract.name)
 
-
-def _batch_landed(lake: Lake, source: str, dt: _dt.date, batch_id: str) -> bool:
-    """Whether a previous run already wrote this exact batch to bronze and quarantine."""
-    if not lake.exists("gold.ingest_runs"):
-        return False
-    runs = lake.read("gold.ingest_runs").filter(
-        (F.col("dt") == F.lit(dt)) & (F.col("source") == source) & (F.col("batch_id") == batch_id)
-    )
-    return runs.limit(1).count() > 0
-
-
-def _scratch(settings: Settings, source: str, batch_id: str) -> Path:
-    return Path(settings.data_root) / "_scratch" / "ingest" / source / batch_id
+    @property
+    def silver(self) -> str:
+        return silver_table(self.contract.entity)
 
 
 def run(
@@ -216,7 +197,7 @@ def run(
         spark: the engine session.
         settings: lake and landing locations, PII key.
         source: the source contract name.
-        dt: the logical date (``YYYY-MM-DD``).
+        dt: the logical date, a ``datetime.date`` or ``YYYY-MM-DD``.
         folder: read files from here instead of ``<landing>/<source>/dt=<dt>``.
 
     Returns:
@@ -228,72 +209,150 @@ def run(
             whole (the others were ingested).
         ContractError, LandingError, SettingsError: configuration problems, with the file or setting named.
     """
-    t0 = time.perf_counter()
-    day = parse_dt(dt)
+    ctx = RunContext.open(spark, settings, dt, stage="ingest")
     contract = load_source(source, extra=settings.contract_paths)
     key = settings.require_pii_key()
-    lake = Lake(spark, settings.lake_root)
-    report = IngestReport(source=source, dt=day.isoformat(), party=contract.party)
-    bronze, quarantine, silver = f"bronze.{source}", f"quarantine.{source}", f"silver.{contract.entity}"
+    report = IngestReport(
+        source=source, dt=ctx.dt.isoformat(), run_id=ctx.run_id, party=contract.party, steps=ctx.steps
+    )
+    with ctx.scratch_space():
+        batch = _land(ctx, contract, key, report, folder)
+        if batch is None:
+            return report
+        parsed = _parse(batch)
+        _write_bronze(batch, parsed)
+        typed = _check(batch, parsed)
+        ctx.step("parse+bronze")
+        _write_quarantine(batch, typed)
+        ctx.step("typed+quarantine")
+        candidates = _dedup(batch, parsed, typed)
+        _audit(batch, candidates)
+        # Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
+        order = contract.order_by
+        ctx.lake.upsert(batch.silver, candidates, contract.keys, newer=order, update=bool(order))
+        ctx.step("merge")
+    if report.rejected_files:
+        report.status = "rejected_files"
+        report.message = "; ".join(r["reason"] for r in report.rejected_files)
+    _finish(ctx, report)
+    if report.rejected_files:
+        raise IngestError(f"{len(report.rejected_files)} file(s) refused: {report.message}", report)
+    return report
 
-    folder = Path(folder) if folder else landing_dir(settings.landing_root, contract, report.dt)
-    paths = find_files(folder, contract)
-    landed: list[LandedFile] = []
-    scratch_root = Path(settings.data_root) / "_scratch" / "staging" / source / report.dt
-    for path in paths:
+
+def _land(
+    ctx: RunContext, contract: SourceContract, key: str, report: IngestReport, folder: str | Path | None
+) -> _Batch | None:
+    """Check the landed files; None (the run logged) when none can be ingested.
+
+    Raises:
+        IngestError: every file was refused as a whole.
+    """
+    folder = Path(folder) if folder else landing_dir(ctx.settings.landing_root, contract, ctx.dt)
+    staging = Path(ctx.scratch) / "staging"  # sanitised copies of files with undecodable lines
+    files: list[LandedFile] = []
+    for path in find_files(folder, contract):
         try:
-            landed.append(check_file(path, contract, scratch_root))
+            files.append(check_file(path, contract, staging))
         except LandingError as exc:
             report.rejected_files.append({"file": str(path), "reason": str(exc)})
-    report.files = json.loads(describe(landed))
-    if not landed:
+    report.files = json.loads(describe(files))
+    if not files:
         report.status = "rejected_files" if report.rejected_files else "no_files"
         report.message = "; ".join(r["reason"] for r in report.rejected_files) or f"no files in {folder}"
-        _finish(lake, report, t0)
+        _finish(ctx, report)
         if report.rejected_files:
             raise IngestError(f"every file refused: {report.message}", report)
-        return report
-    report.batch_id = _batch_id(source, report.dt, landed)
+        return None
+    report.batch_id = _batch_id(contract.name, ctx.dt, files)
+    batch = _Batch(ctx, contract, key, report, files)
+    batch.landed_before = _batch_landed(batch)
+    return batch
 
-    # 1. Parse every file once into a scratch table (Sail has no cache; later steps read it back).
-    known = _file_ingest_times(lake, bronze, day)
-    now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None, microsecond=0)
+
+def _parse(batch: _Batch) -> DataFrame:
+    """Every file parsed once into the common shape with lineage, checkpointed (Sail has no cache; later
+    steps read it back); schema drift per file goes to the report."""
+    known = _file_ingest_times(batch)
     parts = []
-    for f in landed:
-        df = _read_file(spark, contract, f).select(
+    for f in batch.files:
+        df = _read_file(batch.ctx.spark, batch.contract, f).select(
             "*",
             F.lit(str(f.path)).alias("_source_file"),
-            F.lit(report.batch_id).alias("_batch_id"),
-            F.lit(known.get(str(f.path), now)).cast("timestamp").alias("_ingested_at"),
+            F.lit(batch.report.batch_id).alias("_batch_id"),
+            F.lit(known.get(str(f.path), batch.ingested_at)).cast("timestamp").alias("_ingested_at"),
         )
         parts.append(df)
         drift = (
-            schema_drift(contract, f.header)
+            schema_drift(batch.contract, f.header)
             if f.header is not None
-            else json_keys_drift(contract, _json_keys(df))
+            else json_keys_drift(batch.contract, _json_keys(df))
         )
         if drift["new_columns"] or drift["missing_optional"]:
-            report.drift[str(f.path)] = drift
-    parsed = parts[0]
-    for df in parts[1:]:
-        parsed = parsed.unionByName(df)
-    scratch = _scratch(settings, source, report.batch_id)
-    parsed = _checkpoint(spark, parsed, scratch / "parsed")
+            batch.report.drift[str(f.path)] = drift
+    return batch.ctx.checkpoint(union_all(parts), "parsed")
 
-    # 2. Bronze: every parsed record as landed, direct PII encrypted. Encryption uses a fresh IV per value,
-    # so a batch already landed (same files, same batch id) is not rewritten: reruns leave bronze as it was.
-    landed_before = _batch_landed(lake, source, day, report.batch_id)
-    columns = [c.name for c in contract.columns]
-    bronze_df = (
+
+def _read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
+    """Read one checked file into the common shape: ``_raw``, contract columns as text, ``_extra``,
+    ``_malformed``."""
+    names = [c.name for c in contract.columns]
+    if contract.format == "parquet":
+        return spark.read.parquet(str(landed.read_path)).transform(from_parquet(names))
+    lines = spark.read.text(str(landed.read_path)).withColumnRenamed("value", RAW)
+    lines = lines.filter(F.trim(F.regexp_replace(F.col(RAW), "\ufeff", "")) != "")
+    if contract.format == "jsonl":
+        return lines.transform(parse_jsonl(names))
+    not_header = F.regexp_replace(F.col(RAW), "^\ufeff", "") != F.lit(landed.header_line)
+    return lines.filter(not_header).transform(parse_csv(landed.header or [], names))
+
+
+def _json_keys(df: DataFrame) -> set[str]:
+    rows = df.select(F.explode(F.json_object_keys(RAW)).alias("k")).distinct().limit(1000).collect()
+    return {r["k"] for r in rows}
+
+
+def _file_ingest_times(batch: _Batch) -> dict[str, _dt.datetime]:
+    """When each file of this date was first ingested, so reruns keep the same ``_ingested_at``."""
+    if not batch.ctx.lake.exists(batch.bronze):
+        return {}
+    rows = (
+        batch.ctx.read_dt(batch.bronze)
+        .groupBy("_source_file")
+        .agg(F.min("_ingested_at").alias("t"))
+        .collect()
+    )
+    return {r["_source_file"]: r["t"] for r in rows}
+
+
+def _batch_landed(batch: _Batch) -> bool:
+    """Whether a previous run already wrote this exact batch to bronze and quarantine."""
+    if not batch.ctx.lake.exists("gold.ingest_runs"):
+        return False
+    runs = batch.ctx.read_dt("gold.ingest_runs").filter(
+        (F.col("source") == batch.contract.name) & (F.col("batch_id") == batch.report.batch_id)
+    )
+    return runs.limit(1).count() > 0
+
+
+def _write_bronze(batch: _Batch, parsed: DataFrame) -> None:
+    """Every parsed record as landed, direct PII encrypted. Encryption uses a fresh IV per value, so a batch
+    already landed (same files, same batch id) is not rewritten: reruns leave bronze as it was."""
+    if batch.landed_before:
+        return
+    columns = [c.name for c in batch.contract.columns]
+    bronze = (
         parsed.filter(~F.col(MALFORMED))
         .select(*columns, EXTRA, *LINEAGE)
-        .transform(protect_bronze_pii(contract, key))
+        .transform(protect_bronze_pii(batch.contract, batch.key))
     )
-    if not landed_before:
-        lake.replace_dt(bronze, bronze_df, day)
+    batch.ctx.lake.replace_dt(batch.bronze, bronze, batch.ctx.dt)
 
-    # 3. Type, check and normalise; rejected rows to quarantine with their reasons.
-    typed = parsed.transform(with_typed_columns(contract, day)).transform(
+
+def _check(batch: _Batch, parsed: DataFrame) -> DataFrame:
+    """Type, check and normalise every record; ``_reasons`` says why a row breaks the contract."""
+    contract = batch.contract
+    typed = parsed.transform(with_typed_columns(contract, batch.ctx.dt)).transform(
         with_normalized_identifiers(contract)
     )
     reasons = F.col(REASONS)
@@ -302,133 +361,121 @@ def run(
             reasons = with_reason(
                 reasons, F.array_contains("_rejected_ids", name), f"invalid_identifier:{name}"
             )
-    typed = _checkpoint(spark, typed.withColumn(REASONS, reasons), scratch / "typed")
-    report.steps["parse+bronze"] = round(time.perf_counter() - t0, 2)
-    bad_lines = [(text, f"{f.path}:{number}") for f in landed for number, text in f.bad_lines]
-    encoding = spark.createDataFrame(bad_lines or [], "_raw string, _source_file string").select(
+    return batch.ctx.checkpoint(typed.withColumn(REASONS, reasons), "typed")
+
+
+def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:
+    """Rejected rows and undecodable lines to quarantine with their reasons; counts to the report."""
+    ctx, report = batch.ctx, batch.report
+    bad_lines = [(text, f"{f.path}:{number}") for f in batch.files for number, text in f.bad_lines]
+    encoding = ctx.spark.createDataFrame(bad_lines or [], "_raw string, _source_file string").select(
         RAW,
         F.array(F.lit("bad_encoding")).alias(REASONS),
         "_source_file",
         F.lit(report.batch_id).alias("_batch_id"),
-        F.lit(now).cast("timestamp").alias("_ingested_at"),
+        F.lit(batch.ingested_at).cast("timestamp").alias("_ingested_at"),
     )
-    rejected = (
-        typed.filter(F.size(REASONS) > 0)
-        .select(RAW, REASONS, *LINEAGE)
-        .unionByName(encoding)
-        .transform(protect_bronze_pii(contract, key, raw_column=RAW))
-    )
-    if not landed_before:
-        lake.replace_dt(quarantine, rejected, day)
-    q = lake.read(quarantine).filter(F.col("dt") == F.lit(day))
-    report.quarantined = q.count()
-    report.reasons = reason_counts(q)
-    report.steps["typed+quarantine"] = round(time.perf_counter() - t0, 2)
+    rejected = union_all([typed.filter(F.size(REASONS) > 0).select(RAW, REASONS, *LINEAGE), encoding])
+    if not batch.landed_before:
+        ctx.lake.replace_dt(
+            batch.quarantine, rejected.transform(protect_bronze_pii(batch.contract, batch.key, RAW)), ctx.dt
+        )
+    quarantined = ctx.read_dt(batch.quarantine)
+    report.quarantined = quarantined.count()
+    report.reasons = reason_counts(quarantined)
 
-    # 4. Silver candidates: good rows, PII protected, one row per key.
+
+def _dedup(batch: _Batch, parsed: DataFrame, typed: DataFrame) -> DataFrame:
+    """The silver candidates (good rows, PII protected, one row per key; checkpointed) and the row balance."""
+    ctx, contract, report = batch.ctx, batch.contract, batch.report
     good = typed.filter(F.size(REASONS) == 0)
     ids = good.select(F.explode("_rejected_ids").alias("c")).groupBy("c").count().collect()
     report.rejected_ids = {r["c"]: r["count"] for r in ids}
-    order = contract.order_by
     candidates = (
-        good.transform(latest_per_key(contract.keys, order or None))
+        good.transform(latest_per_key(contract.keys, contract.order_by or None))
         .drop(REASONS, MALFORMED, "_rejected_ids", RAW, EXTRA)
-        .transform(protect_direct_pii(contract, key))
-        .withColumn("_dt", F.lit(day))
+        .transform(protect_direct_pii(contract, batch.key))
+        .withColumn("_dt", F.lit(ctx.dt))
     )
-    candidates = _checkpoint(spark, candidates, scratch / "candidates")
-    report.steps["candidates"] = round(time.perf_counter() - t0, 2)
-    n_parsed = parsed.count()
-    report.rows_in = n_parsed + len(bad_lines)
+    candidates = ctx.checkpoint(candidates, "candidates")
+    ctx.step("candidates")
+    report.rows_in = parsed.count() + sum(len(f.bad_lines) for f in batch.files)
     n_good = report.rows_in - report.quarantined
     n_candidates = candidates.count()
-    already = _already_in_silver(lake, silver, candidates, contract)
+    already = _already_in_silver(batch, candidates)
     report.duplicates = (n_good - n_candidates) + already
     report.silver_written = n_candidates - already
+    ctx.step("counts")
+    return candidates
 
+
+def _already_in_silver(batch: _Batch, candidates: DataFrame) -> int:
+    """Candidates that will not change silver: their key is there with the same or a newer version."""
+    if not batch.ctx.lake.exists(batch.silver):
+        return 0
+    keys, order = batch.contract.keys, batch.contract.order_by
+    existing = batch.ctx.lake.read(batch.silver).select(*keys, *([order] if order else []))
+    cond = [candidates[k].eqNullSafe(existing[k]) for k in keys]
+    joined = candidates.alias("s").join(existing.alias("t"), on=cond, how="inner")
+    if order:
+        joined = joined.filter(F.col(f"s.{order}") <= F.col(f"t.{order}"))
+    return joined.count()
+
+
+def _audit(batch: _Batch, candidates: DataFrame) -> None:
+    """The bad-row share against the contract's bound, then the suites of bronze, quarantine and silver on
+    this batch, before anything reaches silver.
+
+    Raises:
+        IngestError: too many rows were quarantined, or a critical expectation failed (nothing published;
+            the results are in gold.quality_results).
+    """
+    ctx, contract, report = batch.ctx, batch.contract, batch.report
     if report.bad_share > contract.max_bad_share:
         _hold_back(
-            lake,
+            ctx,
             report,
-            t0,
-            scratch,
             "failed_threshold",
             f"{report.bad_share:.2%} of rows quarantined, above max_bad_share "
-            f"{contract.max_bad_share:.2%} of {source}; silver not updated. Inspect quarantine.{source}",
+            f"{contract.max_bad_share:.2%} of {contract.name}; silver not updated. Inspect "
+            f"{batch.quarantine}",
         )
-
-    # 5. Audit: the suites of bronze, quarantine and silver on this batch before anything reaches silver.
-    report.steps["counts"] = round(time.perf_counter() - t0, 2)
     try:
         audits = gate_ingest(
-            lake, contract, day, candidates, rows_in=report.rows_in, contract_paths=settings.contract_paths
+            ctx.lake,
+            contract,
+            ctx.dt,
+            candidates,
+            rows_in=report.rows_in,
+            contract_paths=ctx.settings.contract_paths,
         )
     except QualityGateError as exc:
         _hold_back(
-            lake,
+            ctx,
             report,
-            t0,
-            scratch,
             "failed_quality",
             f"{exc}; silver not updated. See gold.quality_results or 'cdp quality docs'",
             cause=exc,
         )
     report.quality_seconds = round(sum(a.seconds for a in audits), 3)
-    report.steps["quality"] = round(time.perf_counter() - t0, 2)
-
-    # 6. Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
-    lake.upsert(silver, candidates, contract.keys, newer=order, update=bool(order))
-    report.steps["merge"] = round(time.perf_counter() - t0, 2)
-    shutil.rmtree(scratch, ignore_errors=True)
-    if report.rejected_files:
-        report.status = "rejected_files"
-        report.message = "; ".join(r["reason"] for r in report.rejected_files)
-    _finish(lake, report, t0)
-    if report.rejected_files:
-        raise IngestError(f"{len(report.rejected_files)} file(s) refused: {report.message}", report)
-    return report
-
-
-def _json_keys(df: DataFrame) -> set[str]:
-    rows = df.select(F.explode(F.json_object_keys(RAW)).alias("k")).distinct().limit(1000).collect()
-    return {r["k"] for r in rows}
-
-
-def _already_in_silver(lake: Lake, silver: str, candidates: DataFrame, contract: SourceContract) -> int:
-    """Candidates that will not change silver: their key is there with the same or a newer version."""
-    if not lake.exists(silver):
-        return 0
-    keys = contract.keys
-    existing = lake.read(silver).select(*keys, *([contract.order_by] if contract.order_by else []))
-    cond = [candidates[k].eqNullSafe(existing[k]) for k in keys]
-    joined = candidates.alias("s").join(existing.alias("t"), on=cond, how="inner")
-    if contract.order_by:
-        joined = joined.filter(F.col(f"s.{contract.order_by}") <= F.col(f"t.{contract.order_by}"))
-    return joined.count()
+    ctx.step("quality")
 
 
 def _hold_back(
-    lake: Lake,
-    report: IngestReport,
-    t0: float,
-    scratch: Path,
-    status: str,
-    message: str,
-    cause: Exception | None = None,
+    ctx: RunContext, report: IngestReport, status: str, message: str, cause: Exception | None = None
 ) -> NoReturn:
-    """End the run without publishing: good rows count as held back, the run is logged, scratch removed."""
+    """End the run without publishing: good rows count as held back and the run is logged."""
     report.status, report.message = status, message
     report.held_back, report.silver_written = report.silver_written, 0
-    _finish(lake, report, t0)
-    shutil.rmtree(scratch, ignore_errors=True)
+    _finish(ctx, report)
     raise IngestError(message, report) from cause
 
 
-def _finish(lake: Lake, report: IngestReport, t0: float) -> IngestReport:
-    report.seconds = round(time.perf_counter() - t0, 3)
-    row = lake.spark.createDataFrame([report.as_row()], lake.contracts["gold.ingest_runs"].ddl)
-    with lake.lock("gold.ingest_runs"):
-        lake.append("gold.ingest_runs", row)
+def _finish(ctx: RunContext, report: IngestReport) -> IngestReport:
+    report.seconds = round(ctx.elapsed(), 3)
+    row = ctx.spark.createDataFrame([report.as_row()], ctx.lake.contracts["gold.ingest_runs"].ddl)
+    with ctx.lake.lock("gold.ingest_runs"):
+        ctx.lake.append("gold.ingest_runs", row)
     return report
 
 

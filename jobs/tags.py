@@ -8,10 +8,14 @@
         -> gold.tag_stats  coverage, distribution, change against the previous dt, holdout metrics
         -> gold.models     model registry (metrics, features, file under <lake>/models/<tag>/<dt>/)
 
-Write-audit-publish: the date's tags, profile and stats are staged in scratch, validated together with the
-suites of ``quality/suites`` (``quality.gate_tables``: every OneID in the map, coverage bounds, row count
-against the previous dt) and published only when no critical expectation fails; a failure raises
-``QualityGateError`` and leaves every tag table as it was.
+Steps, one function each around the run's context (``cdp.run.RunContext``): build (plain tags, then model
+scores, then expressions over them) -> stage -> audit -> publish.
+
+Write-audit-publish: the date's tags, profile and stats are staged in the run's scratch, validated together
+with the suites of ``quality/suites`` (``quality.gate_tables``: every OneID in the map, coverage bounds, row
+count against the previous dt) and published only when no critical expectation fails; a failure raises
+``QualityGateError`` and leaves every tag table as it was. The scratch folder is the run's own and is
+removed when the run ends, also on error.
 
 A date whose tags a later date's profile already followed is kept on rerun (an Airflow clear, a backfill
 over a range): the published snapshot is returned and nothing is rewritten, because silver has moved on
@@ -31,17 +35,16 @@ import argparse
 import datetime as _dt
 import json
 import logging
-import shutil
-import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from cdp.lake import Lake, parse_dt
+from cdp.lake import Lake
+from cdp.run import RunContext, union_all
 from cdp.settings import Settings
-from identity.components import parquet_checkpoint
 from identity.rules import load_rules, plan_sources
 from quality.gates import gate_tables
 from schemas import TableContract, load_sources, load_tables
@@ -159,14 +162,11 @@ def view_specs(settings: Settings) -> dict[str, ViewSpec]:
 class _Builder:
     """Builds wide frames of a catalog as of any date (the build date, or a model's cutoffs)."""
 
-    def __init__(
-        self, spark: SparkSession, lake: Lake, settings: Settings, day: _dt.date, checkpoint
-    ) -> None:
-        self.spark, self.lake, self.day, self.checkpoint = spark, lake, day, checkpoint
-        self.specs = view_specs(settings)
-        snapshot = lake.read(MAP).where(F.col("dt") == F.lit(day)).select("id_type", "id_value", "oneid")
-        self.oneid_map = snapshot
-        self.population = checkpoint(population(snapshot), "population")
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.specs = view_specs(ctx.settings)
+        self.oneid_map = ctx.read_dt(MAP).select("id_type", "id_value", "oneid")
+        self.population = ctx.checkpoint(population(self.oneid_map), "population")
         self._keyed: dict[str, DataFrame] = {}
 
     def keyed(self, view: str) -> DataFrame:
@@ -175,12 +175,10 @@ class _Builder:
             table = VIEWS[view]
             if view not in self.specs:
                 raise TagsError(f"view {view}: no source plan for {table} in the identity rules")
-            if self.lake.exists(table):
-                silver = self.lake.read(table).where(F.col("_dt") <= F.lit(self.day))
-                keyed = silver.transform(with_oneid(self.specs[view], self.oneid_map))
-            else:
+            if not self.ctx.lake.exists(table):
                 raise TagsError(f"view {view} needs {table}, which does not exist; run cdp ingest first")
-            self._keyed[view] = self.checkpoint(keyed, f"keyed_{view}")
+            keyed = self.ctx.read_up_to(table).transform(with_oneid(self.specs[view], self.oneid_map))
+            self._keyed[view] = self.ctx.checkpoint(keyed, f"keyed_{view}")
         return self._keyed[view]
 
     def views(self, names: set[str], as_of: _dt.date) -> dict[str, DataFrame]:
@@ -192,9 +190,9 @@ class _Builder:
         derived = [t for t in tags if t.kind in ("expr", "function")]
         names = {v for t in sourced for v in t.sources}
         views = self.views(names, as_of)
-        with registered_views(self.spark, views):
-            base = self.checkpoint(source_tags(self.population, views, sourced), f"{label}_source")
-        return self.checkpoint(base.transform(derived_tags(derived)), label)
+        with registered_views(self.ctx.spark, views):
+            base = self.ctx.checkpoint(source_tags(self.population, views, sourced), f"{label}_source")
+        return self.ctx.checkpoint(base.transform(derived_tags(derived)), label)
 
     def label(
         self, view: str, value: str, where: str | None, default, as_of: _dt.date, horizon: int
@@ -210,66 +208,13 @@ class _Builder:
         )
 
 
-def _scratch(settings: Settings, name: str) -> str:
-    folder = f"{settings.data_root}/_scratch/tags/{name}"
-    if "://" not in folder:
-        shutil.rmtree(folder, ignore_errors=True)
-    return folder
+@dataclass
+class _Staged:
+    """The date's rows of gold.tags, gold.profile and gold.tag_stats, written to scratch, not published."""
 
-
-def _kept(lake: Lake, report: TagsReport, day: _dt.date) -> TagsReport | None:
-    """The published build of ``day`` when a later date's profile exists and ``day`` has every tag asked."""
-    if not lake.exists(PROFILE) or not lake.exists(STATS):
-        return None
-    if lake.read(PROFILE).where(F.col("dt") > F.lit(day)).limit(1).count() == 0:
-        return None
-    stats = lake.read(STATS).where(F.col("dt") == F.lit(day)).select("tag_id", "population", "coverage")
-    rows = {r["tag_id"]: r for r in stats.collect()}
-    if not rows or any(t not in rows for t in report.tags):
-        return None
-    report.kept = True
-    report.coverage = {t: rows[t]["coverage"] for t in report.tags}
-    report.oneids = int(next(iter(rows.values()))["population"])
-    report.values = lake.read(TAGS).where(F.col("dt") == F.lit(day)).count()
-    return report
-
-
-def _previous_dt(lake: Lake, day: _dt.date) -> _dt.date | None:
-    if not lake.exists(PROFILE):
-        return None
-    return lake.read(PROFILE).where(F.col("dt") < F.lit(day)).agg(F.max("dt")).collect()[0][0]
-
-
-def _with_missing_columns(df: DataFrame, contract: TableContract) -> DataFrame:
-    """Add NULL columns for tags the frame lacks (a tag added to the catalog after an earlier dt)."""
-    have = set(df.columns)
-
-    def column(name: str, spark_type: str):
-        return F.col(name) if name in have else F.lit(None).cast(spark_type).alias(name)
-
-    return df.select(*[column(c.name, c.spark_type) for c in contract.columns])
-
-
-def _stage_profile(lake: Lake, wide: DataFrame, day: _dt.date) -> DataFrame:
-    """The ``gold.profile`` rows of ``day`` (every contract column, ``dt`` set), not yet published."""
-    profile = wide.withColumn("oneid", F.col("oneid").cast("string")).withColumn("dt", F.lit(day))
-    return _with_missing_columns(profile, lake.contracts[PROFILE])
-
-
-def _publish_profile(lake: Lake, profile: DataFrame, day: _dt.date, checkpoint) -> None:
-    contract = lake.contracts[PROFILE]
-    if not lake.exists(PROFILE):
-        # Created empty from the contract first: every tag column nullable, whatever the first data's
-        # plan infers (a NOT NULL column would refuse the NULLs of a later partial build).
-        lake.overwrite(PROFILE, lake.spark.createDataFrame([], contract.ddl))
-    if lake.exists(PROFILE) and set(lake.read(PROFILE).columns) != {c.name for c in contract.columns}:
-        # The catalog gained or lost tags: rewrite every dt with the new columns (NULL where unknown),
-        # from a checkpoint so that the overwrite never reads the files it replaces.
-        others = _with_missing_columns(lake.read(PROFILE).where(F.col("dt") != F.lit(day)), contract)
-        everything = checkpoint(others.unionByName(profile), "profile_all")
-        lake.overwrite(PROFILE, everything)
-        return
-    lake.replace_dt(PROFILE, profile, day)
+    long: DataFrame
+    profile: DataFrame
+    stats: list[dict]
 
 
 def run(
@@ -287,7 +232,7 @@ def run(
     Args:
         spark: the engine session.
         settings: lake and scratch locations, contract paths.
-        dt: the logical date (``YYYY-MM-DD``); the OneID map of that date must exist.
+        dt: the logical date, a ``datetime.date`` or ``YYYY-MM-DD``; the OneID map of that date must exist.
         layers: rebuild only these layers (``raw``, ``fact``, ``model``, ``predictive``); all when omitted.
         catalog: the tag catalog; the packaged one plus ``CDP_TAG_PATH`` folders when omitted.
         rebuild: recompute ``dt`` even when a later date's profile exists (see the module doc).
@@ -300,109 +245,201 @@ def run(
         TagsError: no OneID map for ``dt``, or a definition fails on the data (nothing is written).
         QualityGateError: a critical expectation failed on the staged tables (nothing is written).
     """
-    t0 = time.perf_counter()
-    day = parse_dt(dt)
     catalog = catalog or load_catalog()
     layers = list(layers or LAYERS)
     unknown = sorted(set(layers) - set(LAYERS))
     if unknown:
         raise CatalogError(f"unknown layer(s) {unknown}; use {', '.join(LAYERS)}")
-    selected = catalog.layer(*layers)
-    needed = catalog.closure(t.id for t in selected)
-    report = TagsReport(dt=day.isoformat(), layers=layers, tags=[t.id for t in selected])
-    report.layer_of = {t.id: t.layer for t in catalog.tags}
     lake = Lake(spark, settings.lake_root, contracts=load_tables() | {PROFILE: profile_contract(catalog)})
-    if not rebuild and (kept := _kept(lake, report, day)) is not None:
-        kept.seconds = round(time.perf_counter() - t0, 3)
+    ctx = RunContext.open(spark, settings, dt, stage="tags", lake=lake)
+    selected = catalog.layer(*layers)
+    report = TagsReport(
+        dt=ctx.dt.isoformat(),
+        run_id=ctx.run_id,
+        layers=layers,
+        tags=[t.id for t in selected],
+        steps=ctx.steps,
+    )
+    report.layer_of = {t.id: t.layer for t in catalog.tags}
+    if not rebuild and (kept := _kept(ctx, report)) is not None:
+        kept.seconds = round(ctx.elapsed(), 3)
         return kept
+    if not lake.exists(MAP) or ctx.read_dt(MAP).limit(1).count() == 0:
+        raise TagsError(f"{MAP} has no snapshot for {ctx.dt}; run cdp identity run --dt {ctx.dt} first")
+    with ctx.scratch_space():
+        builder = _Builder(ctx)
+        ctx.step("views")
+        needed = catalog.closure(t.id for t in selected)
+        wide = _build(builder, catalog, needed, report)
+        staged = _stage(ctx, layers, selected, wide, report)
+        _audit(ctx, layers, staged, report)
+        _publish(ctx, catalog, layers, staged, report)
+    report.seconds = round(ctx.elapsed(), 3)
+    return report
 
-    def step(name: str) -> None:
-        report.steps[name] = round(time.perf_counter() - t0, 2)
-        log.info("tags %s: %s done at %.1f s", day, name, report.steps[name])
 
-    if not lake.exists(MAP) or lake.read(MAP).where(F.col("dt") == F.lit(day)).limit(1).count() == 0:
-        raise TagsError(f"{MAP} has no snapshot for {day}; run cdp identity run --dt {day} first")
-    scratch = _scratch(settings, day.isoformat())
-    checkpoint = parquet_checkpoint(spark, scratch)
-    builder = _Builder(spark, lake, settings, day, checkpoint)
-    step("views")
+def _kept(ctx: RunContext, report: TagsReport) -> TagsReport | None:
+    """The published build of this date when a later date's profile exists and it has every tag asked."""
+    if not ctx.lake.exists(STATS) or not ctx.has_later_dt(PROFILE):
+        return None
+    stats = ctx.read_dt(STATS).select("tag_id", "population", "coverage")
+    rows = {r["tag_id"]: r for r in stats.collect()}
+    if not rows or any(t not in rows for t in report.tags):
+        return None
+    report.kept = True
+    report.coverage = {t: rows[t]["coverage"] for t in report.tags}
+    report.oneids = int(next(iter(rows.values()))["population"])
+    report.values = ctx.read_dt(TAGS).count()
+    return report
 
+
+def _build(builder: _Builder, catalog: Catalog, needed: list[TagDefinition], report: TagsReport) -> DataFrame:
+    """The wide frame of every tag ``needed`` (one row per OneID): plain tags, then model scores, then the
+    predictive tags that are expressions over model outputs.
+
+    Raises:
+        TagsError: a definition fails on the data.
+    """
+    ctx = builder.ctx
     plain = [t for t in needed if t.layer != "predictive" or t.kind != "model"]
     plain_ids = {t.id for t in plain}
-    # Predictive tags that are expressions over model outputs come after the models.
     before = [t for t in plain if not any(d not in plain_ids for d in _all_deps(catalog, t))]
     after = [t for t in plain if t not in before]
     try:
-        wide = builder.wide(before, day, "wide")
+        wide = builder.wide(before, ctx.dt, "wide")
     except Exception as exc:  # the engine's analysis error names the column; add the catalog's side
-        raise TagsError(f"tag build failed for {day}: {exc}") from exc
-    step("tags")
+        raise TagsError(f"tag build failed for {ctx.dt}: {exc}") from exc
+    ctx.step("tags")
 
     models = [t for t in needed if t.kind == "model"]
     if models:
         for tag in models:
-            scores, row = _train_and_score(builder, catalog, tag, wide, day, lake.root)
+            scores, row = _train_and_score(builder, catalog, tag, wide)
             if scores is None:
                 wide = wide.withColumn(tag.id, F.lit(None).cast(tag.spark_type))
                 report.untrained.append(tag.id)
             else:
                 wide = wide.join(scores, "oneid", "left")
                 report.models[tag.id] = row
-            step(f"model {tag.id}")
-        wide = checkpoint(wide.transform(derived_tags(after)), "wide_predictive")
-        full_models = {t.id for t in models} == {t.id for t in catalog.tags if t.kind == "model"}
-        done = [*report.models, *report.untrained]
+            ctx.step(f"model {tag.id}")
+        wide = ctx.checkpoint(wide.transform(derived_tags(after)), "wide_predictive")
+    return wide.select("oneid", *[t.id for t in needed])
 
+
+def _all_deps(catalog: Catalog, tag: TagDefinition) -> set[str]:
+    return {t.id for t in catalog.closure([tag.id])} - {tag.id}
+
+
+def _stage(
+    ctx: RunContext, layers: list[str], selected: list[TagDefinition], wide: DataFrame, report: TagsReport
+) -> _Staged:
+    """The date's tags, profile and stats in scratch; a partial build keeps the date's other tags."""
     selected_ids = [t.id for t in selected]
-    wide = wide.select("oneid", *[t.id for t in needed])
-    # Write: the date's tags, profile and stats staged in scratch; nothing published yet.
-    long = checkpoint(to_long(wide, selected_ids), "long")
+    long = ctx.checkpoint(to_long(wide, selected_ids), "long")
     if set(layers) == set(LAYERS):
         full = wide
     else:
-        kept = _existing(lake, TAGS, day)
-        if kept is not None:
-            kept = kept.where(~F.col("tag_id").isin(selected_ids)).drop("dt")
-            long = checkpoint(kept.unionByName(long), "long_all")
-        full = _merge_profile(lake, wide, selected_ids, day, checkpoint)
-    profile = checkpoint(_stage_profile(lake, full, day), "profile")
-    prev = _previous_dt(lake, day)
-    report.previous_dt = prev.isoformat() if prev else None
-    stats = _stats(lake, catalog, selected, profile, long, day, prev, report)
-    step("staged")
+        if ctx.lake.exists(TAGS):
+            others = ctx.read_dt(TAGS).where(~F.col("tag_id").isin(selected_ids)).drop("dt")
+            long = ctx.checkpoint(union_all([others, long]), "long_all")
+        full = _merge_profile(ctx, wide, selected_ids)
+    profile = ctx.checkpoint(_stage_profile(ctx, full), "profile")
+    previous_dt = ctx.previous_dt(PROFILE)
+    report.previous_dt = previous_dt.isoformat() if previous_dt else None
+    stats = _stats(ctx, selected, profile, long, previous_dt, report)
+    ctx.step("staged")
+    return _Staged(long, profile, stats)
 
-    # Validate: the suites of gold.tags, gold.profile and gold.tag_stats on the staged rows; a critical
-    # failure raises QualityGateError and leaves every tag table as it was.
+
+def _merge_profile(ctx: RunContext, wide: DataFrame, tag_ids: list[str]) -> DataFrame:
+    """The profile of this date with ``tag_ids`` replaced by the new values and the other tags kept."""
+    new = wide.select(F.col("oneid").cast("string").alias("oneid"), *tag_ids)
+    if not ctx.lake.exists(PROFILE):
+        return new
+    current = ctx.read_dt(PROFILE)
+    keep = [c for c in current.columns if c not in (*tag_ids, "oneid", "dt")]
+    merged = new.join(current.select("oneid", *keep), "oneid", "full")
+    return ctx.checkpoint(merged, "profile_merged")
+
+
+def _with_missing_columns(df: DataFrame, contract: TableContract) -> DataFrame:
+    """Add NULL columns for tags the frame lacks (a tag added to the catalog after an earlier dt)."""
+    have = set(df.columns)
+
+    def column(name: str, spark_type: str):
+        return F.col(name) if name in have else F.lit(None).cast(spark_type).alias(name)
+
+    return df.select(*[column(c.name, c.spark_type) for c in contract.columns])
+
+
+def _stage_profile(ctx: RunContext, wide: DataFrame) -> DataFrame:
+    """The ``gold.profile`` rows of this date (every contract column, ``dt`` set), not yet published."""
+    profile = wide.withColumn("oneid", F.col("oneid").cast("string")).withColumn("dt", F.lit(ctx.dt))
+    return _with_missing_columns(profile, ctx.lake.contracts[PROFILE])
+
+
+def _audit(ctx: RunContext, layers: list[str], staged: _Staged, report: TagsReport) -> None:
+    """The suites of gold.tags, gold.profile and gold.tag_stats on the staged rows.
+
+    Raises:
+        QualityGateError: a critical expectation failed; every tag table is left as it was.
+    """
     audits = gate_tables(
-        lake,
+        ctx.lake,
         {
-            TAGS: long.withColumn("dt", F.lit(day)),
-            PROFILE: profile,
-            STATS: spark.createDataFrame(stats, lake.contracts[STATS].ddl),
+            TAGS: staged.long.withColumn("dt", F.lit(ctx.dt)),
+            PROFILE: staged.profile,
+            STATS: ctx.spark.createDataFrame(staged.stats, ctx.lake.contracts[STATS].ddl),
         },
-        day,
+        ctx.dt,
         stage="tags" if set(layers) == set(LAYERS) else "tags " + "+".join(layers),
-        contract_paths=settings.contract_paths,
+        contract_paths=ctx.settings.contract_paths,
     )
     report.quality_seconds = round(sum(a.seconds for a in audits), 3)
-    step("gate")
+    ctx.step("gate")
 
-    # Publish.
-    if models:
-        _write_rows(lake, spark, MODELS, list(report.models.values()), done, day, full_models)
-    lake.replace_dt(TAGS, long, day)
-    step("gold.tags")
-    _publish_profile(lake, profile, day, checkpoint)
-    step("gold.profile")
-    _write_rows(lake, spark, STATS, stats, [r["tag_id"] for r in stats], day, set(layers) == set(LAYERS))
-    step("gold.tag_stats")
-    report.oneids = int(stats[0]["population"]) if stats else 0
-    report.values = lake.read(TAGS).where(F.col("dt") == F.lit(day)).count()
-    report.coverage = {r["tag_id"]: r["coverage"] for r in stats}
-    report.seconds = round(time.perf_counter() - t0, 3)
-    if "://" not in scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return report
+
+def _publish(
+    ctx: RunContext, catalog: Catalog, layers: list[str], staged: _Staged, report: TagsReport
+) -> None:
+    """Write the staged date to gold.models, gold.tags, gold.profile and gold.tag_stats."""
+    trained = [*report.models, *report.untrained]
+    if trained:
+        every_model = set(trained) == {t.id for t in catalog.tags if t.kind == "model"}
+        _write_rows(ctx, MODELS, list(report.models.values()), trained, every_model)
+    ctx.lake.replace_dt(TAGS, staged.long, ctx.dt)
+    ctx.step("gold.tags")
+    _publish_profile(ctx, staged.profile)
+    ctx.step("gold.profile")
+    tag_ids = [r["tag_id"] for r in staged.stats]
+    _write_rows(ctx, STATS, staged.stats, tag_ids, set(layers) == set(LAYERS))
+    ctx.step("gold.tag_stats")
+    report.oneids = int(staged.stats[0]["population"]) if staged.stats else 0
+    report.values = ctx.read_dt(TAGS).count()
+    report.coverage = {r["tag_id"]: r["coverage"] for r in staged.stats}
+
+
+def _publish_profile(ctx: RunContext, profile: DataFrame) -> None:
+    lake = ctx.lake
+    contract = lake.contracts[PROFILE]
+    if not lake.exists(PROFILE):
+        # Created empty from the contract first: every tag column nullable, whatever the first data's
+        # plan infers (a NOT NULL column would refuse the NULLs of a later partial build).
+        lake.overwrite(PROFILE, ctx.spark.createDataFrame([], contract.ddl))
+    if set(lake.read(PROFILE).columns) != {c.name for c in contract.columns}:
+        # The catalog gained or lost tags: rewrite every dt with the new columns (NULL where unknown),
+        # from a checkpoint so that the overwrite never reads the files it replaces.
+        others = _with_missing_columns(lake.read(PROFILE).where(F.col("dt") != F.lit(ctx.dt)), contract)
+        lake.overwrite(PROFILE, ctx.checkpoint(union_all([others, profile]), "profile_all"))
+        return
+    lake.replace_dt(PROFILE, profile, ctx.dt)
+
+
+def _write_rows(ctx: RunContext, table: str, rows: list[dict], tag_ids: list[str], full: bool) -> None:
+    """Replace this date's snapshot of a small per-tag table; a partial build keeps the other tags' rows."""
+    old = None if full or not ctx.lake.exists(table) else ctx.read_dt(table)
+    kept = [] if old is None else [r.asDict() for r in old.where(~F.col("tag_id").isin(tag_ids)).collect()]
+    ctx.lake.replace_dt(table, ctx.spark.createDataFrame(kept + rows, ctx.lake.contracts[table].ddl), ctx.dt)
 
 
 def _training_frame(builder: _Builder, catalog: Catalog, tag: TagDefinition, as_of: _dt.date) -> DataFrame:
@@ -418,7 +455,7 @@ def _training_frame(builder: _Builder, catalog: Catalog, tag: TagDefinition, as_
 
 
 def _train_and_score(
-    builder: _Builder, catalog: Catalog, tag: TagDefinition, wide: DataFrame, day: _dt.date, root: str
+    builder: _Builder, catalog: Catalog, tag: TagDefinition, wide: DataFrame
 ) -> tuple[DataFrame | None, dict | None]:
     """Train on the older window, measure on the holdout window, refit on the holdout window, score ``dt``.
 
@@ -426,14 +463,12 @@ def _train_and_score(
         ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row, or
         ``(None, None)`` when the history is too short to train (the tag is NULL for the date).
     """
-    import pickle
-
     from tags import models
 
-    spec = tag.model
+    ctx, spec = builder.ctx, tag.model
     assert spec is not None
     types = {f: catalog[f].type for f in spec.features}
-    train_as_of, holdout_as_of = models.cutoffs(day, spec.horizon_days)
+    train_as_of, holdout_as_of = models.cutoffs(ctx.dt, spec.horizon_days)
     train = models.to_pandas(
         _training_frame(builder, catalog, tag, train_as_of), spec.features, spec.sample_rows
     )
@@ -445,7 +480,7 @@ def _train_and_score(
         # of the build goes on, and the registry has no row for it.
         log.warning(
             "tags %s: %s not trained: no rows as of %s or %s; the model needs %d days of history",
-            day,
+            ctx.dt,
             tag.id,
             train_as_of,
             holdout_as_of,
@@ -461,17 +496,8 @@ def _train_and_score(
     )
     final = models.fit(spec, types, holdout)  # the most recent window scores dt
     name, value, baseline = models.headline(spec, metrics)
-    model_id = uuid.uuid4().hex[:16]
-    path = f"{root}/models/{tag.id}/dt={day.isoformat()}/model.pkl"
-    if "://" not in path:
-        from pathlib import Path
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(pickle.dumps(final))
-    population_rows = wide.where(F.expr(spec.population)) if spec.population else wide
-    scores = models.score(population_rows, final, tag.id)
     row = {
-        "model_id": model_id,
+        "model_id": uuid.uuid4().hex[:16],
         "tag_id": tag.id,
         "algorithm": spec.algorithm,
         "task": spec.task,
@@ -486,76 +512,45 @@ def _train_and_score(
         "baseline_value": baseline,
         "train_rows": len(train),
         "holdout_rows": len(holdout),
-        "path": path,
+        "path": _save_model(ctx, tag.id, final),
         "trained_at": _dt.datetime.now(_dt.UTC).replace(tzinfo=None),
-        "dt": day,
+        "dt": ctx.dt,
     }
-    log.info("tags %s: model %s %s %.3f (baseline %.3f)", day, tag.id, name, value, baseline)
-    return builder.checkpoint(scores, f"scores_{tag.id}"), row
+    log.info("tags %s: model %s %s %.3f (baseline %.3f)", ctx.dt, tag.id, name, value, baseline)
+    population_rows = wide.where(F.expr(spec.population)) if spec.population else wide
+    scores = models.score(population_rows, final, tag.id)
+    return ctx.checkpoint(scores, f"scores_{tag.id}"), row
 
 
-def _all_deps(catalog: Catalog, tag: TagDefinition) -> set[str]:
-    return {t.id for t in catalog.closure([tag.id])} - {tag.id}
+def _save_model(ctx: RunContext, tag_id: str, model: object) -> str:
+    """Pickle a fitted model to ``<lake>/models/<tag>/dt=<dt>/model.pkl`` (local lakes); returns the path."""
+    import pickle
 
-
-def _existing(lake: Lake, table: str, day: _dt.date) -> DataFrame | None:
-    if not lake.exists(table):
-        return None
-    return lake.read(table).where(F.col("dt") == F.lit(day))
-
-
-def _merge_profile(lake: Lake, wide: DataFrame, tag_ids: list[str], day: _dt.date, checkpoint) -> DataFrame:
-    """The profile of ``day`` with ``tag_ids`` replaced by the new values and the other tags kept."""
-    current = _existing(lake, PROFILE, day)
-    new = wide.select(F.col("oneid").cast("string").alias("oneid"), *tag_ids)
-    if current is None:
-        return new
-    keep = [c for c in current.columns if c not in (*tag_ids, "oneid", "dt")]
-    merged = new.join(current.select("oneid", *keep), "oneid", "full")
-    return checkpoint(merged, "profile_merged")
-
-
-def _write_rows(
-    lake: Lake,
-    spark: SparkSession,
-    table: str,
-    rows: list[dict],
-    tag_ids: list[str],
-    day: _dt.date,
-    full: bool,
-) -> None:
-    """Replace the ``day`` snapshot of a small per-tag table; a partial build keeps the other tags' rows."""
-    old = None if full else _existing(lake, table, day)
-    kept = [] if old is None else [r.asDict() for r in old.where(~F.col("tag_id").isin(tag_ids)).collect()]
-    lake.replace_dt(table, spark.createDataFrame(kept + rows, lake.contracts[table].ddl), day)
+    path = f"{ctx.lake.root}/models/{tag_id}/dt={ctx.dt.isoformat()}/model.pkl"
+    if "://" not in path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(pickle.dumps(model))
+    return path
 
 
 def _stats(
-    lake: Lake,
-    catalog: Catalog,
+    ctx: RunContext,
     tags: list[TagDefinition],
     profile: DataFrame,
     long: DataFrame,
-    day: _dt.date,
-    prev: _dt.date | None,
+    previous_dt: _dt.date | None,
     report: TagsReport,
 ) -> list[dict]:
-    """Rows of ``gold.tag_stats`` for the tags built, from the staged ``profile`` and ``long`` of ``day``."""
+    """Rows of ``gold.tag_stats`` for the tags built, from the staged ``profile`` and ``long`` of the date."""
     coverage = coverage_stats(profile, tags)
     counts = value_counts(long, [t.id for t in tags if t.type not in ("long", "double")])
     prev_cov: dict[str, float] = {}
     changed: dict[str, float | None] = {}
-    if prev is not None:
-        old = lake.read(PROFILE).where(F.col("dt") == F.lit(prev))
-        changed = change_stats(profile, old, [t.id for t in tags])
-        if lake.exists(STATS):
-            prev_cov = {
-                r["tag_id"]: r["coverage"]
-                for r in lake.read(STATS)
-                .where(F.col("dt") == F.lit(prev))
-                .select("tag_id", "coverage")
-                .collect()
-            }
+    if previous_dt is not None:
+        changed = change_stats(profile, ctx.read_dt(PROFILE, previous_dt), [t.id for t in tags])
+        if ctx.lake.exists(STATS):
+            rows = ctx.read_dt(STATS, previous_dt).select("tag_id", "coverage").collect()
+            prev_cov = {r["tag_id"]: r["coverage"] for r in rows}
     now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
     rows = []
     for t in tags:
@@ -572,7 +567,7 @@ def _stats(
                 "coverage": cov,
                 "distinct_values": c["distinct"],
                 "distribution": dumps(counts.get(t.id) or c["distribution"]),
-                "previous_dt": prev,
+                "previous_dt": previous_dt,
                 "previous_coverage": prev_cov.get(t.id),
                 "coverage_change": cov - prev_cov[t.id] if t.id in prev_cov else None,
                 "changed_share": changed.get(t.id),
@@ -585,7 +580,7 @@ def _stats(
                     else None
                 ),
                 "built_at": now,
-                "dt": day,
+                "dt": ctx.dt,
             }
         )
     return rows

@@ -22,13 +22,14 @@ point for a file. Folders in ``CDP_SUITE_PATH`` are searched before the packaged
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cdp.lake import bronze_table, quarantine_table, silver_table
+from cdp.settings import Settings
 from schemas import SourceContract, TableContract, load_sources, load_tables
 
 if TYPE_CHECKING:
@@ -131,9 +132,13 @@ def _parameter_names(value: Any) -> set[str]:
 
 
 def suite_dirs(extra: Iterable[str | Path] | None = None) -> list[Path]:
-    """Folders searched for suite files: ``CDP_SUITE_PATH`` (or ``extra``) first, then the packaged one."""
+    """Folders searched for suite files: ``extra`` first, then the packaged one.
+
+    Args:
+        extra: suite folders; ``Settings.from_env().suite_paths`` (``CDP_SUITE_PATH``) when omitted.
+    """
     if extra is None:
-        extra = [p for p in os.environ.get("CDP_SUITE_PATH", "").split(os.pathsep) if p]
+        extra = Settings.from_env().suite_paths
     return [*(Path(p) for p in extra), PACKAGED_DIR]
 
 
@@ -223,7 +228,7 @@ def load_suite(
 
     Args:
         table: ``layer.name``.
-        extra: more suite folders; ``CDP_SUITE_PATH`` when omitted.
+        extra: more suite folders; ``Settings.suite_paths`` (``CDP_SUITE_PATH``) when omitted.
         contract_paths: extra contract folders (``Settings.contract_paths``) for derived suites.
 
     Raises:
@@ -248,7 +253,7 @@ def suite_tables(contract_paths: Iterable[str | Path] = ()) -> list[str]:
     """Every table that has a suite: the packaged files plus bronze, quarantine and silver of each source."""
     names = {p.stem for folder in suite_dirs() if folder.is_dir() for p in folder.glob("*.json")}
     for source in load_sources(contract_paths).values():
-        names |= {f"bronze.{source.name}", f"quarantine.{source.name}", f"silver.{source.entity}"}
+        names |= {bronze_table(source.name), quarantine_table(source.name), silver_table(source.entity)}
     return sorted(names)
 
 
@@ -298,7 +303,7 @@ def silver_columns(contract: SourceContract) -> list[str]:
 
 
 def _silver_suite(contract: SourceContract) -> dict[str, Any]:
-    table = f"silver.{contract.entity}"
+    table = silver_table(contract.entity)
     exps = [
         _exp(
             "expect_table_columns_to_match_set",
@@ -341,7 +346,7 @@ def _silver_suite(contract: SourceContract) -> dict[str, Any]:
 
 
 def _bronze_suite(contract: SourceContract) -> dict[str, Any]:
-    table = f"bronze.{contract.name}"
+    table = bronze_table(contract.name)
     return {
         "name": table,
         "meta": {"table": table, "source": contract.name, "dt_column": "dt"},
@@ -350,7 +355,7 @@ def _bronze_suite(contract: SourceContract) -> dict[str, Any]:
 
 
 def _quarantine_suite(contract: SourceContract) -> dict[str, Any]:
-    table = f"quarantine.{contract.name}"
+    table = quarantine_table(contract.name)
     return {
         "name": table,
         "meta": {"table": table, "source": contract.name, "dt_column": "dt"},

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
-from cdp.lake import Lake, parse_dt
+from cdp.lake import Lake, bronze_table, parse_dt, quarantine_table, silver_table
 from quality.catalog import SuitePlan, load_suite
 
 if TYPE_CHECKING:
@@ -510,10 +510,10 @@ def gate_ingest(
     stage = f"ingest {contract.name}"
     given = {"rows_in": rows_in, "max_bad_share": contract.max_bad_share}
     batches: list[tuple[str, DataFrame]] = []
-    for table in (f"bronze.{contract.name}", f"quarantine.{contract.name}"):
+    for table in (bronze_table(contract.name), quarantine_table(contract.name)):
         if lake.exists(table):
             batches.append((table, lake.read(table).filter(F.col("dt") == F.lit(day))))
-    batches.append((f"silver.{contract.entity}", candidates))
+    batches.append((silver_table(contract.entity), candidates))
     results = [
         validate(
             lake,

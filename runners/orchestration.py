@@ -27,6 +27,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cdp.lake import bronze_table, quarantine_table, silver_table
 from cdp.settings import Settings
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ def ingest_source(source: str, dt: str) -> dict:
 
     settings = task_settings()
     contract = _fail_fast((ContractError,), lambda: load_source(source, extra=settings.contract_paths))
-    own = (f"bronze.{source}", f"quarantine.{source}", f"silver.{contract.entity}")
+    own = (bronze_table(source), quarantine_table(source), silver_table(contract.entity))
 
     def run() -> ingest.IngestReport:
         try:

@@ -1,12 +1,13 @@
 """Finds contract files: the packaged ``schemas/sources`` and ``schemas/tables``, plus any folders named in
-``CDP_CONTRACT_PATH``. A new source is one new file in one of these folders; no code changes."""
+``CDP_CONTRACT_PATH`` (``Settings.contract_paths``). A new source is one new file in one of these folders; no
+code changes."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from cdp.settings import Settings
 from schemas.contract import Contract, ContractError, SourceContract, TableContract, load_contract
 
 PACKAGED_DIR = Path(__file__).resolve().parent
@@ -16,10 +17,13 @@ def contract_dirs(extra: Iterable[str | Path] | None = None) -> list[Path]:
     """Folders searched for contracts, packaged first.
 
     Args:
-        extra: more folders; ``CDP_CONTRACT_PATH`` (``os.pathsep``-separated) when omitted.
+        extra: more folders; ``Settings.from_env().contract_paths`` (``CDP_CONTRACT_PATH``) when omitted.
+
+    Raises:
+        SettingsError: ``extra`` is omitted and the environment holds an unusable setting.
     """
     if extra is None:
-        extra = [p for p in os.environ.get("CDP_CONTRACT_PATH", "").split(os.pathsep) if p]
+        extra = Settings.from_env().contract_paths
     return [PACKAGED_DIR / "sources", PACKAGED_DIR / "tables", *(Path(p) for p in extra)]
 
 

@@ -17,7 +17,6 @@ below), and the plan orders tags by their declared dependencies, refusing cycles
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cdp.settings import Settings
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "catalog"
 LAYERS = ("raw", "fact", "model", "predictive")
@@ -267,9 +268,13 @@ class Catalog:
 
 
 def catalog_dirs(extra: Iterable[str | Path] | None = None) -> list[Path]:
-    """Folders searched for tag definitions: the packaged ``tags/catalog`` then ``CDP_TAG_PATH`` folders."""
+    """Folders searched for tag definitions: the packaged ``tags/catalog`` then the ``extra`` ones.
+
+    Args:
+        extra: more folders; ``Settings.from_env().tag_paths`` (``CDP_TAG_PATH``) when omitted.
+    """
     if extra is None:
-        extra = [p for p in os.environ.get("CDP_TAG_PATH", "").split(os.pathsep) if p]
+        extra = Settings.from_env().tag_paths
     return [PACKAGED_DIR, *(Path(p) for p in extra)]
 
 
@@ -386,7 +391,7 @@ def load_catalog(extra: Iterable[str | Path] | None = None) -> Catalog:
     """Every tag definition from the catalog folders, validated and ordered.
 
     Args:
-        extra: more folders of definitions; ``CDP_TAG_PATH`` (``os.pathsep``-separated) when omitted.
+        extra: more folders of definitions; ``Settings.tag_paths`` (``CDP_TAG_PATH``) when omitted.
 
     Raises:
         CatalogError: a file or the catalog as a whole is invalid.

@@ -242,7 +242,8 @@ def to_pandas(frame: DataFrame, features: list[str], sample_rows: int, seed: int
     return frame.select(*features, "label").toPandas()
 
 
-def cutoffs(day: _dt.date, horizon_days: int) -> tuple[_dt.date, _dt.date]:
-    """``(train_as_of, holdout_as_of)``: features as of these days, labels in the ``horizon`` after each."""
+def cutoffs(dt: _dt.date, horizon_days: int) -> tuple[_dt.date, _dt.date]:
+    """``(train_as_of, holdout_as_of)`` for scoring ``dt``: features as of these days, labels in the
+    ``horizon`` after each (the holdout's labels end on ``dt``)."""
     h = _dt.timedelta(days=horizon_days)
-    return day - 2 * h, day - h
+    return dt - 2 * h, dt - h

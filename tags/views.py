@@ -14,7 +14,7 @@ its most personal identifier (a member id before a shared tablet's device id).
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -68,20 +68,20 @@ def with_oneid(spec: ViewSpec, oneid_map: DataFrame) -> DataFrame:
     return transform
 
 
-def as_of_view(spec: ViewSpec, as_of: _dt.date) -> callable:
+def as_of_view(spec: ViewSpec, as_of: _dt.date) -> Callable[[DataFrame], DataFrame]:
     """A transform keeping what was known on ``as_of``: event rows up to that day with ``days_ago``, or the
     latest profile row per key."""
 
     def transform(records: DataFrame) -> DataFrame:
-        day = F.lit(as_of)
+        cutoff = F.lit(as_of)
         if spec.time_column is not None:
             date = F.to_date(F.col(spec.time_column))
-            records = records.where(date <= day).withColumn("days_ago", F.datediff(day, date))
+            records = records.where(date <= cutoff).withColumn("days_ago", F.datediff(cutoff, date))
         elif spec.latest_by is not None:
             keys, order = spec.latest_by
             w = Window.partitionBy(*keys).orderBy(F.col(order).desc_nulls_last())
             records = records.withColumn("_n", F.row_number().over(w)).where(F.col("_n") == 1).drop("_n")
-        return records.withColumn("as_of", day)
+        return records.withColumn("as_of", cutoff)
 
     return transform
 

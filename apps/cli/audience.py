@@ -12,43 +12,32 @@ Rules and definitions are JSON or YAML, inline or as a file path (see ``audience
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-audience_app = typer.Typer(
+from apps.cli.common import DataRoot, console, date_option, fail, settings_for
+
+app = typer.Typer(
+    name="audience",
     help="Audiences: estimate, create, insight, overlap, lookalike, export packs for ad platforms.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
 
-DataRoot = Annotated[Path | None, typer.Option(help="Put lake, packs, landing and truth under this folder.")]
-Dt = Annotated[str | None, typer.Option(help="Profile date (YYYY-MM-DD); the latest when omitted.")]
-
-
-def _fail(message: object, code: int = 1) -> typer.Exit:
-    err.print(Text(str(message), style="red"))
-    return typer.Exit(code)
+Dt = Annotated[_dt.date | None, date_option("Profile date (YYYY-MM-DD); the latest when omitted.")]
 
 
 def _env(data_root: Path | None):
     """Settings and a session, or a clean exit on a settings error."""
     from cdp.engine import get_spark
-    from cdp.settings import Settings, SettingsError
 
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise _fail(f"settings: {exc}", 2) from None
-    if data_root:
-        settings = settings.with_data_root(data_root)
+    settings = settings_for(data_root)
     return get_spark(settings), settings
 
 
@@ -59,7 +48,7 @@ def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except AudienceError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def _version_line(v) -> str:
@@ -70,7 +59,7 @@ def _version_line(v) -> str:
     )
 
 
-@audience_app.command("estimate")
+@app.command("estimate")
 def estimate_cmd(rule: str, dt: Dt = None, data_root: DataRoot = None) -> None:
     """Size of a rule's audience (consented people), without writing anything."""
     from jobs import audiences as job
@@ -83,7 +72,7 @@ def estimate_cmd(rule: str, dt: Dt = None, data_root: DataRoot = None) -> None:
     )
 
 
-@audience_app.command("create")
+@app.command("create")
 def create_cmd(
     definition: Annotated[str, typer.Argument(help="A definition or rule: file path, JSON or YAML.")],
     name: Annotated[str | None, typer.Option(help="Audience name (needed for a bare rule).")] = None,
@@ -106,7 +95,7 @@ def create_cmd(
         console.print("ID types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(v.id_type_counts.items())))
 
 
-@audience_app.command("list")
+@app.command("list")
 def list_cmd(
     all_versions: Annotated[bool, typer.Option("--all", help="Every version, not only the latest.")] = False,
     data_root: DataRoot = None,
@@ -123,7 +112,7 @@ def list_cmd(
     console.print(table)
 
 
-@audience_app.command("show")
+@app.command("show")
 def show_cmd(audience: str, version: int | None = None, data_root: DataRoot = None) -> None:
     """One audience version: definition, counts, details (lookalike evaluation, seed-list matches)."""
     from jobs import audiences as job
@@ -135,7 +124,7 @@ def show_cmd(audience: str, version: int | None = None, data_root: DataRoot = No
                                    "details": v.details}, ensure_ascii=False, default=str))  # fmt: skip
 
 
-@audience_app.command("insight")
+@app.command("insight")
 def insight_cmd(
     audience: str,
     version: int | None = None,
@@ -168,7 +157,7 @@ def insight_cmd(
     console.print(table)
 
 
-@audience_app.command("overlap")
+@app.command("overlap")
 def overlap_cmd(a: str, b: str, data_root: DataRoot = None) -> None:
     """Overlap of two audiences (``id`` or ``id@version``)."""
     from jobs import audiences as job
@@ -181,7 +170,7 @@ def overlap_cmd(a: str, b: str, data_root: DataRoot = None) -> None:
     )
 
 
-@audience_app.command("lookalike")
+@app.command("lookalike")
 def lookalike_cmd(
     seed: Annotated[str, typer.Argument(help="Seed audience (id or id@version).")],
     size: Annotated[int | None, typer.Option(help="People to add.")] = None,
@@ -222,7 +211,7 @@ def lookalike_cmd(
             console.print(Text(line))
 
 
-@audience_app.command("export")
+@app.command("export")
 def export_cmd(
     audience: str,
     destination: Annotated[str, typer.Option(help="oceanengine | tencent | google | meta | csv")],
@@ -231,7 +220,8 @@ def export_cmd(
     ] = None,
     version: int | None = None,
     min_size: Annotated[
-        int | None, typer.Option(help="Minimum people (default CDP_MIN_PACK_SIZE or 1000).")
+        int | None,
+        typer.Option(help="Minimum people (default: the min_pack_size setting, CDP_MIN_PACK_SIZE, 1,000)."),
     ] = None,
     by: Annotated[str | None, typer.Option(help="Author recorded in the manifest.")] = None,
     data_root: DataRoot = None,
@@ -266,9 +256,9 @@ def export_cmd(
     console.print(f"pack: {m.path}")
 
 
-@audience_app.command("refresh")
+@app.command("refresh")
 def refresh_cmd(
-    dt: Annotated[str, typer.Option(help="Logical date (YYYY-MM-DD).")], data_root: DataRoot = None
+    dt: Annotated[_dt.date, date_option("Logical date (YYYY-MM-DD).")], data_root: DataRoot = None
 ) -> None:
     """Re-evaluate rule audiences on a new date (new versions) and write their scheduled packs."""
     from jobs import audiences as job

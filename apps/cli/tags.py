@@ -1,51 +1,40 @@
-"""``cdp tags``: the tag catalog and tag builds (gold.tags, gold.profile, gold.tag_stats)."""
+"""``cdp tags``: the tag catalog (list, show, validate the definitions in ``tags/catalog`` and the folders
+of ``CDP_TAG_PATH``, no engine) and tag builds for a date (``jobs.tags``: gold.tags, gold.profile,
+gold.tag_stats)."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-tags_app = typer.Typer(
+from apps.cli.common import DataRoot, console, date_option, fail, settings_for
+from cdp.settings import Settings
+
+app = typer.Typer(
+    name="tags",
     help="Tag catalog and tag builds: list, show, validate, build gold.tags / gold.profile / gold.tag_stats.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
-DataRoot = Annotated[Path | None, typer.Option(help="Put lake, packs, landing and truth under this folder.")]
+LIST_COLUMNS = ("tag", "名称", "name", "layer", "type", "owner", "sources", "refresh", "coverage", "last run")
 
 
-def _fail(message: object, code: int = 1) -> typer.Exit:
-    err.print(Text(str(message), style="red"))
-    return typer.Exit(code)
-
-
-def _catalog():
+def _catalog(settings: Settings):
+    """The validated tag catalog, or exit 2 naming the file and field at fault."""
     from tags import CatalogError, load_catalog
 
     try:
-        return load_catalog()
+        return load_catalog(settings.tag_paths)
     except CatalogError as exc:
-        raise _fail(f"tag catalog: {exc}", 2) from None
+        raise fail(f"tag catalog: {exc}", 2) from None
 
 
-def _settings(data_root: Path | None):
-    from cdp.settings import Settings, SettingsError
-
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise _fail(f"settings: {exc}", 2) from None
-    return settings.with_data_root(data_root) if data_root else settings
-
-
-def _latest_stats(settings, tag_ids: list[str] | None = None) -> dict[str, dict]:
+def _latest_stats(settings: Settings, tag_ids: list[str] | None = None) -> dict[str, dict]:
     """The latest ``gold.tag_stats`` row per tag, read with delta-rs (no engine); empty without a lake."""
     from deltalake import DeltaTable
 
@@ -65,7 +54,7 @@ def _latest_stats(settings, tag_ids: list[str] | None = None) -> dict[str, dict]
     return out
 
 
-@tags_app.command("list")
+@app.command("list")
 def list_tags(
     layer: Annotated[
         str | None, typer.Option(help="Only this layer: raw, fact, model or predictive.")
@@ -75,21 +64,11 @@ def list_tags(
     """Every tag: id, names, layer, type, owner, sources, refresh, coverage and last run."""
     from tags.catalog import LAYER_NAMES_ZH, VIEWS
 
-    catalog = _catalog()
-    stats = _latest_stats(_settings(data_root))
+    settings = settings_for(data_root)
+    catalog = _catalog(settings)
+    stats = _latest_stats(settings)
     table = Table(title=f"tag catalog: {len(catalog)} tags")
-    for col in (
-        "tag",
-        "名称",
-        "name",
-        "layer",
-        "type",
-        "owner",
-        "sources",
-        "refresh",
-        "coverage",
-        "last run",
-    ):
+    for col in LIST_COLUMNS:
         table.add_column(col, justify="right" if col == "coverage" else "left")
     for t in catalog.tags:
         if layer and t.layer != layer:
@@ -110,18 +89,19 @@ def list_tags(
     console.print(table)
 
 
-@tags_app.command()
+@app.command()
 def show(tag: str, data_root: DataRoot = None) -> None:
     """One tag: its definition, dependencies and latest statistics (and model metrics)."""
     from tags import CatalogError
     from tags.catalog import LAYER_NAMES_ZH, VIEWS
 
-    catalog = _catalog()
+    settings = settings_for(data_root)
+    catalog = _catalog(settings)
     try:
         t = catalog[tag]
     except CatalogError as exc:
-        raise _fail(exc) from None
-    s = _latest_stats(_settings(data_root), [t.id]).get(t.id)
+        raise fail(exc) from None
+    s = _latest_stats(settings, [t.id]).get(t.id)
     lines = [
         f"{t.id}: {t.name_zh} / {t.name_en}",
         f"  layer:       {t.layer} ({LAYER_NAMES_ZH[t.layer]})",
@@ -134,31 +114,34 @@ def show(tag: str, data_root: DataRoot = None) -> None:
         f"  description: {' '.join(t.description.split())}",
         f"  definition:  {t.definition}",
     ]
-    if s:
-        lines += [
-            f"  last run:    {s['dt']} (built {s['built_at']:%Y-%m-%d %H:%M} UTC)",
-            f"  coverage:    {s['coverage']:.1%} of {s['population']:,} OneIDs"
-            + (f" (change {s['coverage_change']:+.1%})" if s["coverage_change"] is not None else ""),
-            f"  distribution: {s['distribution']}",
-        ]
-        if s["changed_share"] is not None:
-            lines.append(f"  changed since {s['previous_dt']}: {s['changed_share']:.1%} of OneIDs")
-        if s["metric"]:
-            detail = json.loads(s["detail"] or "{}")
-            lines.append(
-                f"  holdout {s['metric']}: {s['metric_value']:.4f} (baseline {s['baseline_value']:.4f}); "
-                f"model {detail.get('model_id')}"
-            )
-    else:
-        lines.append("  last run:    never (cdp tags build --dt YYYY-MM-DD)")
+    lines += _stats_lines(s) if s else ["  last run:    never (cdp tags build --dt YYYY-MM-DD)"]
     for line in lines:
         console.print(Text(line))
 
 
-@tags_app.command()
+def _stats_lines(s: dict) -> list[str]:
+    """A tag's latest statistics (and its model's holdout metric) as ``show`` prints them."""
+    lines = [
+        f"  last run:    {s['dt']} (built {s['built_at']:%Y-%m-%d %H:%M} UTC)",
+        f"  coverage:    {s['coverage']:.1%} of {s['population']:,} OneIDs"
+        + (f" (change {s['coverage_change']:+.1%})" if s["coverage_change"] is not None else ""),
+        f"  distribution: {s['distribution']}",
+    ]
+    if s["changed_share"] is not None:
+        lines.append(f"  changed since {s['previous_dt']}: {s['changed_share']:.1%} of OneIDs")
+    if s["metric"]:
+        detail = json.loads(s["detail"] or "{}")
+        lines.append(
+            f"  holdout {s['metric']}: {s['metric_value']:.4f} (baseline {s['baseline_value']:.4f}); "
+            f"model {detail.get('model_id')}"
+        )
+    return lines
+
+
+@app.command()
 def validate() -> None:
     """Check every definition (fields, kinds, dependencies, layers, cycles) without starting an engine."""
-    catalog = _catalog()
+    catalog = _catalog(settings_for())
     counts = {layer: len(catalog.layer(layer)) for layer in ("raw", "fact", "model", "predictive")}
     console.print(
         Text(
@@ -167,9 +150,9 @@ def validate() -> None:
     )
 
 
-@tags_app.command()
+@app.command()
 def build(
-    dt: Annotated[str, typer.Option(help="Logical date (YYYY-MM-DD); its OneID map must exist.")],
+    dt: Annotated[_dt.date, date_option("Logical date (YYYY-MM-DD); its OneID map must exist.")],
     layer: Annotated[
         list[str] | None,
         typer.Option(help="Rebuild only this layer (repeatable): raw, fact, model, predictive."),
@@ -185,11 +168,11 @@ def build(
     from jobs import tags as job
     from tags import CatalogError
 
-    settings = _settings(data_root)
-    catalog = _catalog()
+    settings = settings_for(data_root)
+    catalog = _catalog(settings)
     try:
         report = job.run(get_spark(settings), settings, dt, layer or None, catalog=catalog, rebuild=rebuild)
     except (CatalogError, job.TagsError, LakeError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     for line in report.summary():
         console.print(Text(line))

@@ -8,8 +8,8 @@ Three roles, from most to least powerful where packs are concerned:
 - ``analyst``: read the catalog and audiences, and SQL over the lake; no exports.
 
 Tokens are random strings handed out once; the token file keeps only their SHA-256, so a leaked file does
-not leak a token. Tokens may also come from the environment (``CDP_WEB_TOKENS="role:token[:name],..."``),
-for deployments that inject secrets.
+not leak a token. Tokens may also come from the environment (``CDP_WEB_TOKENS="role:token[:name],..."``,
+read by ``Settings.from_env`` into ``Settings.web_tokens``), for deployments that inject secrets.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import datetime as _dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from cdp.settings import Settings
 
 ROLES = ("admin", "marketer", "analyst")
 ENV_TOKENS = "CDP_WEB_TOKENS"
-ENV_TOKENS_FILE = "CDP_WEB_TOKENS_FILE"
 
 
 class TokenError(ValueError):
@@ -60,17 +58,22 @@ class TokenStore:
 
     Args:
         path: the token file; created on the first ``create``.
-        env: the environment to read ``CDP_WEB_TOKENS`` from; ``os.environ`` when omitted.
+        env: an environment mapping to take ``CDP_WEB_TOKENS`` from (through ``Settings.from_env``);
+            the process environment when omitted. Ignored when ``spec`` is given.
+        spec: the injected tokens themselves, ``role:token[:name],...`` (``Settings.web_tokens``).
 
     Raises:
-        TokenError: the file or the environment variable is malformed.
+        TokenError: the file or the injected tokens are malformed.
     """
 
-    def __init__(self, path: str | Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, path: str | Path, env: dict[str, str] | None = None, *, spec: str | None = None
+    ) -> None:
         self.path = Path(path)
         self._env_entries: list[tuple[str, Principal]] = []
-        spec = (os.environ if env is None else env).get(ENV_TOKENS, "")
-        for i, item in enumerate(p.strip() for p in spec.split(",") if p.strip()):
+        if spec is None:
+            spec = Settings.from_env(env).web_tokens
+        for i, item in enumerate(p.strip() for p in (spec or "").split(",") if p.strip()):
             role, sep, rest = item.partition(":")
             token, _, name = rest.partition(":")
             if not sep or len(token) < 16:
@@ -83,10 +86,11 @@ class TokenStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, path: str | Path | None = None) -> TokenStore:
-        """The store at ``path``, ``CDP_WEB_TOKENS_FILE`` or ``<data root>/web/tokens.json``."""
+        """The store at ``path``, ``settings.web_tokens_file`` (``CDP_WEB_TOKENS_FILE``) or
+        ``<data root>/web/tokens.json``, with the tokens injected in ``settings.web_tokens``."""
         if path is None:
-            path = os.environ.get(ENV_TOKENS_FILE) or Path(settings.data_root) / "web" / "tokens.json"
-        return cls(path)
+            path = settings.web_tokens_file or Path(settings.data_root) / "web" / "tokens.json"
+        return cls(path, spec=settings.web_tokens or "")
 
     def _mtime(self) -> float | None:
         try:

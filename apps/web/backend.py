@@ -3,6 +3,9 @@
 ``jobs.audiences``) and the audit log. Nothing here reimplements a rule, an estimate, an insight or an export;
 it calls them, checks access rules that only the web service has (hashed packs for marketers) and shapes the
 answers as JSON.
+
+Every function takes the application's :class:`apps.web.state.WebState` first; this module never imports the
+app or the routes. Its errors (``WebError``, ``NotFound``, ``Forbidden``) live in :mod:`apps.web.errors`.
 """
 
 from __future__ import annotations
@@ -18,32 +21,14 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apps.web.errors import Forbidden, NotFound, WebError
+
 if TYPE_CHECKING:
-    from apps.web.app import WebState
     from apps.web.auth import Principal
-
-
-class WebError(ValueError):
-    """A request the service refuses with a reason (unknown tag or pack, forbidden ID type)."""
-
-    status = 422
-
-
-class NotFound(WebError):
-    status = 404
-
-
-class Forbidden(WebError):
-    status = 403
+    from apps.web.state import WebState
 
 
 # ---- tags ------------------------------------------------------------------------------------------------
-
-_stats_cache: dict[str, Any] = {}
-_stats_lock = threading.Lock()
-
-
-_catalog_cache: dict[str, Any] = {}
 
 
 def _catalog(web: WebState):
@@ -51,15 +36,10 @@ def _catalog(web: WebState):
     parsing and validating every YAML file takes ~0.2 s, too slow for search-as-you-type."""
     from tags.catalog import catalog_dirs, load_catalog
 
-    files = sorted(p for d in catalog_dirs() if d.is_dir() for p in [*d.glob("*.yaml"), *d.glob("*.yml")])
+    folders = catalog_dirs(web.settings.tag_paths)
+    files = sorted(p for d in folders if d.is_dir() for p in [*d.glob("*.yaml"), *d.glob("*.yml")])
     signature = tuple((str(p), p.stat().st_mtime_ns) for p in files)
-    with _stats_lock:
-        if _catalog_cache.get("signature") == signature:
-            return _catalog_cache["catalog"]
-    catalog = load_catalog()
-    with _stats_lock:
-        _catalog_cache.update(signature=signature, catalog=catalog)
-    return catalog
+    return web.cached("tag_catalog", signature, lambda: load_catalog(web.settings.tag_paths))
 
 
 def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
@@ -70,18 +50,16 @@ def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
     if not DeltaTable.is_deltatable(path):
         return {}
     table = DeltaTable(path)
-    key = f"{path}@{table.version()}"
-    with _stats_lock:
-        if _stats_cache.get("key") == key:
-            return _stats_cache["value"]
-    latest: dict[str, dict[str, Any]] = {}
-    for row in table.to_pyarrow_table().to_pylist():
-        have = latest.get(row["tag_id"])
-        if have is None or row["dt"] > have["dt"]:
-            latest[row["tag_id"]] = row
-    with _stats_lock:
-        _stats_cache.update(key=key, value=latest)
-    return latest
+
+    def load() -> dict[str, dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for row in table.to_pyarrow_table().to_pylist():
+            have = latest.get(row["tag_id"])
+            if have is None or row["dt"] > have["dt"]:
+                latest[row["tag_id"]] = row
+        return latest
+
+    return web.cached("tag_stats", f"{path}@{table.version()}", load)
 
 
 def _distribution(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -372,16 +350,17 @@ def check_lookalike(web: WebState, audience_id: str, size: int, *, version: int 
 
     Raises:
         UnknownAudienceError: no such audience or version.
-        SeedTooSmallError: the seed version holds fewer people than ``jobs.audiences.min_seed_size()``.
+        SeedTooSmallError: the seed version holds fewer people than ``settings.min_seed_size``.
     """
     from audiences.errors import SeedTooSmallError
     from jobs import audiences as job
 
     seed = job.show(web.spark, web.settings, audience_id, version)
-    if seed.size < job.min_seed_size():
+    minimum = web.settings.min_seed_size
+    if seed.size < minimum:
         raise SeedTooSmallError(
             f"seed {seed.audience_id}@{seed.version} has {seed.size:,} people; a lookalike needs at least "
-            f"{job.min_seed_size():,}. Widen the seed audience."
+            f"{minimum:,}. Widen the seed audience."
         )
 
 
@@ -449,21 +428,10 @@ def _evaluation_summary(evaluation) -> dict[str, Any] | None:
 # ---- destinations and the hashed-only rule --------------------------------------------------------------
 
 
-def _line_is_hashed(line) -> bool:
-    """Whether a destination's lines for an ID type are digests (md5/sha256) rather than the identifier.
-
-    ``audiences.export`` builds unhashed lines only with its ``_device_raw`` builder (device ids and openids
-    that a platform wants in clear); an explicit ``hashed`` attribute on the line wins when it has one.
-    """
-    explicit = getattr(line, "hashed", None)
-    if explicit is not None:
-        return bool(explicit)
-    return "_device_raw" not in getattr(line.build, "__qualname__", "")
-
-
 def allowed_id_types(destination, principal: Principal) -> list[str]:
-    """ID types of ``destination`` that ``principal`` may export (admins: all; others: hashed only)."""
-    return [t for t, line in destination.lines.items() if principal.role == "admin" or _line_is_hashed(line)]
+    """ID types of ``destination`` that ``principal`` may export (admins: all; others: those whose lines the
+    destination states are hashed, ``audiences.export.Line.hashed``)."""
+    return [t for t, line in destination.lines.items() if principal.role == "admin" or line.hashed]
 
 
 def destinations(web: WebState, principal: Principal) -> dict[str, Any]:
@@ -482,7 +450,7 @@ def destinations(web: WebState, principal: Principal) -> dict[str, Any]:
                     {
                         "id_type": t,
                         "platform_type": line.platform_type,
-                        "hashed": _line_is_hashed(line),
+                        "hashed": line.hashed,
                         "allowed": t in allowed,
                     }
                     for t, line in d.lines.items()
@@ -495,8 +463,11 @@ def destinations(web: WebState, principal: Principal) -> dict[str, Any]:
 # ---- packs -----------------------------------------------------------------------------------------------
 
 
-def _packs_root(web: WebState) -> Path:
-    return Path(web.settings.packs_root).resolve()
+def _packs(web: WebState):
+    """The pack store the audiences job writes to (``audiences.packs.PackStore``)."""
+    from audiences.packs import PackStore
+
+    return PackStore(web.settings.packs_root)
 
 
 def _pack_folder(web: WebState, pack_id: str) -> Path:
@@ -505,43 +476,31 @@ def _pack_folder(web: WebState, pack_id: str) -> Path:
     Raises:
         NotFound: no pack with that id.
     """
-    root = _packs_root(web)
-    parts = [p for p in pack_id.strip("/").split("/") if p]
-    if len(parts) != 3 or any(p in (".", "..") for p in parts) or not parts[1].startswith("v"):
-        raise NotFound(f"no pack {pack_id!r}: a pack id is <audience_id>/v<version>/<destination>")
-    folder = (root / Path(*parts)).resolve()
-    if not folder.is_relative_to(root) or not (folder / "manifest.json").is_file():
-        raise NotFound(f"no pack {pack_id!r}")
-    return folder
+    from audiences.errors import UnknownPackError
+
+    try:
+        return _packs(web).find(pack_id)
+    except UnknownPackError as exc:
+        raise NotFound(str(exc)) from None
 
 
-def _manifest(folder: Path, root: Path) -> dict[str, Any]:
-    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    data["pack_id"] = folder.relative_to(root).as_posix()
+def _client_manifest(data: dict[str, Any]) -> dict[str, Any]:
     data.pop("path", None)  # a server path is no business of the client
     return data
 
 
 def list_packs(web: WebState, *, audience_id: str | None = None) -> dict[str, Any]:
-    root = _packs_root(web)
     out = []
-    if root.is_dir():
-        for manifest in root.glob("*/v*/*/manifest.json"):
-            try:
-                data = _manifest(manifest.parent, root)
-            except (OSError, ValueError):
-                continue
-            if audience_id and data.get("audience_id") != audience_id:
-                continue
-            data.pop("definition", None)
-            data["files"] = len(data.get("files") or [])
-            out.append(data)
-    out.sort(key=lambda m: m.get("created_at") or "", reverse=True)
+    for data in _packs(web).manifests(audience_id):
+        data = _client_manifest(data)
+        data.pop("definition", None)
+        data["files"] = len(data.get("files") or [])
+        out.append(data)
     return {"packs": out}
 
 
 def pack_manifest(web: WebState, pack_id: str) -> dict[str, Any]:
-    return _manifest(_pack_folder(web, pack_id), _packs_root(web))
+    return _client_manifest(_packs(web).read_manifest(_pack_folder(web, pack_id)))
 
 
 def _check_pack_access(manifest: dict[str, Any], principal: Principal) -> None:
@@ -567,7 +526,7 @@ def pack_zip(web: WebState, pack_id: str, *, principal: Principal, client: str |
         Forbidden: the pack holds unhashed identifiers and the caller is not an admin (audited as refused).
     """
     folder = _pack_folder(web, pack_id)
-    manifest = _manifest(folder, _packs_root(web))
+    manifest = _client_manifest(_packs(web).read_manifest(folder))
     audit = {
         "audience_id": manifest.get("audience_id"),
         "audience_version": manifest.get("version"),
@@ -584,9 +543,8 @@ def pack_zip(web: WebState, pack_id: str, *, principal: Principal, client: str |
     name = f"{manifest.get('audience_id')}_v{manifest.get('version')}_{manifest.get('destination')}.zip"
     tmp = Path(tempfile.mkdtemp(prefix="cdp-pack-")) / name
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:  # the ID files are zipped already
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and (path.suffix == ".zip" or path.name == "manifest.json"):
-                zf.write(path, path.name)
+        for path in _packs(web).files(folder):
+            zf.write(path, path.name)
     web.audit.record(
         principal,
         "pack_download",
@@ -645,8 +603,8 @@ def export_pack(
     except (AudienceError, WebError) as exc:
         web.audit.record(principal, "pack_export", status="refused", detail={"reason": str(exc)}, **audit)
         raise
-    root = _packs_root(web)
-    pack_id = Path(manifest.path).resolve().relative_to(root).as_posix()
+    store = _packs(web)
+    pack_id = store.pack_id(manifest.path)
     web.audit.record(
         principal,
         "pack_export",
@@ -660,4 +618,4 @@ def export_pack(
         },
         **(audit | {"audience_id": manifest.audience_id, "audience_version": manifest.version}),
     )
-    return _manifest(Path(manifest.path), root)
+    return _client_manifest(store.read_manifest(manifest.path))

@@ -1,8 +1,11 @@
-"""Response models of the API, for its OpenAPI document (what ad-ops scripts can rely on). Extra fields are
-allowed: the domain packages may add figures without breaking clients."""
+"""Response models of the API, for its OpenAPI document (what ad-ops scripts can rely on), and
+:func:`jsonable`, which turns the domain packages' values into plain JSON. Extra fields are allowed: the
+domain packages may add figures without breaking clients."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,3 +94,20 @@ class SqlOut(BaseModel):
     rows: list[list[Any]]
     truncated: bool = Field(description="More rows existed than the limit")
     seconds: float
+
+
+def jsonable(value: Any) -> Any:
+    """Dates, decimals and numpy scalars as plain JSON values (dicts and lists converted throughout)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value

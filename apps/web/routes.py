@@ -1,5 +1,6 @@
 """API routes under ``/api``: access checks, request models and answers. The work is in
-:mod:`apps.web.backend` (tags, audiences, packs) and :mod:`cdp.sql` (analyst SQL)."""
+:mod:`apps.web.backend` (tags, audiences, packs) and :mod:`cdp.sql` (analyst SQL); the application's shared
+state comes from :mod:`apps.web.state`. Routes never import the app that includes them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from apps.web import backend
-from apps.web.app import client_of, jsonable
+# Named by module, not ``from apps.web import backend``: the package's __init__ imports the app, which
+# imports these routes.
+import apps.web.backend as backend
 from apps.web.auth import ROLES, Principal
 from apps.web.models import (
     AudienceListOut,
@@ -23,8 +25,10 @@ from apps.web.models import (
     ManifestOut,
     SqlOut,
     TaskOut,
+    jsonable,
 )
-from apps.web.security import ADMINS, ANY, EDITORS, EXPORTERS, SQL_USERS
+from apps.web.security import ADMINS, ANY, EDITORS, EXPORTERS, SQL_USERS, client_of
+from apps.web.state import web_state
 
 router = APIRouter(
     responses={
@@ -39,10 +43,6 @@ PERMISSIONS = {
     "marketer": ["catalog", "audiences.read", "audiences.write", "packs.export"],
     "analyst": ["catalog", "audiences.read", "sql"],
 }
-
-
-def _web(request: Request):
-    return request.app.state.web
 
 
 class _Body(BaseModel):
@@ -80,12 +80,12 @@ def list_tags(
     ] = None,
     layer: Annotated[str | None, Query(description="raw, fact, model or predictive")] = None,
 ) -> dict[str, Any]:
-    return jsonable(backend.list_tags(_web(request), q=q, layer=layer))
+    return jsonable(backend.list_tags(web_state(request), q=q, layer=layer))
 
 
 @router.get("/tags/{tag_id}", tags=["tags"], summary="One tag: definition, coverage and value distribution")
 def get_tag(tag_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]) -> dict[str, Any]:
-    return jsonable(backend.get_tag(_web(request), tag_id))
+    return jsonable(backend.get_tag(web_state(request), tag_id))
 
 
 # ---- audiences -------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class AudienceBody(EstimateBody):
     response_model=EstimateOut,
 )
 def estimate(body: EstimateBody, request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    return jsonable(backend.estimate(_web(request), body.rule, dt=body.dt))
+    return jsonable(backend.estimate(web_state(request), body.rule, dt=body.dt))
 
 
 @router.get(
@@ -124,7 +124,7 @@ def estimate(body: EstimateBody, request: Request, principal: Annotated[Principa
     response_model=AudienceListOut,
 )
 def list_audiences(request: Request, principal: Annotated[Principal, Depends(ANY)]) -> dict[str, Any]:
-    return jsonable(backend.list_audiences(_web(request)))
+    return jsonable(backend.list_audiences(web_state(request)))
 
 
 @router.post(
@@ -137,7 +137,7 @@ def list_audiences(request: Request, principal: Annotated[Principal, Depends(ANY
 def create_audience(body: AudienceBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]):
     return jsonable(
         backend.create_audience(
-            _web(request),
+            web_state(request),
             name=body.name,
             rule=body.rule,
             description=body.description,
@@ -155,7 +155,7 @@ def create_audience(body: AudienceBody, request: Request, principal: Annotated[P
     response_model=AudiencePageOut,
 )
 def get_audience(audience_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    return jsonable(backend.get_audience(_web(request), audience_id))
+    return jsonable(backend.get_audience(web_state(request), audience_id))
 
 
 @router.get(
@@ -167,7 +167,7 @@ def insight(
     principal: Annotated[Principal, Depends(ANY)],
     version: Annotated[int | None, Query(ge=1)] = None,
 ):
-    return jsonable(backend.insight(_web(request), audience_id, version=version))
+    return jsonable(backend.insight(web_state(request), audience_id, version=version))
 
 
 @router.get("/audiences/{audience_id}/overlap", tags=["audiences"], summary="Overlap with another audience")
@@ -177,7 +177,7 @@ def overlap(
     principal: Annotated[Principal, Depends(ANY)],
     other: Annotated[str, Query(min_length=1, description="The other audience's id")],
 ):
-    return jsonable(backend.overlap(_web(request), audience_id, other))
+    return jsonable(backend.overlap(web_state(request), audience_id, other))
 
 
 class LookalikeBody(_Body):
@@ -196,7 +196,7 @@ class LookalikeBody(_Body):
 def lookalike(
     audience_id: str, body: LookalikeBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]
 ):
-    web = _web(request)
+    web = web_state(request)
     backend.check_lookalike(web, audience_id, body.size, version=body.version)
     task = web.tasks.submit(
         "lookalike",
@@ -230,7 +230,11 @@ class SeedBody(_Body):
 def seed_audience(body: SeedBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]):
     return jsonable(
         backend.seed_audience(
-            _web(request), name=body.name, id_type=body.id_type, text=body.identifiers, principal=principal
+            web_state(request),
+            name=body.name,
+            id_type=body.id_type,
+            text=body.identifiers,
+            principal=principal,
         )
     )
 
@@ -240,7 +244,7 @@ def seed_audience(body: SeedBody, request: Request, principal: Annotated[Princip
 
 @router.get("/destinations", tags=["packs"], summary="Destinations and the ID types each accepts")
 def destinations(request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    return jsonable(backend.destinations(_web(request), principal))
+    return jsonable(backend.destinations(web_state(request), principal))
 
 
 class ExportBody(_Body):
@@ -261,7 +265,7 @@ def export_pack(
 ):
     return jsonable(
         backend.export_pack(
-            _web(request),
+            web_state(request),
             audience_id,
             destination=body.destination,
             id_types=body.id_types,
@@ -278,7 +282,7 @@ def list_packs(
     principal: Annotated[Principal, Depends(ANY)],
     audience_id: Annotated[str | None, Query()] = None,
 ):
-    return jsonable(backend.list_packs(_web(request), audience_id=audience_id))
+    return jsonable(backend.list_packs(web_state(request), audience_id=audience_id))
 
 
 @router.get(
@@ -288,7 +292,7 @@ def list_packs(
     response_model=ManifestOut,
 )
 def pack_manifest(pack_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    return jsonable(backend.pack_manifest(_web(request), pack_id))
+    return jsonable(backend.pack_manifest(web_state(request), pack_id))
 
 
 @router.get(
@@ -299,7 +303,7 @@ def pack_manifest(pack_id: str, request: Request, principal: Annotated[Principal
     responses={200: {"content": {"application/zip": {}}}},
 )
 def download_pack(pack_id: str, request: Request, principal: Annotated[Principal, Depends(EXPORTERS)]):
-    path = backend.pack_zip(_web(request), pack_id, principal=principal, client=client_of(request))
+    path = backend.pack_zip(web_state(request), pack_id, principal=principal, client=client_of(request))
     cleanup = BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True)
     return FileResponse(path, media_type="application/zip", filename=path.name, background=cleanup)
 
@@ -310,7 +314,7 @@ def download_pack(pack_id: str, request: Request, principal: Annotated[Principal
 @router.get("/tasks", tags=["tasks"], summary="Background tasks (yours; every task for admins)")
 def list_tasks(request: Request, principal: Annotated[Principal, Depends(ANY)]):
     owner = None if principal.role == "admin" else principal.name
-    return {"tasks": [jsonable(t.as_dict()) for t in _web(request).tasks.list(owner)]}
+    return {"tasks": [jsonable(t.as_dict()) for t in web_state(request).tasks.list(owner)]}
 
 
 @router.get(
@@ -320,7 +324,7 @@ def list_tasks(request: Request, principal: Annotated[Principal, Depends(ANY)]):
     response_model=TaskOut,
 )
 def get_task(task_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    task = _web(request).tasks.get(task_id)
+    task = web_state(request).tasks.get(task_id)
     if task is None or (principal.role != "admin" and task.owner != principal.name):
         raise HTTPException(404, f"no task {task_id!r}")
     return jsonable(task.as_dict())
@@ -338,7 +342,7 @@ class SqlBody(_Body):
 def sql_tables(request: Request, principal: Annotated[Principal, Depends(SQL_USERS)]):
     from cdp.sql import LakeSQL
 
-    with LakeSQL(_web(request).settings.lake_root, sandbox=True) as lake_sql:
+    with LakeSQL(web_state(request).settings.lake_root, sandbox=True) as lake_sql:
         return {
             "tables": [
                 {"table": t, "columns": [{"name": n, "type": k} for n, k in lake_sql.describe(t)]}
@@ -356,7 +360,7 @@ def sql_tables(request: Request, principal: Annotated[Principal, Depends(SQL_USE
 def run_sql(body: SqlBody, request: Request, principal: Annotated[Principal, Depends(SQL_USERS)]):
     from cdp.sql import LakeSQL
 
-    web = _web(request)
+    web = web_state(request)
     with LakeSQL(web.settings.lake_root, sandbox=True, memory_limit="1GB") as lake_sql:
         result = lake_sql.query(body.query, limit=body.limit)
     web.audit.record(
@@ -386,4 +390,4 @@ def audit(
         str | None, Query(max_length=40, description="Filter by action: pack_export, pack_download, sql")
     ] = None,
 ):
-    return {"rows": jsonable(_web(request).audit.recent(limit, action=action))}
+    return {"rows": jsonable(web_state(request).audit.recent(limit, action=action))}

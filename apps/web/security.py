@@ -1,4 +1,5 @@
-"""Request authentication and role checks for the API routes (FastAPI dependencies)."""
+"""Request authentication and role checks for the API routes (FastAPI dependencies), and the client address
+recorded with each audited action."""
 
 from __future__ import annotations
 
@@ -45,3 +46,8 @@ EDITORS = require("admin", "marketer")
 EXPORTERS = require("admin", "marketer")
 SQL_USERS = require("admin", "analyst")
 ADMINS = require("admin")
+
+
+def client_of(request: Request) -> str | None:
+    """The client address, for the audit log."""
+    return request.client.host if request.client else None

@@ -33,6 +33,7 @@ def _states(run) -> dict[str, str]:
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.usefixtures("airflow_db")
 def test_cdp_daily_two_dates_rerun_and_a_failed_gate(dagbag, spark, tmp_path, monkeypatch) -> None:
     from demo import generate
     from jobs import audiences

@@ -83,6 +83,18 @@ def run(root: Path, **overrides: object) -> tuple[GenerationSummary, Path, Path]
     return summary, landing, truth
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[GenerationSummary, Path, Path]:
+    """The small demo generated once with the default bad rows, for the tests that only read it."""
+    return run(tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[GenerationSummary, Path, Path]:
+    """The small demo generated once without bad rows, for the tests that only read it."""
+    return run(tmp_path_factory.mktemp("clean"), bad_row_rate=0)
+
+
 def digests(root: Path) -> dict[str, str]:
     """SHA-256 of every file below ``root`` by relative path."""
     return {
@@ -167,8 +179,8 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path: Path) 
     assert differing == set(SOURCES)
 
 
-def test_layout_and_columns_match_contracts(tmp_path: Path) -> None:
-    summary, landing, _ = run(tmp_path)
+def test_layout_and_columns_match_contracts(small) -> None:
+    summary, landing, _ = small
     days = [START, START + timedelta(days=1)]
     assert summary.dates == days and summary.persons == SMALL["persons"]
     assert set(summary.rows) == set(SOURCES)
@@ -214,8 +226,8 @@ def test_bad_rows_are_counted_exactly(tmp_path: Path) -> None:
     assert counted["events"]["malformed_json"] > 0 and counted["crm_members"]["bad_number"] > 0
 
 
-def test_no_bad_rows_when_disabled(tmp_path: Path) -> None:
-    _, landing, truth = run(tmp_path, bad_row_rate=0)
+def test_no_bad_rows_when_disabled(clean) -> None:
+    _, landing, truth = clean
     counted = json.loads((truth / "bad_rows.json").read_text())
     assert all(n == 0 for kinds in counted.values() for n in kinds.values())
     for source in SOURCES:
@@ -223,8 +235,8 @@ def test_no_bad_rows_when_disabled(tmp_path: Path) -> None:
         assert malformed == 0 and not any(problems(frame, source).values()), source
 
 
-def test_truth_is_canonical_and_free_of_junk(tmp_path: Path) -> None:
-    _, _, truth = run(tmp_path)
+def test_truth_is_canonical_and_free_of_junk(small) -> None:
+    _, _, truth = small
     ids = pd.read_parquet(truth / "identifiers.parquet")
     assert list(ids.columns) == ["id_type", "id_value", "person_id", "shared"]
     assert set(ids["id_type"]) == set(CANONICAL)
@@ -247,8 +259,8 @@ def test_truth_is_canonical_and_free_of_junk(tmp_path: Path) -> None:
     assert len(future) == len(persons) and (future["purchases"] > 0).mean() > 0.05
 
 
-def test_identity_noise_is_present(tmp_path: Path) -> None:
-    _, landing, truth = run(tmp_path)
+def test_identity_noise_is_present(small) -> None:
+    _, landing, truth = small
     ids = pd.read_parquet(truth / "identifiers.parquet")
     shared = ids[ids["shared"]]
     assert shared.groupby(["id_type", "id_value"])["person_id"].nunique().gt(1).all()
@@ -291,8 +303,8 @@ def test_identity_noise_is_present(tmp_path: Path) -> None:
     assert members.isin(set(ids.loc[ids["id_type"] == "member_id", "id_value"])).all()
 
 
-def test_first_day_carries_history(tmp_path: Path) -> None:
-    summary, landing, _ = run(tmp_path, bad_row_rate=0)
+def test_first_day_carries_history(clean) -> None:
+    summary, landing, _ = clean
     day1, day2 = summary.dates
     orders1 = pd.to_datetime(read_source(landing, "orders", day1)[0]["order_time"], format=TIMESTAMP)
     orders2 = pd.to_datetime(read_source(landing, "orders", day2)[0]["order_time"], format=TIMESTAMP)

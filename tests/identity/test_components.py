@@ -10,13 +10,9 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as scipy_components
 
+from cdp.run import parquet_checkpoint
 from cdp.testing import assert_df_equal
-from identity.components import (
-    ComponentsError,
-    assign_vertex_ids,
-    connected_components,
-    parquet_checkpoint,
-)
+from identity.components import ComponentsError, assign_vertex_ids, connected_components
 
 EDGES = "src long, dst long"
 LABELS = "vertex long, component long"

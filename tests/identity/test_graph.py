@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from cdp.run import parquet_checkpoint
 from cdp.testing import assert_df_equal
-from identity.components import assign_vertex_ids, connected_components, parquet_checkpoint
+from identity.components import assign_vertex_ids, connected_components
 from identity.graph import (
     find_hubs,
     find_person_hubs,

@@ -19,9 +19,11 @@ from audiences import PackTooSmallError, RuleError, SeedTooSmallError, UnknownAu
 from audiences.packs import read_pack_lines
 from cdp.lake import Lake
 from jobs import audiences as job
+from jobs.audiences.context import AudienceContext
 
 DT1, DT2 = "2026-11-01", "2026-11-02"
-KEY = "audiences-test-key"
+# The session's PII key (tests/conftest.py), which the shared demo lake is keyed with.
+KEY = "test-only-pii-key"
 FEMALE_BUYERS = {
     "all": [{"tag": "gender", "value": "F"}, {"tag": "purchase_count_90d", "op": ">=", "value": 1}]
 }
@@ -29,6 +31,10 @@ FEMALE_BUYERS = {
 
 def keyed(value: str) -> str:
     return hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+# Every test reads a built lake: the shared demo lake, or its own larger population.
+pytestmark = pytest.mark.slow
 
 
 def build_population(spark, settings, root: Path, persons: int, dates: list[str]):
@@ -55,9 +61,17 @@ def build_population(spark, settings, root: Path, persons: int, dates: list[str]
 
 
 @pytest.fixture(scope="module")
-def env(spark, settings, tmp_path_factory):
-    s = build_population(spark, settings, tmp_path_factory.mktemp("audiences"), 2_500, [DT1])
+def env(spark, demo_lake, copy_demo_lake, tmp_path_factory):
+    """A copy of the session's demo lake (tests/conftest.py) that this module's tests create audiences in, one
+    after the other."""
+    assert demo_lake.dt == DT1 and demo_lake.settings.pii_key == KEY
+    s = copy_demo_lake(tmp_path_factory.mktemp("audiences") / "data")
     return s, Lake(spark, s.lake_root)
+
+
+def optouts_on(spark, settings, lake: Lake, day: datetime.date):
+    """``(oneid, purposes, since)`` of the OneIDs opted out at ``day``, computed from the consent table."""
+    return AudienceContext(spark, settings, lake).compute_optouts(day)
 
 
 def members_of(lake: Lake, audience_id: str, version: int) -> set[str]:
@@ -94,7 +108,7 @@ def test_estimate_create_insight_overlap_and_consent(spark, env) -> None:
         if lake.exists("gold.consent_optouts")
         else set()
     )
-    optouts |= {r.oneid for r in job._compute_optouts(lake, s, datetime.date(2026, 11, 1)).collect()}
+    optouts |= {r.oneid for r in optouts_on(spark, s, lake, datetime.date(2026, 11, 1)).collect()}
     got = members_of(lake, "female_buyers", 1)
     assert optouts and got == wanted - optouts and len(got) == v.size
 
@@ -175,7 +189,7 @@ def test_lookalike_and_its_evaluation(spark, env) -> None:
     seed = members_of(lake, "baby_buyers", 1)
     got = lake.read("gold.audience_members").where(F.col("audience_id") == out.audience_id).toPandas()
     assert not (set(got.oneid) & seed) and got.score.notna().all()
-    optouts = {r.oneid for r in job._compute_optouts(lake, s, datetime.date(2026, 11, 1)).collect()}
+    optouts = {r.oneid for r in optouts_on(spark, s, lake, datetime.date(2026, 11, 1)).collect()}
     assert optouts and not set(got.oneid) & optouts
     ev = res.evaluation
     assert (
@@ -215,13 +229,13 @@ def test_export_packs_with_consent_and_minimum_size(spark, env) -> None:
     phones = next(v for k, v in lines.items() if "hash_mobile_phone" in k)
     assert len(phones) == m.id_types["phone"]["lines"] and all(len(x) == 32 for x in phones)
     # No line of an opted-out person: their phones' md5 (from silver) never appear.
-    opted = job._compute_optouts(lake, s, datetime.date(2026, 11, 1)).select(F.col("oneid").alias("_o"))
+    opted = optouts_on(spark, s, lake, datetime.date(2026, 11, 1)).select(F.col("oneid").alias("_o"))
     opted_ids = (
         lake.read("gold.oneid_map")
         .join(opted, F.col("oneid").cast("string") == F.col("_o"))
         .select("id_type", "id_value")
     )
-    hashes = job._platform_hashes(lake, s)
+    hashes = AudienceContext(spark, s, lake).platform_hashes()
     banned = {r.md5 for r in hashes.join(opted_ids, ["id_type", "id_value"]).collect() if r.md5}
     assert banned and not banned & set(phones)
     rows = lake.read("gold.audience_exports").collect()
@@ -295,8 +309,10 @@ def test_lookalike_quality_on_the_demo_truth(spark, settings, tmp_path) -> None:
     Seeds of 100 and 10,000 need a larger population than a test builds (30 hidden members of a 100 seed
     among 20k OneIDs swing lift@1% by several points from draw to draw): ``make bench`` and the README
     report them."""
+    from demo.evaluate import evaluate_on_truth
+
     s = build_population(spark, settings, tmp_path, 12_000, [DT1])
-    result = job.evaluate_on_truth(spark, s, "seg_mom_baby", seed_sizes=(1_000,), splits=3, draws=3)
+    result = evaluate_on_truth(spark, s, "seg_mom_baby", seed_sizes=(1_000,), splits=3, draws=3)
     print("\n".join(result.lines()))
     assert {"inferred_gender", "inferred_age_band"} <= set(result.excluded)
     ev = result.by_seed_size[1_000]

@@ -87,6 +87,7 @@ def day_rows(lake: Lake, table: str, dt: str) -> list[tuple]:
     return sorted(tuple(r) for r in df.collect())
 
 
+@pytest.mark.slow  # several stage runs: over 5 s of its own
 def test_shared_device_split_merge_junk_audit_and_reruns(spark, env) -> None:
     s, lake = env
     # Day 1: A on her phone and on the family tablet; B on his phone; B's second phone used anonymously;
@@ -176,6 +177,7 @@ def test_shared_device_split_merge_junk_audit_and_reruns(spark, env) -> None:
     assert any(p["hub_value"] == TABLET for p in out.pruned)
 
 
+@pytest.mark.slow  # several stage runs: over 5 s of its own
 def test_cli_explain_and_unknown_identifier(spark, env, monkeypatch) -> None:
     from typer.testing import CliRunner
 
@@ -194,23 +196,10 @@ def test_cli_explain_and_unknown_identifier(spark, env, monkeypatch) -> None:
 
 
 @pytest.mark.slow
-def test_quality_targets_on_a_generated_population(spark, env) -> None:
-    from demo import generate
-    from schemas import load_sources
-
-    s, _ = env
-    generate(
-        Path(s.landing_root),
-        Path(s.truth_root),
-        persons=2_500,
-        start=datetime.date(2026, 11, 1),
-        days=1,
-        history_days=60,
-        seed=7,
-    )
-    for source in sorted(load_sources()):
-        ingest.run(spark, s, source, DT1)
-    report = identity.run(spark, s, DT1)
+def test_quality_targets_on_a_generated_population(spark, demo_lake) -> None:
+    # The session's demo lake (tests/conftest.py): a generated population ingested and resolved on DT1.
+    s, report = demo_lake.settings, demo_lake.identity
+    assert demo_lake.dt == DT1
     assert report.hubs > 0 and report.alerts == []
     result = identity.evaluate(spark, s, DT1)
     assert result.persons > 2_000 and result.shared_identifiers > 0
@@ -225,6 +214,7 @@ def test_quality_targets_on_a_generated_population(spark, env) -> None:
 # ---- the identity gate (write, validate, publish) ---------------------------------------------------------
 
 
+@pytest.mark.slow  # several stage runs: over 5 s of its own
 def test_identity_gate_publishes_only_what_passes_and_stops_the_downstream_stage(
     spark, env, tmp_path: Path, monkeypatch
 ) -> None:

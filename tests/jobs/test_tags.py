@@ -5,7 +5,6 @@ propensity is scored against the generator's future purchases."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -15,7 +14,6 @@ from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
 from cdp.lake import Lake
-from jobs import identity, ingest
 from jobs import tags as job
 from tags import load_catalog
 
@@ -24,22 +22,24 @@ DAY = datetime.date.fromisoformat(DT)
 DAY2 = DAY + datetime.timedelta(days=1)
 PERSONS = 3_000
 
+# Every test reads the session's demo lake (a population built once, tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
-def built(spark, settings, tmp_path_factory):
-    """A population ingested and resolved once, and the full tag build of its first day."""
-    from demo import generate
-    from schemas import load_sources
+def built(spark, demo_lake):
+    """The shared demo lake, read-only: a year of history ingested and resolved, and the full tag build
+    (every layer, predictive included) of its first day."""
+    assert (demo_lake.dt, demo_lake.persons) == (DT, PERSONS)
+    s = demo_lake.settings
+    return s, Lake(spark, s.lake_root, contracts=None), demo_lake.tags
 
-    s = dataclasses.replace(settings.with_data_root(tmp_path_factory.mktemp("tags")), pii_key="tags-test-key")
-    generate(
-        Path(s.landing_root), Path(s.truth_root), persons=PERSONS, start=DAY, days=1, history_days=365, seed=7
-    )
-    for source in sorted(load_sources()):
-        ingest.run(spark, s, source, DT)
-    identity.run(spark, s, DT)
-    report = job.run(spark, s, DT)
-    return s, Lake(spark, s.lake_root, contracts=None), report
+
+@pytest.fixture()
+def built_copy(spark, demo_lake, copy_demo_lake, tmp_path):
+    """A copy of the shared demo lake, for a test that rebuilds tags on it."""
+    s = copy_demo_lake(tmp_path / "data")
+    return s, Lake(spark, s.lake_root, contracts=None), demo_lake.tags
 
 
 def _text(value: object) -> str:
@@ -142,8 +142,8 @@ def test_purchase_propensity_beats_recency_against_future_purchases(spark, built
     assert auc > baseline
 
 
-def test_rerun_partial_layers_and_history_by_dt(spark, built) -> None:
-    s, lake, report = built
+def test_rerun_partial_layers_and_history_by_dt(spark, built_copy) -> None:
+    s, lake, report = built_copy
     before = sorted(
         tuple(r) for r in day_of(lake, "gold.tags").where("tag_id <> 'high_potential'").drop("dt").collect()
     )

@@ -283,6 +283,7 @@ def test_gate_on_a_staged_table_publishes_only_when_it_passes(spark, lake) -> No
 # ---- standalone runs and Data Docs -----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # six suite runs and two docs builds: over 5 s of its own
 def test_quality_run_and_docs_on_published_tables(spark, env, tmp_path: Path) -> None:
     from apps.cli.main import app
     from jobs import ingest

@@ -1,0 +1,7 @@
+"""``python -m jobs.audiences refresh --dt YYYY-MM-DD``: the daily audiences step outside the CLI
+(spark-submit, schedulers); see :func:`jobs.audiences.daily.main`."""
+
+from jobs.audiences.daily import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

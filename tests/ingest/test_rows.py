@@ -1,0 +1,204 @@
+"""Row checks at ingestion on small inline records: CSV and JSON-lines parsing into text columns, Parquet rows
+brought to the same shape, typing with the reasons a row is rejected, and one row per key."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from pyspark.sql import functions as F
+
+from cdp.testing import assert_df_equal
+from ingest.rows import (
+    REASONS,
+    from_parquet,
+    latest_per_key,
+    parse_csv,
+    parse_jsonl,
+    reason_counts,
+    with_reason,
+    with_typed_columns,
+)
+from schemas import SourceContract
+
+DT = datetime.date(2026, 11, 1)
+CONTRACT = SourceContract.model_validate(
+    {
+        "kind": "source",
+        "name": "shop_orders",
+        "description": "orders of a test shop",
+        "party": "1P",
+        "entity": "orders",
+        "format": "csv",
+        "event_time": "order_time",
+        "keys": ["order_id"],
+        "columns": [
+            {"name": "order_id", "type": "string", "required": True},
+            {"name": "order_time", "type": "timestamp", "required": True},
+            {"name": "amount", "type": "double"},
+            {"name": "ship_date", "type": "date"},
+        ],
+    }
+)
+COLUMNS = [c.name for c in CONTRACT.columns]
+PARSED = "_raw string, order_id string, order_time string, amount string, ship_date string, "
+PARSED += "_extra string, _malformed boolean"
+
+
+def lines(spark, *texts: str):
+    return spark.createDataFrame([(t,) for t in texts], "_raw string")
+
+
+def test_parse_csv_splits_quoted_fields_and_marks_malformed_lines(spark) -> None:
+    # File order; ship_date is missing and coupon undeclared.
+    header = ["order_id", "amount", "order_time", "coupon"]
+    got = lines(
+        spark,
+        'o1,"1,200.50",2026-11-01 10:00:00,NEW10',
+        "o2, 12 ,2026-11-01 11:00:00,",
+        'o3,"unclosed,2026-11-01 12:00:00,X',
+        "o4,1.0,2026-11-01 13:00:00",
+        'o5,"say ""hi""",,',
+    ).transform(parse_csv(header, COLUMNS))
+    expected = spark.createDataFrame(
+        [
+            ('o1,"1,200.50",2026-11-01 10:00:00,NEW10', "o1", "2026-11-01 10:00:00", "1,200.50", None,
+             '{"coupon": "NEW10"}', False),
+            ("o2, 12 ,2026-11-01 11:00:00,", "o2", "2026-11-01 11:00:00", "12", None, None, False),
+            ('o3,"unclosed,2026-11-01 12:00:00,X', None, None, None, None, None, True),
+            ("o4,1.0,2026-11-01 13:00:00", None, None, None, None, None, True),  # 3 fields, header has 4
+            ('o5,"say ""hi""",,', "o5", None, 'say "hi"', None, None, False),
+        ],
+        PARSED,
+    )  # fmt: skip
+    assert got.columns == ["_raw", *COLUMNS, "_extra", "_malformed"]
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_parse_jsonl_keeps_declared_keys_as_text_and_the_others_in_extra(spark) -> None:
+    good = '{"order_id": "o1", "order_time": "2026-11-01 10:00:00", "amount": 12.5, "coupon": "NEW10"}'
+    blank = '{"order_id": "  ", "amount": "7"}'
+    got = lines(spark, good, blank, "not json", "[1, 2]").transform(parse_jsonl(COLUMNS))
+    expected = spark.createDataFrame(
+        [
+            (good, "o1", "2026-11-01 10:00:00", "12.5", None, '{"coupon":"NEW10"}', False),
+            (blank, None, None, "7", None, None, False),
+            ("not json", None, None, None, None, None, True),
+            ("[1, 2]", None, None, None, None, None, True),
+        ],
+        PARSED,
+    )
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_from_parquet_gives_the_shape_of_parsed_text(spark) -> None:
+    rows = spark.createDataFrame(
+        [("o1", 12.5, "2026-11-02", "NEW10"), ("o2", None, " ", None)],
+        "order_id string, amount double, ship_date string, coupon string",
+    )
+    got = rows.transform(from_parquet(COLUMNS))
+    expected = spark.createDataFrame(
+        [
+            (json.dumps({"order_id": "o1", "amount": "12.5", "ship_date": "2026-11-02", "coupon": "NEW10"},
+                        separators=(",", ":")),
+             "o1", None, "12.5", "2026-11-02", '{"coupon":"NEW10"}', False),
+            ('{"order_id":"o2"}', "o2", None, None, None, "{}", False),
+        ],
+        PARSED,
+    )  # fmt: skip
+    assert_df_equal(got, expected, order_by=["order_id"])
+
+
+def test_typed_columns_collect_every_reason_a_row_breaks_the_contract(spark) -> None:
+    parsed = spark.createDataFrame(
+        [
+            ("good", "o1", "2026-11-01 10:00:00", "12.5", "2026-11-02", None, False),
+            ("missing", None, None, "1", None, None, False),
+            ("bad type", "o3", "yesterday", "cheap", "2026-13-45", None, False),
+            ("too early", "o4", "1969-12-31 23:59:59", None, "1899-12-31", None, False),
+            ("last hour", "o5", "2026-11-02 23:59:59", None, "2026-11-02", None, False),
+            ("future", "o6", "2026-11-03 00:00:00", None, "2026-11-03", None, False),
+            ("malformed", None, None, None, None, None, True),
+        ],
+        PARSED,
+    )
+    got = parsed.transform(with_typed_columns(CONTRACT, DT))
+    assert got.dtypes == [
+        ("_raw", "string"),
+        ("_extra", "string"),
+        ("_malformed", "boolean"),
+        ("order_id", "string"),
+        ("order_time", "timestamp"),
+        ("amount", "double"),
+        ("ship_date", "date"),
+        ("_reasons", "array<string>"),
+    ]
+    ts, day = datetime.datetime, datetime.date
+    expected = spark.createDataFrame(
+        [
+            ("good", None, False, "o1", ts(2026, 11, 1, 10), 12.5, day(2026, 11, 2), []),
+            ("missing", None, False, None, None, 1.0, None,
+             ["missing_required:order_id", "missing_required:order_time"]),
+            ("bad type", None, False, "o3", None, None, None,
+             ["bad_type:order_time", "bad_type:amount", "bad_type:ship_date"]),
+            ("too early", None, False, "o4", ts(1969, 12, 31, 23, 59, 59), None, day(1899, 12, 31),
+             ["impossible_time:order_time", "impossible_time:ship_date"]),
+            ("last hour", None, False, "o5", ts(2026, 11, 2, 23, 59, 59), None, day(2026, 11, 2), []),
+            ("future", None, False, "o6", ts(2026, 11, 3), None, day(2026, 11, 3),
+             ["impossible_time:order_time", "impossible_time:ship_date"]),
+            ("malformed", None, True, None, None, None, None, ["malformed_line"]),
+        ],
+        "_raw string, _extra string, _malformed boolean, order_id string, order_time timestamp, "
+        "amount double, ship_date date, _reasons array<string>",
+    )  # fmt: skip
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_with_reason_appends_only_where_the_condition_holds(spark) -> None:
+    rows = spark.createDataFrame(
+        [("a", [], True), ("b", ["bad_type:x"], True), ("c", [], False)],
+        "_raw string, _reasons array<string>, bad boolean",
+    )
+    reasons = with_reason(F.col(REASONS), F.col("bad"), "invalid_identifier:phone")
+    got = rows.select("_raw", reasons.alias(REASONS))
+    expected = spark.createDataFrame(
+        [("a", ["invalid_identifier:phone"]), ("b", ["bad_type:x", "invalid_identifier:phone"]), ("c", [])],
+        "_raw string, _reasons array<string>",
+    )
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_reason_counts_count_a_row_under_each_of_its_reasons(spark) -> None:
+    rows = spark.createDataFrame(
+        [(["bad_type:amount", "missing_required:order_id"],), (["missing_required:order_id"],), ([],)],
+        "_reasons array<string>",
+    )
+    got = reason_counts(rows)
+    assert list(got.items()) == [("bad_type:amount", 1), ("missing_required:order_id", 2)]  # by reason
+
+
+ROWS = "_raw string, order_id string, updated_at long"
+
+
+def test_latest_per_key_keeps_the_greatest_order_value_then_the_first_raw_line(spark) -> None:
+    rows = spark.createDataFrame(
+        [
+            ("a1", "a", 1),
+            ("a2", "a", 3),
+            ("a3", "a", None),
+            ("b2", "b", 5),
+            ("b1", "b", 5),  # a tie: the smaller raw line wins
+            ("n1", None, 1),
+            ("n2", None, 2),  # NULL keys form one key
+        ],
+        ROWS,
+    )
+    got = rows.transform(latest_per_key(["order_id"], "updated_at"))
+    expected = spark.createDataFrame([("a2", "a", 3), ("b1", "b", 5), ("n2", None, 2)], ROWS)
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_latest_per_key_without_order_keeps_the_first_raw_line(spark) -> None:
+    rows = spark.createDataFrame([("a2", "a", 9), ("a1", "a", 1), ("b1", "b", None)], ROWS)
+    got = rows.transform(latest_per_key(["order_id"], None))
+    assert_df_equal(got, spark.createDataFrame([("a1", "a", 1), ("b1", "b", None)], ROWS), order_by=["_raw"])
