@@ -8,8 +8,9 @@
         -> gold.quality_results  the quality gate's results on bronze, quarantine and the silver candidates
 
 Steps, one function each around the run's context (``cdp.run.RunContext``): land (check the files) ->
-parse -> write bronze -> check (type, reasons) -> write quarantine -> dedup (silver candidates, row
-balance) -> audit -> publish.
+parse -> check (type, reasons) -> write bronze -> write quarantine -> dedup (silver candidates, row
+balance) -> audit -> publish. The files are parsed once, into the one scratch checkpoint of the checked rows
+(Sail has no cache); the silver candidates are the other, as the audit and the merge both read them.
 
 Write-audit-publish: the rows bound for silver are written to the run's scratch, validated with the suites
 of ``quality/suites`` and merged only when no critical expectation fails. The scratch folder is the run's
@@ -55,7 +56,9 @@ from ingest.rows import (
     EXTRA,
     MALFORMED,
     RAW,
+    RAW_FIELDS,
     REASONS,
+    build_raw_line,
     from_parquet,
     latest_per_key,
     parse_csv,
@@ -68,6 +71,8 @@ from quality.gates import QualityGateError, gate_ingest
 from schemas import SourceContract, load_source
 
 LINEAGE = ["_source_file", "_batch_id", "_ingested_at"]
+LANDED = "_landed_"
+"""Prefix of the typed checkpoint's copies of a text record's columns as landed, for bronze."""
 
 
 class IngestError(RuntimeError):
@@ -220,12 +225,12 @@ def run(
         if batch is None:
             return report
         parsed = _parse(batch)
-        _write_bronze(batch, parsed)
         typed = _check(batch, parsed)
-        ctx.step("parse+bronze")
+        ctx.step("parse+typed")
+        _write_bronze(batch, parsed, typed)
         _write_quarantine(batch, typed)
-        ctx.step("typed+quarantine")
-        candidates = _dedup(batch, parsed, typed)
+        ctx.step("bronze+quarantine")
+        candidates = _dedup(batch, typed)
         _audit(batch, candidates)
         # Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
         order = contract.order_by
@@ -271,8 +276,8 @@ def _land(
 
 
 def _parse(batch: _Batch) -> DataFrame:
-    """Every file parsed once into the common shape with lineage, checkpointed (Sail has no cache; later
-    steps read it back); schema drift per file goes to the report."""
+    """Every file read into the common shape with lineage, lazily: the typed checkpoint is the one copy
+    (Sail has no cache); schema drift per file goes to the report."""
     known = _file_ingest_times(batch)
     parts = []
     for f in batch.files:
@@ -290,12 +295,12 @@ def _parse(batch: _Batch) -> DataFrame:
         )
         if drift["new_columns"] or drift["missing_optional"]:
             batch.report.drift[str(f.path)] = drift
-    return batch.ctx.checkpoint(union_all(parts), "parsed")
+    return union_all(parts)
 
 
 def _read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
-    """Read one checked file into the common shape: ``_raw``, contract columns as text, ``_extra``,
-    ``_malformed``."""
+    """Read one checked file into the common shape: ``_raw`` (``_raw_fields`` for Parquet), contract
+    columns as text, ``_extra``, ``_malformed``."""
     names = [c.name for c in contract.columns]
     if contract.format == "parquet":
         return spark.read.parquet(str(landed.read_path)).transform(from_parquet(names))
@@ -335,23 +340,33 @@ def _batch_landed(batch: _Batch) -> bool:
     return runs.limit(1).count() > 0
 
 
-def _write_bronze(batch: _Batch, parsed: DataFrame) -> None:
+def _write_bronze(batch: _Batch, parsed: DataFrame, typed: DataFrame) -> None:
     """Every parsed record as landed, direct PII encrypted. Encryption uses a fresh IV per value, so a batch
-    already landed (same files, same batch id) is not rewritten: reruns leave bronze as it was."""
+    already landed (same files, same batch id) is not rewritten: reruns leave bronze as it was.
+
+    Text files are parsed once: their records as landed come from the typed checkpoint; Parquet files are
+    read again, which costs less than carrying a copy of every value."""
     if batch.landed_before:
         return
     columns = [c.name for c in batch.contract.columns]
+    if RAW_FIELDS in parsed.columns:
+        rows, landed = parsed, [F.col(f"`{c}`") for c in columns]
+    else:
+        rows, landed = typed, [F.col(f"`{LANDED}{c}`").alias(c) for c in columns]
     bronze = (
-        parsed.filter(~F.col(MALFORMED))
-        .select(*columns, EXTRA, *LINEAGE)
+        rows.filter(~F.col(MALFORMED))
+        .select(*landed, EXTRA, *LINEAGE)
         .transform(protect_bronze_pii(batch.contract, batch.key))
     )
     batch.ctx.lake.replace_dt(batch.bronze, bronze, batch.ctx.dt)
 
 
 def _check(batch: _Batch, parsed: DataFrame) -> DataFrame:
-    """Type, check and normalise every record; ``_reasons`` says why a row breaks the contract."""
+    """Type, check and normalise every record; ``_reasons`` says why a row breaks the contract. The one
+    checkpoint of the parsed rows: quarantine, the counts and dedup read it (Sail has no cache)."""
     contract = batch.contract
+    if RAW_FIELDS not in parsed.columns:  # keep the text as landed for bronze (see _write_bronze)
+        parsed = parsed.select("*", *[F.col(f"`{c.name}`").alias(LANDED + c.name) for c in contract.columns])
     typed = parsed.transform(with_typed_columns(contract, batch.ctx.dt)).transform(
         with_normalized_identifiers(contract)
     )
@@ -375,7 +390,8 @@ def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:
         F.lit(report.batch_id).alias("_batch_id"),
         F.lit(batch.ingested_at).cast("timestamp").alias("_ingested_at"),
     )
-    rejected = union_all([typed.filter(F.size(REASONS) > 0).select(RAW, REASONS, *LINEAGE), encoding])
+    raw = build_raw_line(typed.columns).alias(RAW)
+    rejected = union_all([typed.filter(F.size(REASONS) > 0).select(raw, REASONS, *LINEAGE), encoding])
     if not batch.landed_before:
         ctx.lake.replace_dt(
             batch.quarantine, rejected.transform(protect_bronze_pii(batch.contract, batch.key, RAW)), ctx.dt
@@ -385,7 +401,7 @@ def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:
     report.reasons = reason_counts(quarantined)
 
 
-def _dedup(batch: _Batch, parsed: DataFrame, typed: DataFrame) -> DataFrame:
+def _dedup(batch: _Batch, typed: DataFrame) -> DataFrame:
     """The silver candidates (good rows, PII protected, one row per key; checkpointed) and the row balance."""
     ctx, contract, report = batch.ctx, batch.contract, batch.report
     good = typed.filter(F.size(REASONS) == 0)
@@ -393,13 +409,14 @@ def _dedup(batch: _Batch, parsed: DataFrame, typed: DataFrame) -> DataFrame:
     report.rejected_ids = {r["c"]: r["count"] for r in ids}
     candidates = (
         good.transform(latest_per_key(contract.keys, contract.order_by or None))
-        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, EXTRA)
+        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, RAW_FIELDS, EXTRA)
+        .drop(*[LANDED + c.name for c in contract.columns])
         .transform(protect_direct_pii(contract, batch.key))
         .withColumn("_dt", F.lit(ctx.dt))
     )
     candidates = ctx.checkpoint(candidates, "candidates")
     ctx.step("candidates")
-    report.rows_in = parsed.count() + sum(len(f.bad_lines) for f in batch.files)
+    report.rows_in = typed.count() + sum(len(f.bad_lines) for f in batch.files)
     n_good = report.rows_in - report.quarantined
     n_candidates = candidates.count()
     already = _already_in_silver(batch, candidates)

@@ -168,6 +168,7 @@ class _Builder:
         self.oneid_map = ctx.read_dt(MAP).select("id_type", "id_value", "oneid")
         self.population = ctx.checkpoint(population(self.oneid_map), "population")
         self._keyed: dict[str, DataFrame] = {}
+        self._features: dict[tuple[_dt.date, tuple[str, ...]], DataFrame] = {}
 
     def keyed(self, view: str) -> DataFrame:
         """One silver table with OneIDs (records ingested up to dt), checkpointed once per build."""
@@ -193,6 +194,14 @@ class _Builder:
         with registered_views(self.ctx.spark, views):
             base = self.ctx.checkpoint(source_tags(self.population, views, sourced), f"{label}_source")
         return self.ctx.checkpoint(base.transform(derived_tags(derived)), label)
+
+    def features(self, tags: list[TagDefinition], as_of: _dt.date) -> DataFrame:
+        """The models' feature ``tags`` as of a cutoff: built and checkpointed once per cutoff, shared by
+        every model that trains or measures on it."""
+        key = (as_of, tuple(t.id for t in tags))
+        if key not in self._features:
+            self._features[key] = self.wide(tags, as_of, f"features_{as_of:%Y%m%d}_{len(self._features)}")
+        return self._features[key]
 
     def label(
         self, view: str, value: str, where: str | None, default, as_of: _dt.date, horizon: int
@@ -313,8 +322,10 @@ def _build(builder: _Builder, catalog: Catalog, needed: list[TagDefinition], rep
 
     models = [t for t in needed if t.kind == "model"]
     if models:
+        # One feature frame per cutoff for all the models (their features' union), not one per model.
+        features = catalog.closure(f for t in models for f in t.model.features)  # type: ignore[union-attr]
         for tag in models:
-            scores, row = _train_and_score(builder, catalog, tag, wide)
+            scores, row = _train_and_score(builder, features, tag, wide)
             if scores is None:
                 wide = wide.withColumn(tag.id, F.lit(None).cast(tag.spark_type))
                 report.untrained.append(tag.id)
@@ -442,22 +453,27 @@ def _write_rows(ctx: RunContext, table: str, rows: list[dict], tag_ids: list[str
     ctx.lake.replace_dt(table, ctx.spark.createDataFrame(kept + rows, ctx.lake.contracts[table].ddl), ctx.dt)
 
 
-def _training_frame(builder: _Builder, catalog: Catalog, tag: TagDefinition, as_of: _dt.date) -> DataFrame:
-    """Features as of ``as_of`` joined with the label of the ``horizon`` days after it, in the population."""
+def _training_frame(
+    builder: _Builder, features: list[TagDefinition], tag: TagDefinition, as_of: _dt.date
+) -> DataFrame:
+    """Features as of ``as_of`` (shared by the models) joined with the label of the ``horizon`` days after
+    it, in the model's population."""
     spec = tag.model
     assert spec is not None
-    features = builder.wide(catalog.closure(spec.features), as_of, f"{tag.id}_features_{as_of:%Y%m%d}")
     label = builder.label(
         spec.label.from_, spec.label.value, spec.label.where, spec.label.default, as_of, spec.horizon_days
     )
-    frame = features.join(label, "oneid")
+    frame = builder.features(features, as_of).join(label, "oneid")
     return frame.where(F.expr(spec.population)) if spec.population else frame
 
 
 def _train_and_score(
-    builder: _Builder, catalog: Catalog, tag: TagDefinition, wide: DataFrame
+    builder: _Builder, features: list[TagDefinition], tag: TagDefinition, wide: DataFrame
 ) -> tuple[DataFrame | None, dict | None]:
     """Train on the older window, measure on the holdout window, refit on the holdout window, score ``dt``.
+
+    ``features`` are the tags every model's features need (the same list for all models of a build), so
+    the feature frame of a cutoff is built once.
 
     Returns:
         ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row, or
@@ -467,13 +483,13 @@ def _train_and_score(
 
     ctx, spec = builder.ctx, tag.model
     assert spec is not None
-    types = {f: catalog[f].type for f in spec.features}
+    types = {t.id: t.type for t in features if t.id in spec.features}
     train_as_of, holdout_as_of = models.cutoffs(ctx.dt, spec.horizon_days)
     train = models.to_pandas(
-        _training_frame(builder, catalog, tag, train_as_of), spec.features, spec.sample_rows
+        _training_frame(builder, features, tag, train_as_of), spec.features, spec.sample_rows
     )
     holdout = models.to_pandas(
-        _training_frame(builder, catalog, tag, holdout_as_of), spec.features, spec.sample_rows, seed=11
+        _training_frame(builder, features, tag, holdout_as_of), spec.features, spec.sample_rows, seed=11
     )
     if train.empty or holdout.empty:
         # Too little history (a new deployment, a short demo): the tag stays NULL for this dt, the rest

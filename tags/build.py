@@ -1,8 +1,14 @@
 """Tag values from base views: the wide frame (one row per OneID, one column per tag), its long form and
 its statistics. Pure DataFrame code: the job reads the views and writes the results.
 
-Order of a build: aggregate and query tags (one grouped pass per base view), then expression and function
-tags in dependency order; predictive tags are scored by ``tags.models`` and joined in by the job.
+Order of a build: aggregate and query tags (one grouped pass per base view, plus one two-level pass per
+distinct key counted), then expression and function tags in dependency order; predictive tags are scored by
+``tags.models`` and joined in by the job.
+
+Memory is bounded by partitions, not by people: a ``count(DISTINCT x) FILTER (WHERE ...)`` in a grouped pass
+keeps a set of ``x`` per OneID and per tag (about 18 KB per OneID and tag on Sail), so distinct counts are
+computed in two levels instead: group by OneID and ``x`` with one ``bool_or(where)`` flag per tag, then
+``count_if`` per tag (see ``distinct_counts``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ AGGREGATES = frozenset(
     }
 )
 _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*\(")
+_COUNT_DISTINCT = re.compile(r"^\s*count\s*\(\s*DISTINCT\s+(.+)\)\s*$", re.IGNORECASE | re.DOTALL)
 TOP_VALUES = 20
 
 
@@ -57,15 +64,24 @@ def source_tags(
 ) -> DataFrame:
     """Aggregate and query tags joined onto the population (``oneid`` plus one column per tag).
 
-    Aggregate tags over the same view are computed in one grouped pass with ``FILTER (WHERE ...)``; query
-    tags read the views registered under their names (see ``registered_views``).
+    Aggregate tags over the same view are computed in one grouped pass with ``FILTER (WHERE ...)``, except
+    ``count(DISTINCT <expr>)`` tags, which get one two-level pass per view and distinct expression
+    (``distinct_counts``); query tags read the views registered under their names (see ``registered_views``).
     """
     tags = list(tags)
     wide = population
     by_view: dict[str, list[TagDefinition]] = {}
+    by_key: dict[tuple[str, str], list[TagDefinition]] = {}
     for tag in tags:
         if tag.kind == "aggregate":
-            by_view.setdefault(tag.from_, []).append(tag)  # type: ignore[arg-type]
+            key = _distinct_key(tag.value)
+            if key is None:
+                by_view.setdefault(tag.from_, []).append(tag)  # type: ignore[arg-type]
+            else:
+                by_key.setdefault((tag.from_, key), []).append(tag)  # type: ignore[arg-type]
+    for (view, key), group in by_key.items():
+        counts = views[view].transform(distinct_counts(key, {t.id: t.where for t in group}))
+        wide = wide.join(counts, "oneid", "left")
     for view, group in by_view.items():
         # One grouped pass per view; a tag whose value is not one aggregate call (FILTER attaches to an
         # aggregate only) gets its own pass over the rows of its where.
@@ -87,6 +103,47 @@ def source_tags(
             values = spark.sql(tag.query).select(F.col("oneid").cast("long").alias("oneid"), F.col("value"))
             wide = wide.join(values.withColumnRenamed("value", tag.id), "oneid", "left")
     return wide.select("oneid", *[_typed(t, F.col(t.id)).alias(t.id) for t in tags])
+
+
+def distinct_counts(key: str, wheres: dict[str, str | None]) -> Callable[[DataFrame], DataFrame]:
+    """A transform counting the distinct non-NULL values of ``key`` per OneID, once per tag with its where:
+    ``(oneid, <tag> long ...)``, one row per OneID present in the rows, the same values as
+    ``count(DISTINCT <key>) FILTER (WHERE <where>)`` in one grouped pass.
+
+    Two levels keep the state bounded: first one row per (OneID, key value) with a flag per tag (whether
+    any of its rows passes the tag's where; NULL when none is true or false, which ``count_if`` skips), then
+    the flags counted per OneID. Rows with a NULL key are kept in the first level so that a OneID with rows
+    but no key counts 0, as the single pass does.
+
+    Args:
+        key: the SQL expression inside ``count(DISTINCT ...)``.
+        wheres: tag id -> its where (SQL), or None for every row.
+    """
+
+    def transform(rows: DataFrame) -> DataFrame:
+        flags = [F.expr(f"bool_or({w or 'true'})").alias(f"_f{i}") for i, w in enumerate(wheres.values())]
+        per_value = rows.groupBy("oneid", F.expr(key).alias("_key")).agg(*flags)
+        counted = F.col("_key").isNotNull()
+        return per_value.groupBy("oneid").agg(
+            *[F.count_if(counted & F.col(f"_f{i}")).alias(tag_id) for i, tag_id in enumerate(wheres)]
+        )
+
+    return transform
+
+
+def _distinct_key(value: str) -> str | None:
+    """The expression of a ``count(DISTINCT <expr>)`` tag value over one expression, else None."""
+    match = _COUNT_DISTINCT.match(value)
+    if not match or not _is_one_aggregate(value):
+        return None
+    key = match.group(1).strip()
+    depth = 0
+    for ch in key:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            return None  # count(DISTINCT a, b): several columns, left to the single pass
+    return key
 
 
 def _is_one_aggregate(value: str) -> bool:

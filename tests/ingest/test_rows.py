@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from cdp.testing import assert_df_equal
 from ingest.rows import (
     REASONS,
+    build_raw_line,
     from_parquet,
     latest_per_key,
     parse_csv,
@@ -63,7 +64,7 @@ def test_parse_csv_splits_quoted_fields_and_marks_malformed_lines(spark) -> None
     expected = spark.createDataFrame(
         [
             ('o1,"1,200.50",2026-11-01 10:00:00,NEW10', "o1", "2026-11-01 10:00:00", "1,200.50", None,
-             '{"coupon": "NEW10"}', False),
+             '{"coupon":"NEW10"}', False),
             ("o2, 12 ,2026-11-01 11:00:00,", "o2", "2026-11-01 11:00:00", "12", None, None, False),
             ('o3,"unclosed,2026-11-01 12:00:00,X', None, None, None, None, None, True),
             ("o4,1.0,2026-11-01 13:00:00", None, None, None, None, None, True),  # 3 fields, header has 4
@@ -96,7 +97,10 @@ def test_from_parquet_gives_the_shape_of_parsed_text(spark) -> None:
         [("o1", 12.5, "2026-11-02", "NEW10"), ("o2", None, " ", None)],
         "order_id string, amount double, ship_date string, coupon string",
     )
-    got = rows.transform(from_parquet(COLUMNS))
+    parsed = rows.transform(from_parquet(COLUMNS))
+    assert parsed.columns == ["_raw_fields", *COLUMNS, "_extra", "_malformed"]
+    # the raw line is built from the row's values only where it is needed
+    got = parsed.select(build_raw_line(parsed.columns).alias("_raw"), *parsed.columns[1:])
     expected = spark.createDataFrame(
         [
             (json.dumps({"order_id": "o1", "amount": "12.5", "ship_date": "2026-11-02", "coupon": "NEW10"},
@@ -202,3 +206,51 @@ def test_latest_per_key_without_order_keeps_the_first_raw_line(spark) -> None:
     rows = spark.createDataFrame([("a2", "a", 9), ("a1", "a", 1), ("b1", "b", None)], ROWS)
     got = rows.transform(latest_per_key(["order_id"], None))
     assert_df_equal(got, spark.createDataFrame([("a1", "a", 1), ("b1", "b", None)], ROWS), order_by=["_raw"])
+
+
+def test_parse_csv_reads_a_line_as_python_csv_does(spark) -> None:
+    # CRLF endings, a quote inside an unquoted field, text after a closing quote, a carriage return inside
+    # an unquoted field, whitespace str.strip() removes (ideographic space, no-break space), repeated
+    # undeclared columns (the last non-empty value wins) and a blank line.
+    header = ["order_id", "note", "amount", "note"]
+    got = lines(
+        spark,
+        "o1,,1.5,x\r",
+        'o2,a"b,2,\r\r',
+        '"o3"x,,3,',
+        "o4\rx,,4,",
+        "\u3000o5\xa0,y, 5 ,",
+        "\r",
+    ).transform(parse_csv(header, ["order_id", "amount"]))
+    expected = spark.createDataFrame(
+        [
+            ("o1,,1.5,x\r", "o1", "1.5", '{"note":"x"}', False),
+            ('o2,a"b,2,\r\r', "o2", "2", '{"note":"a\\"b"}', False),
+            ('"o3"x,,3,', None, None, None, True),
+            ("o4\rx,,4,", None, None, None, True),
+            ("\u3000o5\xa0,y, 5 ,", "o5", "5", '{"note":"y"}', False),
+            ("\r", None, None, None, True),
+        ],
+        "_raw string, order_id string, amount string, _extra string, _malformed boolean",
+    )
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_latest_per_key_ranks_repeated_keys_of_parquet_rows_by_their_values(spark) -> None:
+    schema = "_raw_fields struct<k1:string,k2:string,v:string>, k1 string, k2 string, updated_at long"
+    rows = spark.createDataFrame(
+        [
+            (("a", "x", "2"), "a", "x", 1),
+            (("a", "x", "1"), "a", "x", 1),  # a tie: the smaller row JSON wins
+            (("a", "y", "3"), "a", "y", 1),  # another key: passes through
+            ((None, "x", "4"), None, "x", 1),
+            ((None, "x", "5"), None, "x", 2),  # NULL is a key value like the others
+        ],
+        schema,
+    )
+    got = rows.transform(latest_per_key(["k1", "k2"], "updated_at"))
+    expected = spark.createDataFrame(
+        [(("a", "x", "1"), "a", "x", 1), (("a", "y", "3"), "a", "y", 1), ((None, "x", "5"), None, "x", 2)],
+        schema,
+    )
+    assert_df_equal(got, expected, order_by=["k1", "k2"])

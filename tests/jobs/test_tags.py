@@ -1,7 +1,8 @@
 """The tag build on a generated demo population (real ingest, OneID and Delta tables): every layer, the
 wide profile and the long table agree, statistics and the model registry are written, reruns are
-idempotent, partial layer rebuilds keep the other tags, history is kept by dt, and the 30-day purchase
-propensity is scored against the generator's future purchases."""
+idempotent, partial layer rebuilds keep the other tags, history is kept by dt, two builds of a date give the
+same predictive tags, and the 30-day purchase propensity is scored against the generator's future
+purchases."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pyspark.sql import functions as F
 from sklearn.metrics import roc_auc_score
 
 from cdp.lake import Lake
+from cdp.testing import assert_df_equal
 from jobs import tags as job
 from tags import load_catalog
 
@@ -140,6 +142,24 @@ def test_purchase_propensity_beats_recency_against_future_purchases(spark, built
     print(f"\npropensity AUC {auc:.3f} vs recency-only {baseline:.3f} on {len(rows)} persons")
     assert auc >= 0.75
     assert auc > baseline
+
+
+def test_two_builds_of_a_date_give_the_same_predictive_tags(spark, built, built_copy) -> None:
+    """Fixed seeds, a sample by OneID hash in OneID order and single-threaded training: rebuilding the
+    predictive layer of the date gives the very same scores and holdout metrics as the first build."""
+    _, first, _ = built
+    s, lake, _ = built_copy
+    predictive = [t.id for t in load_catalog([]).layer("predictive")]
+    job.run(spark, s, DT, ["predictive"])
+    assert_df_equal(
+        day_of(lake, "gold.profile").select("oneid", *predictive),
+        day_of(first, "gold.profile").select("oneid", *predictive),
+        order_by=["oneid"],
+    )
+    metrics = ["tag_id", "metric_value", "baseline_value", "train_rows", "holdout_rows"]
+    assert_df_equal(
+        day_of(lake, "gold.models").select(*metrics), day_of(first, "gold.models").select(*metrics)
+    )
 
 
 def test_rerun_partial_layers_and_history_by_dt(spark, built_copy) -> None:

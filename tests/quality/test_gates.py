@@ -425,3 +425,63 @@ def test_tags_gate_passes_and_fails_on_referential_and_coverage_checks(spark, la
         ("gold.tag_stats", "unexpected_rows_expectation"),  # a tag no OneID has
     }
     assert not lake.exists("gold.tags")
+
+
+def test_the_one_pass_sql_gate_gives_the_outcomes_of_great_expectations(spark, lake) -> None:
+    """gold.tags is gated in one SQL pass (meta.gate: sql): NULLs, regex misses, OneIDs missing from the
+    map and the row count against the previous dt come out as GE finds them, with the suite's severities."""
+    from quality.gates import validate, validate_sql
+
+    day = datetime.date.fromisoformat(DT2)
+    lake.replace_dt(
+        "gold.oneid_map",
+        spark.createDataFrame(
+            [("member_id", "M1", 1, 10)], "id_type string, id_value string, vid long, oneid long"
+        ),
+        day,
+    )
+    previous = spark.createDataFrame(
+        [("10", "gender", "F")] * 10, "oneid string, tag_id string, value string"
+    )
+    lake.replace_dt("gold.tags", previous, datetime.date.fromisoformat(DT1))
+    batch = spark.createDataFrame(
+        [
+            ("10", "gender", "F"),
+            ("10", "Bad-Tag", None),
+            (None, "city", "x"),
+            ("99", "city", "y"),
+            ("0", "a", "b"),
+        ],
+        "oneid string, tag_id string, value string",
+    ).withColumn("dt", F.lit(day))
+    plan = load_suite("gold.tags")
+    assert plan.data["meta"]["gate"] == "sql"
+    sql = validate_sql(lake, plan, batch, DT2, stage="test")
+    ge = validate(lake, plan, batch, DT2, stage="test")
+
+    def outcomes(result):
+        return [
+            (o.position, o.expectation, o.severity, o.success, o.unexpected_count) for o in result.outcomes
+        ]
+
+    assert outcomes(sql) == outcomes(ge)
+    checks = [o for o in sql.outcomes if o.expectation != "expect_table_row_count_to_be_between"]
+    assert {o.describe(): o.success for o in checks} == {
+        "expect_column_values_to_not_be_null(oneid)": False,
+        "expect_column_values_to_not_be_null(tag_id)": True,
+        "expect_column_values_to_not_be_null(value)": False,
+        "expect_column_values_to_match_regex(oneid)": False,
+        "expect_column_values_to_match_regex(tag_id)": False,
+        "unexpected_rows_expectation": False,  # 99 and 0 are not in the map (the NULL neither)
+    }
+    # 5 rows after 10: above a fifth (critical), below 0.7 of the previous dt (a warning)
+    assert [o.severity for o in sql.outcomes if o.expectation == "expect_table_row_count_to_be_between"] == [
+        "critical",
+        "warning",
+    ]
+    assert [o.success for o in sql.outcomes if o.expectation == "expect_table_row_count_to_be_between"] == [
+        True,
+        False,
+    ]
+    regex = next(o for o in sql.outcomes if o.describe() == "expect_column_values_to_match_regex(tag_id)")
+    assert "Bad-Tag" in regex.observed and regex.unexpected_count == 1

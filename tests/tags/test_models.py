@@ -69,6 +69,9 @@ def test_make_estimator_follows_the_spec() -> None:
 
     classifier = models.make_estimator(spec(algorithm="lightgbm", params={"num_leaves": 7}))
     assert isinstance(classifier, lgb.LGBMClassifier)
+    # One thread per process, deterministic for a date (the engine has the cores).
+    assert classifier.get_params()["n_jobs"] == 1 and classifier.get_params()["deterministic"] is True
+    assert models.make_estimator(spec(algorithm="random_forest"))[-1].n_jobs == 1
     assert classifier.get_params()["num_leaves"] == 7 and classifier.get_params()["learning_rate"] == 0.03
     assert isinstance(models.make_estimator(spec(algorithm="lightgbm", task="regression")), lgb.LGBMRegressor)
     assert isinstance(models.make_estimator(spec(params={"C": 0.5}))[-1], LogisticRegression)
@@ -177,12 +180,17 @@ def test_score_in_parallel_equals_the_driver_prediction(spark) -> None:
 
 def test_to_pandas_brings_features_and_label_and_samples_large_frames(spark) -> None:
     df = spark.createDataFrame(
-        [(i, float(i % 2), "x") for i in range(400)], "orders_30d long, label double, z string"
-    )
+        [(399 - i, i, float(i % 2), "x") for i in range(400)],
+        "oneid long, orders_30d long, label double, z string",
+    ).repartition(3)
     small = models.to_pandas(df.where("orders_30d < 3"), ["orders_30d"], sample_rows=100)
-    assert small.sort_values("orders_30d").to_dict("list") == {
-        "orders_30d": [0, 1, 2],
-        "label": [0.0, 1.0, 0.0],
-    }
+    assert small.to_dict("list") == {"orders_30d": [2, 1, 0], "label": [0.0, 1.0, 0.0]}  # OneID order
     sampled = models.to_pandas(df, ["orders_30d"], sample_rows=100)
     assert list(sampled.columns) == ["orders_30d", "label"] and 50 <= len(sampled) <= 160
+    # The same rows in the same order every time, whatever the partitioning; another seed, another sample.
+    again = models.to_pandas(df.repartition(5), ["orders_30d"], sample_rows=100)
+    assert again.equals(sampled) and list(sampled["orders_30d"]) == sorted(
+        sampled["orders_30d"], reverse=True
+    )
+    other = models.to_pandas(df, ["orders_30d"], sample_rows=100, seed=11)
+    assert set(other["orders_30d"]) != set(sampled["orders_30d"])

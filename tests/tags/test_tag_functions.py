@@ -88,3 +88,43 @@ def test_aggregate_tags_share_one_pass_and_complex_values_get_their_own(spark) -
         ("2", "purchase_count_30d", "0"),
         ("3", "purchase_count_30d", "0"),
     ]
+
+
+def test_distinct_counts_in_two_levels_equal_count_distinct_filter_in_one_pass(spark) -> None:
+    base = load_catalog([])["purchase_count_30d"].model_dump(by_alias=True)
+    tags = [
+        TagDefinition.model_validate(base | {"id": tag_id, "value": value, "where": where, "default": 0})
+        for tag_id, value, where in [
+            ("paid", "count(DISTINCT order_id)", "status = 'paid'"),
+            ("recent", "count(DISTINCT order_id)", "days_ago < 30 AND status <> 'refunded'"),
+            ("every", "COUNT( distinct order_id )", None),
+            ("days", "count(DISTINCT days_ago)", "status = 'paid'"),
+            ("amount", "sum(amount)", "status = 'paid'"),
+        ]
+    ]
+    # NULLs in the distinct key (order_id, days_ago) and in the where (status, days_ago); repeated keys
+    # whose rows disagree on the where; a OneID whose only rows have a NULL key.
+    orders = spark.createDataFrame(
+        [
+            (1, "o1", "paid", 3, 10.0),
+            (1, "o1", "refunded", 3, 10.0),
+            (1, "o2", None, 40, 5.0),
+            (1, None, "paid", 3, 1.0),
+            (1, "o3", "paid", None, 2.0),
+            (2, "o4", None, None, 7.0),
+            (2, "o4", "paid", 50, 7.0),
+            (3, None, "paid", None, 9.0),
+            (4, "o5", "refunded", 1, 3.0),
+        ],
+        "oneid long, order_id string, status string, days_ago int, amount double",
+    )
+    population = spark.createDataFrame([(i,) for i in range(1, 6)], "oneid long")
+    one_pass = orders.groupBy("oneid").agg(
+        *[F.expr(f"{t.value} FILTER (WHERE {t.where})" if t.where else t.value).alias(t.id) for t in tags]
+    )
+    expected = population.join(one_pass, "oneid", "left").select(
+        "oneid", *[F.coalesce(F.col(t.id), F.lit(0)).cast(t.spark_type).alias(t.id) for t in tags]
+    )
+    actual = source_tags(population, {"orders": orders}, tags)
+    assert_df_equal(actual, expected, order_by=["oneid"])
+    assert {r["oneid"]: (r["paid"], r["recent"], r["every"]) for r in actual.collect()}[3] == (0, 0, 0)
