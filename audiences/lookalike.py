@@ -16,8 +16,10 @@ most similar; and the offline evaluation every run prints (hide part of the seed
 - Evaluation: split the seed 70/30 several times; train on 70 % as above; rank the population without the
   training seed; report recall, precision and lift of the hidden 30 % in the top 1 %, 5 %, 10 % and the AUC,
   next to two baselines, the cosine similarity to the seed's centroid and a plain logistic regression. On
-  large populations the non-seed part is a uniform sample weighted back to the population (hidden seed
-  members all count with weight 1), so the figures estimate the full-population ones.
+  large populations the non-seed part is a uniform sample weighted back to the population, and the seed
+  may be a uniform sample of a larger seed, weighted back to it, so the figures estimate the
+  full-population ones; each split retrains the model, so a job evaluates on a bounded sample and trains
+  its production model once.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ LGBM_PARAMS: dict[str, Any] = {
     "max_bin": 63,
     "verbose": -1,
     "num_threads": 1,
+    "force_col_wise": True,
+    "deterministic": True,
     "seed": 7,
 }
 DRIVER_THREADS = 1
 """Threads of LightGBM and of BLAS on the driver. One: the engine runs in the same process (embedded) or on
 the same machine, and oversubscribed OpenMP/BLAS threads were 10-100x slower than one thread on the small
-matrices a lookalike trains on."""
+matrices a lookalike trains on (8.6x measured for LightGBM alone on a busy 2-core box). With one thread,
+``deterministic`` and a fixed histogram layout (``force_col_wise``, which also skips LightGBM's timing of
+both layouts), the same rows give the same booster."""
 ROUNDS = 200
 
 
@@ -477,7 +483,7 @@ class Evaluation:
         return [
             f"hide-and-recover: seed {self.seed_size:,}, {self.hidden_share:.0%} hidden, "
             f"{self.splits} splits, "
-            f"population {self.population:,} ({self.sampled:,} rows on the driver), {self.features} features"
+            f"population {self.population:,} ({self.sampled:,} sampled rows), {self.features} features"
             + (f", excluded {', '.join(self.excluded)}" if self.excluded else "")
             + "".join(f"; {n}" for n in self.notes),
             *rows,
@@ -554,11 +560,12 @@ def evaluate(
     random_state: int = 7,
     excluded: Sequence[str] = (),
     with_lightgbm_alone: bool = False,
+    seed_population: int | None = None,
 ) -> Evaluation:
     """Hide-and-recover evaluation on driver data.
 
     Args:
-        x_seed: encoded rows of every seed member.
+        x_seed: encoded rows of every seed member, or of a uniform sample of them (``seed_population``).
         x_sample: encoded rows of a uniform sample of the population (seed members included where drawn).
         sample_is_seed: which sample rows are seed members (they are dropped from the non-seed part).
         spec: the feature spec.
@@ -568,30 +575,35 @@ def evaluate(
         random_state: seed of the splits.
         excluded: tags left out of the features (reported).
         with_lightgbm_alone: also report LightGBM without the blend.
+        seed_population: the seed's size when ``x_seed`` is a sample of it (each hidden row then stands for
+            ``seed_population / len(x_seed)`` members); ``len(x_seed)`` by default.
     """
     import time
 
     started = time.perf_counter()
     rng = np.random.default_rng(random_state)
     n_seed = len(x_seed)
+    seed_population = max(seed_population or n_seed, n_seed)
+    w_seed = seed_population / max(n_seed, 1)
     others = x_sample[~sample_is_seed]
-    non_seed_population = max(population - n_seed, len(others))
+    non_seed_population = max(population - seed_population, len(others))
     w_other = non_seed_population / max(len(others), 1)
     results: dict[str, list[Metrics]] = {"model": [], "centroid": [], "logistic": [], "lightgbm": []}
     for _ in range(splits):
         perm = rng.permutation(n_seed)
         n_hidden = max(1, round(n_seed * hidden_share))
         hidden, train = perm[:n_hidden], perm[n_hidden:]
-        # Unlabelled training rows: the sample without the training seed, i.e. others plus hidden rows the
-        # uniform sample happened to draw (a random hidden subset at the sample's rate).
-        rate = len(others) / max(non_seed_population, 1)
+        # Unlabelled training rows: the sample without the training seed, i.e. others plus hidden members
+        # the uniform sample happened to draw (a random subset of the hidden rows at the sample's rate, in
+        # members: a hidden row stands for w_seed of them).
+        rate = min(1.0, w_seed * len(others) / max(non_seed_population, 1))
         drawn_hidden = hidden[rng.random(len(hidden)) < rate]
         x_unlab = np.vstack([others, x_seed[drawn_hidden]])
         x_train = np.vstack([x_seed[train], x_unlab])
         y_train = np.r_[np.ones(len(train)), np.zeros(len(x_unlab))]
         x_eval = np.vstack([others, x_seed[hidden]])
         positive = np.r_[np.zeros(len(others)), np.ones(len(hidden))]
-        weight = np.r_[np.full(len(others), w_other), np.ones(len(hidden))]
+        weight = np.r_[np.full(len(others), w_other), np.full(len(hidden), w_seed)]
         # Folds as the job assigns them (a hash of the OneID): random here, the same for a row in
         # training and in evaluation.
         fold_others, fold_hidden = rng.integers(0, FOLDS, len(others)), rng.integers(0, FOLDS, len(hidden))
@@ -610,7 +622,7 @@ def evaluate(
             gbm = train_crossfit(x_seed[train], x_unlab, fold_unlab, spec, weights={"lgbm": 1.0})
             results["lightgbm"].append(ranking_metrics(gbm.score(x_eval, fold_eval), positive, weight))
     return Evaluation(
-        seed_size=n_seed,
+        seed_size=seed_population,
         hidden_share=hidden_share,
         splits=splits,
         population=population,

@@ -3,8 +3,10 @@ everyone on the engine, keep the top, write the result as a new audience with it
 
     gold.audience_members (seed version) -> consent filter -> seed OneIDs (at least settings.min_seed_size)
     gold.profile (dt) -> features (the seed rule's tags and tags derived from them left out)
-        -> seed rows + uniform population sample to the driver (OneID order) -> hide-and-recover evaluation
-        -> cross-fitted model -> scores with mapInPandas -> consent filter -> top N -> new audience version
+        -> seed rows + uniform population sample to the driver (OneID order)
+        -> hide-and-recover evaluation on a bounded sub-sample of those rows (it retrains per split)
+        -> cross-fitted model, trained once on all driver rows
+        -> scores with mapInPandas -> consent filter -> top N -> new audience version
 
 The models and the evaluation are :mod:`audiences.lookalike`; this module reads, samples and writes.
 """
@@ -17,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pyspark.sql import functions as F
 
 from audiences.consent import without_optouts
 from audiences.errors import AudienceError, SeedTooSmallError
 from audiences.lookalike import (
+    TREES_FROM,
     CrossFitted,
     Evaluation,
     build_scores,
@@ -48,6 +52,12 @@ SAMPLE_ROWS = 200_000
 """Population rows brought to the driver for lookalike training and evaluation."""
 SEED_ROWS = 50_000
 """Seed rows brought to the driver at most."""
+EVAL_ROWS = 50_000
+"""Population rows the hide-and-recover evaluation trains and ranks on at most, a uniform sub-sample of the
+driver sample: every split retrains the cross-fitted model, so the evaluation's cost is bounded here."""
+EVAL_SEED_ROWS = 10_000
+"""Seed rows the evaluation uses at most, a uniform sub-sample weighted back to the seed: the 70 % of them
+that train are still in the blend regime of the largest seeds (``audiences.lookalike.TREES_LEAD_FROM``)."""
 
 
 @dataclass
@@ -149,7 +159,9 @@ def _driver_rows(seed: _Seed, population: int, sample_rows: int) -> tuple[pd.Dat
     )
 
 
-def _train(seed: _Seed, population: int, *, sample_rows: int, evaluation: bool, splits: int) -> _Trained:
+def _train(
+    seed: _Seed, population: int, *, sample_rows: int, evaluation: bool, splits: int | None
+) -> _Trained:
     """Evaluate (hide and recover) when asked, then fit the cross-fitted model on the whole seed."""
     seed_pdf, sample_pdf = _driver_rows(seed, population, sample_rows)
     is_seed = sample_pdf["_seed"].fillna(False).astype(bool).to_numpy()
@@ -158,13 +170,55 @@ def _train(seed: _Seed, population: int, *, sample_rows: int, evaluation: bool, 
     x_seed, x_sample = encode(seed_pdf), encode(sample_pdf)
     report = None
     if evaluation:
-        report = evaluate(
-            x_seed, x_sample, is_seed, spec, population=population, splits=splits, excluded=seed.excluded
-        )
+        report = _evaluate(x_seed, x_sample, is_seed, spec, seed, population, splits)
     unlabelled = ~is_seed
     folds = fold_of(sample_pdf.loc[unlabelled, "oneid"])
     model = train_crossfit(x_seed, x_sample[unlabelled], folds, spec)
     return _Trained(model, spec["names"], report)
+
+
+def _subsample(rows: int, most: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of a uniform sub-sample of at most ``most`` of ``rows`` rows, in their order."""
+    return np.arange(rows) if rows <= most else np.sort(rng.choice(rows, size=most, replace=False))
+
+
+def _evaluate(
+    x_seed: np.ndarray,
+    x_sample: np.ndarray,
+    is_seed: np.ndarray,
+    spec: dict[str, Any],
+    seed: _Seed,
+    population: int,
+    splits: int | None,
+) -> Evaluation:
+    """Hide and recover on at most :data:`EVAL_ROWS` sample rows and :data:`EVAL_SEED_ROWS` seed rows,
+    weighted back to the population and the seed; the production model is trained separately, once.
+
+    By default three splits below ``TREES_FROM`` seed members, where the blend has no fitting loop and a
+    split's 30 hidden members make its figures swing, and one split above, where a split retrains trees
+    and a regression and hides hundreds of members."""
+    if splits is None:
+        splits = 3 if seed.size < TREES_FROM else 1
+    rng = np.random.default_rng(17)
+    rows = _subsample(len(x_sample), EVAL_ROWS, rng)
+    seed_rows = _subsample(len(x_seed), EVAL_SEED_ROWS, rng)
+    report = evaluate(
+        x_seed[seed_rows],
+        x_sample[rows],
+        is_seed[rows],
+        spec,
+        population=population,
+        seed_population=seed.size,
+        splits=splits,
+        excluded=seed.excluded,
+    )
+    if len(rows) < len(x_sample) or len(seed_rows) < seed.size:
+        report.notes.append(
+            f"evaluated on {len(seed_rows):,} seed and {len(rows):,} sample rows, weighted back to the seed "
+            f"and the population; the model is trained once, on {len(x_seed):,} seed and "
+            f"{int((~is_seed).sum()):,} other rows"
+        )
+    return report
 
 
 def _top_scored(seed: _Seed, model: CrossFitted, keep: int, *, include_seed: bool) -> DataFrame:
@@ -204,7 +258,7 @@ def lookalike(
     exclude_tags: list[str] | tuple[str, ...] = (),
     include_seed: bool = False,
     evaluation: bool = True,
-    splits: int = 3,
+    splits: int | None = None,
     dt: _dt.date | None = None,
     created_by: str | None = None,
     sample_rows: int = SAMPLE_ROWS,
@@ -221,7 +275,7 @@ def lookalike(
         exclude_tags: tags left out of the features, on top of those the seed's rule reads.
         include_seed: also put the seed members in the new audience.
         evaluation: run the hide-and-recover evaluation and store it with the version.
-        splits: random splits of the evaluation.
+        splits: random splits of the evaluation (by default three for seeds under 300, else one).
         dt: the profile date; the seed version's dt by default.
         created_by: the author recorded (the OS user by default).
         sample_rows: population rows brought to the driver.

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from audiences.consent import without_optouts
 from audiences.errors import UnknownAudienceError
 from audiences.spec import AudienceSpec, audience_id_of
+from cdp.run import RunContext
 from jobs.audiences.context import AUDIENCES, MAP, MEMBERS, AudienceContext
 
 if TYPE_CHECKING:
@@ -250,9 +251,12 @@ def write_version(
     started = started or time.perf_counter()
     audience_id = spec.audience_id
     score = F.col("score") if "score" in matched.columns else F.lit(None).cast("double").alias("score")
-    matched = matched.select("oneid", score)
-    kept = matched.transform(without_optouts(optouts))
-    with ctx.lake.lock(AUDIENCES):
+    run = RunContext.open(ctx.spark, ctx.settings, day, stage="audiences", lake=ctx.lake)
+    with run.scratch_space(), ctx.lake.lock(AUDIENCES):
+        # Materialised once: a lookalike's matched rows are a scoring of the whole population, which the
+        # members write and the opt-out count would otherwise each recompute.
+        matched = run.checkpoint(matched.select("oneid", score), "matched")
+        kept = matched.transform(without_optouts(optouts))
         version = _next_version(ctx, audience_id)
         written = _append_members(ctx, audience_id, version, kept, day)
         size = written.count()

@@ -1,5 +1,5 @@
 """The lookalike model on its own (numpy and pandas, no engine): the shrunken-centroid component, cross-fitted
-scoring, folds and the shippable scoring function."""
+scoring, folds, the shippable scoring function, deterministic trees and the evaluation on a seed sample."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sklearn.metrics import roc_auc_score
 
 from audiences.lookalike import (
     FOLDS,
+    LGBM_PARAMS,
     build_scores,
+    evaluate,
     fit_feature_spec,
     fold_of,
     make_encoder,
@@ -97,3 +99,33 @@ def test_the_shipped_scorer_gives_the_driver_scores() -> None:
     assert np.allclose(out["score"].to_numpy(), model.score(encode(population), folds))
     xs = standardize(encode(population), spec)
     assert np.isfinite(xs).all()
+
+
+def test_trees_are_single_threaded_and_the_same_rows_give_the_same_booster() -> None:
+    rng = np.random.default_rng(9)
+    rows = pd.concat([_population(rng, 400, shifted=True), _population(rng, 3_000, shifted=False)])
+    y = np.r_[np.ones(400), np.zeros(3_000)]
+    spec = fit_feature_spec(rows, {c: "number" for c in rows.columns}, DAY)
+    x = make_encoder(spec)(rows)
+    first, again = train_lookalike(x, y, spec), train_lookalike(x, y, spec)
+    assert LGBM_PARAMS["num_threads"] == 1 and LGBM_PARAMS["deterministic"]
+    assert first.booster is not None and first.booster == again.booster
+
+
+def test_an_evaluation_on_a_seed_sample_is_weighted_back_to_the_seed() -> None:
+    """A job evaluates on at most a few thousand seed rows: each hidden row then stands for
+    ``seed_population / rows`` members, so the hidden part's share of the ranked population (precision over
+    lift) is the full seed's, and the ranking figures estimate the full seed's."""
+    rng = np.random.default_rng(13)
+    seed, others = _population(rng, 1_000, shifted=True), _population(rng, 4_000, shifted=False)
+    spec = fit_feature_spec(pd.concat([seed, others]), {c: "number" for c in seed.columns}, DAY)
+    encode = make_encoder(spec)
+    x_seed, x_others = encode(seed), encode(others)
+    flags = np.zeros(len(x_others), bool)
+    full = evaluate(x_seed, x_others, flags, spec, population=5_000, splits=1)
+    part = evaluate(x_seed[:250], x_others, flags, spec, population=5_000, splits=1, seed_population=1_000)
+    assert (full.seed_size, part.seed_size) == (1_000, 1_000)
+    share = 300 / (4_000 + 300)  # 30 % of the seed hidden among the 4,000 others
+    for ev in (full, part):
+        assert abs(ev.model.precision["10%"] / ev.model.lift["10%"] - share) < 1e-9
+    assert abs(full.model.auc - part.model.auc) < 0.05, (full.model.auc, part.model.auc)

@@ -210,6 +210,34 @@ def test_lookalike_and_its_evaluation(spark, env) -> None:
         job.lookalike(spark, s, "tiny", size=100)
 
 
+def test_lookalike_evaluates_on_a_bounded_sample_and_trains_once(spark, env, monkeypatch) -> None:
+    """Every split of the evaluation retrains the model, so a job evaluates on at most ``EVAL_ROWS`` sample
+    rows and ``EVAL_SEED_ROWS`` seed members (weighted back to the seed) and trains its own model once, on
+    every row it brought to the driver."""
+    from jobs.audiences import lookalikes
+
+    s, _ = env
+    job.create(
+        spark, s, {"name": "recent buyers", "rule": {"tag": "purchase_count_90d", "op": ">=", "value": 1}}
+    )
+    monkeypatch.setattr(lookalikes, "EVAL_ROWS", 1_000)
+    monkeypatch.setattr(lookalikes, "EVAL_SEED_ROWS", 200)
+    production = []
+    train = lookalikes.train_crossfit
+
+    def counted(x_seed, x_unlabelled, *args, **kwargs):
+        production.append((len(x_seed), len(x_unlabelled)))
+        return train(x_seed, x_unlabelled, *args, **kwargs)
+
+    monkeypatch.setattr(lookalikes, "train_crossfit", counted)
+    res = job.lookalike(spark, s, "recent_buyers", size=100, splits=1)
+    ev = res.evaluation
+    assert ev is not None and (ev.splits, ev.sampled, ev.seed_size) == (1, 1_000, res.seed_size)
+    assert any("evaluated on 200 seed and 1,000 sample rows" in n for n in ev.notes), ev.notes
+    assert len(production) == 1 and production[0][0] == res.seed_size > 200
+    assert production[0][1] > 1_000  # the model is trained on the whole driver sample, not the evaluation's
+
+
 def test_export_packs_with_consent_and_minimum_size(spark, env) -> None:
     s, lake = env
     job.create(spark, s, {"name": "everyone with a phone", "rule": {"tag": "is_member", "value": True}})
