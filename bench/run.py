@@ -5,6 +5,7 @@ tests."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import shutil
@@ -119,6 +120,27 @@ def _component_figures(
     return figures
 
 
+def _previous_stages(path: Path) -> dict[str, dict] | None:
+    """The stage figures of the last bench of the same size (by stage name), or None on a first run."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save_stages(path: Path, results: list) -> None:
+    """Keep this run's stage figures for the next bench of the same size to compare with."""
+    figures: dict[str, object] = {
+        r.stage: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "peak_rss_mb": r.peak_rss_mb}
+        for r in results
+    }
+    figures["_when"] = _dt.datetime.now().isoformat(timespec="seconds")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=1))
+
+
 def run_bench(
     settings: Settings,
     sizes: list[int],
@@ -159,7 +181,12 @@ def run_bench(
                     run_settings, dates, progress=lambda m, n=n: status.update(f"{n:,} persons: {m}")
                 ),
             ]
-        console.print(results_table(f"{n:,} persons, {days} day(s)", results))
+        last_run = data_root / f"last_run_{n}.json"
+        previous = _previous_stages(last_run)
+        console.print(results_table(f"{n:,} persons, {days} day(s)", results, previous))
+        if previous is not None:
+            console.print(f"previous figures: {last_run} ({previous.get('_when', 'unknown time')})")
+        _save_stages(last_run, results)
         for r in results:
             if r.extra.get("per_source"):
                 console.print(per_source_table(r.stage, r.extra["per_source"]))
