@@ -270,14 +270,10 @@ def _outcome(position: int, severity: str, validation) -> Outcome:
 
 def previous_row_count(lake: Lake, table: str, dt_column: str, dt: str | _dt.date) -> int | None:
     """Rows of ``table`` on the latest date before ``dt`` in ``dt_column``; None when there is none."""
-    day = parse_dt(dt)
-    if not lake.exists(table):
-        return None
-    df = lake.read(table)
-    previous = df.filter(F.col(dt_column) < F.lit(day)).agg(F.max(dt_column).alias("d")).first()["d"]
+    previous = lake.latest_dt(table, before=parse_dt(dt), column=dt_column)
     if previous is None:
         return None
-    return df.filter(F.col(dt_column) == F.lit(previous)).count()
+    return lake.read(table).filter(F.col(dt_column) == F.lit(previous)).count()
 
 
 def _ingest_rows_in(lake: Lake, source: str, day: _dt.date) -> int | None:
@@ -322,6 +318,29 @@ def suite_parameters(
     return values
 
 
+def _runnable(
+    lake: Lake,
+    plan: SuitePlan,
+    dt: str | _dt.date,
+    stage: str,
+    parameters: Mapping[str, Any] | None,
+    contract_paths: tuple[str, ...],
+) -> tuple[GateResult, dict[str, Any], list[int]]:
+    """The empty result of a validation, the evaluated parameters, and the positions of the expectations
+    that can run (those whose parameters all have a value; the others are recorded as skipped)."""
+    day = parse_dt(dt)
+    values = suite_parameters(lake, plan, day, parameters, contract_paths)
+    result = GateResult(table=plan.table, dt=day, stage=stage, suite=plan.origin, parameters=values)
+    keep = []
+    for i, exp in enumerate(plan.expectations):
+        missing = sorted(n for n in plan.parameters_of(exp) if values.get(n) is None)
+        if missing:
+            result.skipped.append(f"{exp['type']}: no value yet for {', '.join(missing)}")
+        else:
+            keep.append(i)
+    return result, values, keep
+
+
 def validate(
     lake: Lake,
     plan: SuitePlan,
@@ -349,16 +368,7 @@ def validate(
     Returns:
         The outcome of every expectation that could run, and the skipped ones with the reason.
     """
-    day = parse_dt(dt)
-    values = suite_parameters(lake, plan, day, parameters, contract_paths)
-    result = GateResult(table=plan.table, dt=day, stage=stage, suite=plan.origin, parameters=values)
-    keep = []
-    for i, exp in enumerate(plan.expectations):
-        missing = sorted(n for n in plan.parameters_of(exp) if values.get(n) is None)
-        if missing:
-            result.skipped.append(f"{exp['type']}: no value yet for {', '.join(missing)}")
-        else:
-            keep.append(i)
+    result, values, keep = _runnable(lake, plan, dt, stage, parameters, contract_paths)
     if not keep:
         return result
     suite = plan.expectation_suite(keep)
@@ -451,16 +461,7 @@ def validate_sql(
         SuiteError: the suite uses an expectation type outside :data:`SQL_TYPES`.
     """
     _sql_plan_checked(plan)
-    day = parse_dt(dt)
-    values = suite_parameters(lake, plan, day, parameters, contract_paths)
-    result = GateResult(table=plan.table, dt=day, stage=stage, suite=plan.origin, parameters=values)
-    keep = []
-    for i, exp in enumerate(plan.expectations):
-        missing = sorted(n for n in plan.parameters_of(exp) if values.get(n) is None)
-        if missing:
-            result.skipped.append(f"{exp['type']}: no value yet for {', '.join(missing)}")
-        else:
-            keep.append(i)
+    result, values, keep = _runnable(lake, plan, dt, stage, parameters, contract_paths)
     start = time.perf_counter()
     aggs = [F.count(F.lit(1)).alias("_rows")]
     for i in keep:
