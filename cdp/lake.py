@@ -1,8 +1,9 @@
 """The lake catalog: table names -> Delta paths under one lake root, and the only place that reads and
 writes lake tables.
 
-Tables are named ``<layer>.<name>`` with layer ``bronze``, ``silver``, ``gold`` or ``quarantine`` and live
-at ``<lake root>/<layer>/<name>``. Writes go through the engine (Sail or Spark) with ``format("delta")``
+Tables are named ``<layer>.<name>`` with layer ``bronze``, ``silver``, ``gold``, ``quarantine`` or ``vault``
+and live at ``<lake root>/<layer>/<name>``. ``vault`` holds encrypted identifiers and is never readable by
+analyst SQL (``cdp.access``). Writes go through the engine (Sail or Spark) with ``format("delta")``
 and SQL ``MERGE INTO`` / ``DELETE``; maintenance (compaction, vacuum, history) goes through delta-rs
 (``deltalake``) on the same paths, because Sail has no ``OPTIMIZE``/``VACUUM``/``DESCRIBE HISTORY``.
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from cdp.settings import Settings
 
-LAYERS = ("bronze", "silver", "gold", "quarantine")
+LAYERS = ("bronze", "silver", "gold", "quarantine", "vault")
 
 
 class LakeError(ValueError):

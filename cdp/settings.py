@@ -66,6 +66,13 @@ class Settings:
             tokens.json`` when unset.
         min_pack_size: k-anonymity minimum of an audience pack, in people (``CDP_MIN_PACK_SIZE``).
         min_seed_size: smallest lookalike seed, in consented profiled members (``CDP_MIN_SEED_SIZE``).
+        min_group_size: the smallest group size an estimate, insight, overlap, TGI or seed match shows as a
+            number; smaller groups read ``< k`` (``CDP_MIN_GROUP_SIZE``).
+        sql_timeout_seconds: wall-time limit of one analyst SQL statement (``CDP_SQL_TIMEOUT``).
+        sql_max_rows: most rows one analyst SQL statement returns (``CDP_SQL_MAX_ROWS``).
+        max_request_bytes: largest web request body accepted (``CDP_MAX_REQUEST_BYTES``).
+        erasure_retention_hours: how long erased rows stay in old Delta file versions before ``cdp privacy
+            erase`` vacuums them (``CDP_ERASURE_RETENTION_HOURS``; 0 vacuums at once).
     """
 
     data_root: str = field(default_factory=lambda: _path_or_uri("data"))
@@ -86,6 +93,11 @@ class Settings:
     web_tokens_file: str | None = None
     min_pack_size: int = 1000
     min_seed_size: int = 50
+    min_group_size: int = 50
+    sql_timeout_seconds: int = 30
+    sql_max_rows: int = 10_000
+    max_request_bytes: int = 16 * 2**20
+    erasure_retention_hours: int = 168
 
     def __post_init__(self) -> None:
         for name, sub in (
@@ -102,9 +114,18 @@ class Settings:
             raise SettingsError("CDP_ENGINE=remote needs SPARK_REMOTE=sc://host:port")
         if self.shuffle_partitions < 1:
             raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer")
-        for name, var in (("min_pack_size", "CDP_MIN_PACK_SIZE"), ("min_seed_size", "CDP_MIN_SEED_SIZE")):
+        for name, var in (
+            ("min_pack_size", "CDP_MIN_PACK_SIZE"),
+            ("min_seed_size", "CDP_MIN_SEED_SIZE"),
+            ("min_group_size", "CDP_MIN_GROUP_SIZE"),
+            ("sql_timeout_seconds", "CDP_SQL_TIMEOUT"),
+            ("sql_max_rows", "CDP_SQL_MAX_ROWS"),
+            ("max_request_bytes", "CDP_MAX_REQUEST_BYTES"),
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{var} must be a positive integer")
+        if self.erasure_retention_hours < 0:
+            raise SettingsError("CDP_ERASURE_RETENTION_HOURS must be 0 or more")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -148,6 +169,11 @@ class Settings:
             web_tokens_file=env.get("CDP_WEB_TOKENS_FILE") or None,
             min_pack_size=_int(env, "CDP_MIN_PACK_SIZE", 1000),
             min_seed_size=_int(env, "CDP_MIN_SEED_SIZE", 50),
+            min_group_size=_int(env, "CDP_MIN_GROUP_SIZE", 50),
+            sql_timeout_seconds=_int(env, "CDP_SQL_TIMEOUT", 30),
+            sql_max_rows=_int(env, "CDP_SQL_MAX_ROWS", 10_000),
+            max_request_bytes=_int(env, "CDP_MAX_REQUEST_BYTES", 16 * 2**20),
+            erasure_retention_hours=_int(env, "CDP_ERASURE_RETENTION_HOURS", 168),
             **opt,
         )
 
