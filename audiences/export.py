@@ -24,12 +24,14 @@ meta         phone         phone: SHA-256 of the digits with country code, no ``
 csv          any           sha256: SHA-256 of the canonical value (phones E.164), for internal tools
 ===========  ============  ===================================================================================
 
-Silver never holds a raw phone or email, so phone and email lines come from the platform hashes computed at
-ingest from the normalised value (``identity/protect.py``); device ids are hashed here from their
-normalised form. A device id that arrived already hashed is passed on when it is an md5 and the destination
-wants an md5. An identifier that cannot be put in the destination's form (a non-Chinese phone for a Chinese
-platform, a phone that arrived hashed, a sha256 where an md5 is needed) is skipped with a reason and counted
-in the manifest; it never fails the pack.
+Silver never holds a raw phone or email, nor an unkeyed digest of one (a phone's md5 beside its mask gives
+the number back), so phone and email lines are hashed at export time from ``vault.identifiers``: the
+encrypted normalised values of the audience's members are decrypted and hashed in the destination's form
+(:func:`audiences.sources.with_platform_hashes`); masks come from silver. Device ids are hashed here from
+their normalised form. A device id that arrived already hashed is passed on when it is an md5 and the
+destination wants an md5. An identifier that cannot be put in the destination's form (a non-Chinese phone for
+a Chinese platform, a phone that arrived hashed, a sha256 where an md5 is needed) is skipped with a reason and
+counted in the manifest; it never fails the pack.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from audiences.errors import DestinationError
+from audiences.sources import HASH_COLUMNS
 
 Transform = Callable[[DataFrame], DataFrame]
 MB = 1024 * 1024
@@ -102,7 +105,7 @@ class Destination:
 # ---- identifier columns -----------------------------------------------------------------------------------
 # The columns of the frame built by build_member_identifiers: id_type, id_value (normalised device id, or a
 # lower-case digest when it arrived hashed; keyed hash for phones and emails), md5, sha256, sha256_e164,
-# sha256_cc, masked (platform hashes and mask from silver, phones and emails only).
+# sha256_cc (platform hashes computed from the vault), masked (from silver); phones and emails only.
 
 
 def _v() -> Column:
@@ -318,15 +321,16 @@ def validate_id_types(destination: Destination, id_types: list[str] | None) -> l
 
 
 def build_member_identifiers(
-    oneid_map: DataFrame, platform_hashes: DataFrame | None, id_types: list[str]
+    oneid_map: DataFrame, platform_hashes: Transform | None, id_types: list[str]
 ) -> Transform:
     """A transform of members (``oneid``) to their identifiers of ``id_types`` with the platform hashes.
 
     Args:
         oneid_map: one snapshot of ``gold.oneid_map``.
-        platform_hashes: keyed hash -> platform hashes and mask
-            (:func:`audiences.sources.build_platform_hashes`
-            over the silver tables), one row per (id_type, id_value); None when no silver table has any.
+        platform_hashes: adds the platform hashes and the mask to identifiers
+            (:func:`audiences.sources.with_platform_hashes` over ``vault.identifiers`` and the silver masks),
+            applied to the members' identifiers only, so only their vault rows are decrypted; None when
+            there is no vault (phone and email lines are then skipped as ``no_platform_hash``).
         id_types: the ID types wanted.
 
     Returns:
@@ -339,11 +343,9 @@ def build_member_identifiers(
             .select(F.col("oneid").cast("string").alias("oneid"), "id_type", "id_value")
             .join(members.select(F.col("oneid").cast("string").alias("oneid")).distinct(), "oneid")
         )
-        forms = ["md5", "sha256", "sha256_e164", "sha256_cc", "masked"]
         if platform_hashes is None:
-            return ids.select("*", *[F.lit(None).cast("string").alias(f) for f in forms])
-        hashes = platform_hashes.groupBy("id_type", "id_value").agg(*[F.max(f).alias(f) for f in forms])
-        return ids.join(hashes, ["id_type", "id_value"], "left")
+            return ids.select("*", *[F.lit(None).cast("string").alias(f) for f in HASH_COLUMNS])
+        return ids.transform(platform_hashes).select("oneid", "id_type", "id_value", *HASH_COLUMNS)
 
     return transform
 

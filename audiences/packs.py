@@ -10,13 +10,19 @@ Layout: ``<packs root>/<audience_id>/v<version>/<destination>/`` holding one zip
 ``manifest.json``; the pack id is the folder relative to the root. The lines arrive already
 consent-filtered, normalised and hashed (:mod:`audiences.export`); this module only lays them out. Local
 pack roots only.
+
+Packs are written for their owner alone (folders 0700, files 0600): they hold identifiers of real people. A
+pack with any unhashed ID type (a destination that takes device ids raw) says ``"admin_only": true`` in its
+manifest, with the raw ID types, and only admins may take it out of the service.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -29,6 +35,7 @@ from audiences.errors import UnknownPackError
 from audiences.export import Destination
 
 MANIFEST = "manifest.json"
+FOLDER_MODE, FILE_MODE = 0o700, 0o600
 
 
 @dataclass
@@ -68,6 +75,8 @@ class Manifest:
     created_by: str = ""
     path: str = ""
     format_note: str = ""
+    admin_only: bool = False
+    raw_id_types: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, default=str)
@@ -75,6 +84,22 @@ class Manifest:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower()
+
+
+def make_private_folder(folder: Path, levels: int = 1) -> None:
+    """Create ``folder`` (and missing parents) and make it and its ``levels - 1`` parents owner-only."""
+    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    for path in [folder, *folder.parents][:levels]:
+        path.chmod(FOLDER_MODE)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file only its owner may read (created 0600: never readable by others, not even for
+    the moment between writing and a chmod)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    path.chmod(FILE_MODE)  # an existing file keeps its old mode through O_CREAT
 
 
 def split_lines(lines: list[str], max_bytes: int, header: str | None = None) -> list[list[str]]:
@@ -125,7 +150,7 @@ def write_pack(
     """
     folder = Path(folder)
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_folder(folder, levels=3)  # <audience_id>/v<version>/<destination>
     limit = max_file_bytes or destination.max_file_bytes
     stamp = (when or _dt.datetime.now(_dt.UTC)).timetuple()[:6]
     files = []
@@ -142,9 +167,11 @@ def write_pack(
             zip_path = folder / f"{stem}.zip"
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
-            with zipfile.ZipFile(zip_path, "w") as zf:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as zf:
                 zf.writestr(info, data)
-            blob = zip_path.read_bytes()
+            blob = buffer.getvalue()
+            write_private(zip_path, blob)
             files.append(
                 PackFile(
                     zip=zip_path.name,
@@ -161,7 +188,9 @@ def write_pack(
     manifest.files = files
     manifest.path = str(folder)
     manifest.format_note = destination.note
-    (folder / MANIFEST).write_text(manifest.to_json() + "\n", encoding="utf-8")
+    manifest.raw_id_types = sorted({f.id_type for f in files if not destination.lines[f.id_type].hashed})
+    manifest.admin_only = bool(manifest.raw_id_types)
+    write_private(folder / MANIFEST, (manifest.to_json() + "\n").encode("utf-8"))
     return manifest
 
 

@@ -21,7 +21,9 @@ A person without a value for a tag satisfies no condition on it except ``is_null
 ``{"tag": "gender", "op": "!=", "value": "F"}`` does not).
 
 Parsing needs no SparkSession; tag names are checked against the columns of the profile actually built
-(``validate_rule(rule, profile_columns)``), so no tag name is hard-coded here.
+(``validate_rule(rule, profile_columns)``), so no tag name is hard-coded here. A rule holds at most
+``MAX_RULE_NODES`` nodes nested at most ``MAX_RULE_DEPTH`` groups deep, and the conditions of a group are
+combined as a balanced tree: a plan travels to the engine as nested protobuf messages, whose depth is limited.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +48,11 @@ MAX_WITHIN_DAYS = 3650
 ENGAGED_AD_EVENTS = ("click", "conversion")
 """Ad-log events that count as engaging with a campaign (an impression alone is not engagement)."""
 KOL_SOURCE, ADS_SOURCE = "kol_engagement", "ad_delivery"
+MAX_RULE_NODES = 200
+"""Conditions, behaviours and groups in one rule (a rule past this size is a script, not a segment)."""
+MAX_RULE_DEPTH = 8
+"""Groups (all / any / not) nested inside one another."""
+_LONG = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -169,10 +177,37 @@ def parse_rule(document: Any) -> Rule:
     """
     if isinstance(document, list):
         document = {"all": document}
-    return Rule(_parse(document, "rule"), document)
+    root = _parse(document, "rule")
+    _check_size(root)
+    return Rule(root, document)
+
+
+def _check_size(root: Node) -> None:
+    """Refuse rules too big or too deeply nested to send to the engine."""
+    nodes = sum(1 for _ in _walk(root))
+    if nodes > MAX_RULE_NODES:
+        raise RuleError(
+            f"rule: {nodes} nodes; a rule holds at most {MAX_RULE_NODES} conditions and groups. "
+            "Use in / not_in for lists of values, or split it into audiences"
+        )
+    depth = _depth(root)
+    if depth > MAX_RULE_DEPTH:
+        raise RuleError(
+            f"rule: groups nested {depth} deep; at most {MAX_RULE_DEPTH} all / any / not inside one another"
+        )
+
+
+def _depth(node: Node) -> int:
+    if isinstance(node, (All, AnyOf)):
+        return 1 + max(_depth(n) for n in node.items)
+    if isinstance(node, Not):
+        return 1 + _depth(node.item)
+    return 0
 
 
 def _parse(doc: Any, path: str) -> Node:
+    if path.count(".") > MAX_RULE_DEPTH:  # before recursing further: a hostile rule may nest thousands deep
+        raise RuleError(f"{path}: at most {MAX_RULE_DEPTH} all / any / not inside one another")
     if not isinstance(doc, Mapping):
         raise RuleError(
             f"{path}: expected an object (all / any / not / tag / behaviour / engaged), got {doc!r}"
@@ -241,11 +276,41 @@ def _condition(doc: Mapping, path: str) -> Condition:
         if not isinstance(value, list) or len(value) != 2 or any(v is None for v in value):
             raise RuleError(f"{path}.value: between needs [low, high]")
         value = tuple(value)
+        _check_range(value, f"{path}.value")
     elif value is None or isinstance(value, (list, dict)):
         raise RuleError(
             f"{path}.value: {op} needs one plain value (a string, a number, true/false or a date)"
         )
     return Condition(tag, op, value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_number(value: Any, path: str) -> None:
+    """Numbers a Spark literal can hold: finite, and whole numbers within a 64-bit integer."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RuleError(f"{path}: {value!r} is not a finite number")
+    if isinstance(value, int) and not _LONG[0] <= value <= _LONG[1]:
+        raise RuleError(f"{path}: {value} is out of range; whole numbers go up to {_LONG[1]:,}")
+
+
+def _check_range(value: tuple[Any, Any], path: str) -> None:
+    """``[low, high]`` with low <= high, both numbers or both dates."""
+    low, high = value
+    if _is_number(low) and _is_number(high):
+        for v in value:
+            _check_number(v, path)
+    elif isinstance(low, str) and isinstance(high, str):
+        try:
+            low, high = (_dt.date.fromisoformat(v[:10]) for v in value)
+        except ValueError:
+            return  # not dates: the check against the tag's type names the problem
+    else:
+        raise RuleError(f"{path}: between needs two numbers or two dates, got {list(value)!r}")
+    if low > high:
+        raise RuleError(f"{path}: between needs [low, high] with low <= high, got {list(value)!r}")
 
 
 def _positive_int(doc: Mapping, key: str, path: str, default: int | None, upper: int) -> int:
@@ -356,8 +421,9 @@ def _kind(spark_type: str) -> str:
 
 def _check_value(value: Any, kind: str, path: str) -> None:
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not _is_number(value):
             raise RuleError(f"{path}: the tag is numeric; use a number, got {value!r}")
+        _check_number(value, path)
     elif kind == "boolean":
         if not isinstance(value, bool):
             raise RuleError(f"{path}: the tag is true/false; use true or false, got {value!r}")
@@ -480,15 +546,22 @@ def build_rule_column(rule: Rule, profile_columns: Mapping[str, str]):
     return _column(rule.root, profile_columns, behaviours)
 
 
-def _column(node: Node, columns: Mapping[str, str], behaviours: list[Behaviour]):
-    from functools import reduce
+def _balanced(columns: list, combine):
+    """``combine`` the columns pairwise as a balanced tree: ``(a & b) & (c & d)``, not ``((a & b) & c) & d``,
+    so a group of n conditions nests log2(n) deep in the plan sent to the engine, not n deep."""
+    while len(columns) > 1:
+        pairs = [combine(columns[i], columns[i + 1]) for i in range(0, len(columns) - 1, 2)]
+        columns = pairs + (columns[-1:] if len(columns) % 2 else [])
+    return columns[0]
 
+
+def _column(node: Node, columns: Mapping[str, str], behaviours: list[Behaviour]):
     from pyspark.sql import functions as F
 
     if isinstance(node, All):
-        return reduce(lambda a, b: a & b, [_column(n, columns, behaviours) for n in node.items])
+        return _balanced([_column(n, columns, behaviours) for n in node.items], lambda a, b: a & b)
     if isinstance(node, AnyOf):
-        return reduce(lambda a, b: a | b, [_column(n, columns, behaviours) for n in node.items])
+        return _balanced([_column(n, columns, behaviours) for n in node.items], lambda a, b: a | b)
     if isinstance(node, Not):
         return ~_column(node.item, columns, behaviours)
     if isinstance(node, Behaviour):

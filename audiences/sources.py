@@ -1,10 +1,12 @@
 """From silver records to OneIDs: which silver columns hold identifiers, the OneIDs behind each record, the
-behaviour sets a rule asks for ("added to cart in the last 7 days"), and the platform match hashes kept in
-silver for phones and emails.
+behaviour sets a rule asks for ("added to cart in the last 7 days"), and the platform match hashes of phones
+and emails, computed when they are needed from the vault.
 
 Silver keeps pseudonymous identifiers (device ids, openids, member ids) in their normalised form and direct
-identifiers (phones, emails) only as ``<col>_hash`` (the keyed hash ``gold.oneid_map`` joins on) plus the
-unsalted platform hashes (``<col>_md5``, ``<col>_sha256``, ``_sha256_e164``, ``_sha256_cc``) and a mask.
+identifiers (phones, emails) only as ``<col>_hash`` (the keyed hash ``gold.oneid_map`` joins on) and a mask
+(``<col>_masked``). The unsalted digests ad platforms match on (:data:`identity.pii.PLATFORM_HASH_FORMS`) are
+never stored: :func:`with_platform_hashes` decrypts the ``vault.identifiers`` rows of the identifiers asked
+for and hashes them there and then.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from pyspark.sql import functions as F
 
 from audiences.rules import Behaviour
 from cdp import lake
+from identity.pii import PLATFORM_HASH_FORMS, build_decrypted, platform_hash_columns
 from schemas import SourceContract
 
 Transform = Callable[[DataFrame], DataFrame]
-PLATFORM_HASH_FORMS = ("md5", "sha256", "sha256_e164", "sha256_cc")
-"""Platform hash columns silver keeps per direct identifier (phones have all four, emails md5 and sha256)."""
+HASH_COLUMNS = (*PLATFORM_HASH_FORMS, "masked")
+"""The columns :func:`with_platform_hashes` adds: the platform digests and the mask."""
 
 
 def silver_table(contract: SourceContract) -> str:
@@ -97,34 +100,82 @@ def build_behaviour_set(
     return transform
 
 
-def build_platform_hashes(contract: SourceContract) -> Transform:
-    """A transform of a silver table to the platform hashes of its direct identifiers, one row per keyed hash:
-    ``(id_type, id_value, md5, sha256, sha256_e164, sha256_cc, masked)``; absent forms are NULL."""
+def build_masks(contract: SourceContract) -> Transform:
+    """A transform of a silver table to the masks of its direct identifiers, one row per record and
+    identifier: ``(id_type, id_value, masked)``, ``id_value`` the keyed hash; no rows when there are none."""
     direct = [c for c in contract.columns if c.pii == "direct" and c.id_type]
 
-    def transform(silver: DataFrame) -> DataFrame | None:
-        parts = []
-        for col in direct:
-            if f"{col.name}_hash" not in silver.columns:
-                continue
-
-            def form(name: str, col=col) -> Column:
-                c = f"{col.name}_{name}"
-                return (F.col(f"`{c}`") if c in silver.columns else F.lit(None).cast("string")).alias(name)
-
-            parts.append(
-                silver.where(F.col(f"`{col.name}_hash`").isNotNull()).select(
-                    F.lit(col.id_type).alias("id_type"),
-                    F.col(f"`{col.name}_hash`").alias("id_value"),
-                    *[form(f) for f in PLATFORM_HASH_FORMS],
-                    form("masked"),
-                )
+    def transform(silver: DataFrame) -> DataFrame:
+        pairs = [
+            F.struct(
+                F.lit(c.id_type).alias("id_type"),
+                F.col(f"`{c.name}_hash`").alias("id_value"),
+                F.col(f"`{c.name}_masked`").alias("masked"),
             )
-        if not parts:
-            return None
-        out = parts[0]
-        for p in parts[1:]:
-            out = out.unionByName(p)
-        return out
+            for c in direct
+            if f"{c.name}_hash" in silver.columns and f"{c.name}_masked" in silver.columns
+        ]
+        if not pairs:
+            none = F.lit(None).cast("string")
+            return silver.where(F.lit(False)).select(
+                none.alias("id_type"), none.alias("id_value"), none.alias("masked")
+            )
+        return (
+            silver.select(F.explode(F.array(*pairs)).alias("_m"))
+            .select("_m.id_type", "_m.id_value", "_m.masked")
+            .where(F.col("id_value").isNotNull())
+        )
+
+    return transform
+
+
+def with_platform_hashes(vault: DataFrame | None, masks: DataFrame | None, key: str | None) -> Transform:
+    """A transform of identifiers (``id_type``, ``id_value``: keyed hashes for phones and emails) adding the
+    platform digests of :data:`identity.pii.PLATFORM_HASH_FORMS` and the mask; NULL where there are none.
+
+    Only the vault rows of the identifiers given are decrypted (AES-256-GCM,
+    :func:`identity.pii.build_decrypted`), and their digests live in the query alone: nothing reversible is
+    written. Device ids and other pseudonymous identifiers get NULLs (destinations hash them from
+    ``id_value``).
+
+    Args:
+        vault: ``vault.identifiers`` (``id_type``, ``id_value``, ``encrypted``), or None when there is none.
+        masks: ``(id_type, id_value, masked)`` from silver (:func:`build_masks`), or None.
+        key: the deployment's secret the vault was encrypted with; needed when ``vault`` is given.
+
+    Raises:
+        ValueError: ``vault`` is given without a key.
+    """
+    if vault is not None and not key:
+        raise ValueError("decrypting vault.identifiers needs the PII key: set CDP_PII_KEY")
+
+    def transform(ids: DataFrame) -> DataFrame:
+        out = ids
+        wanted = ids.select("id_type", "id_value").distinct()
+        if vault is None:
+            out = out.select("*", *[F.lit(None).cast("string").alias(f) for f in PLATFORM_HASH_FORMS])
+        else:
+            rows = wanted.join(vault.select("id_type", "id_value", "encrypted"), ["id_type", "id_value"])
+            # Decrypted once per identifier in its own projection, then hashed in every form.
+            plain = rows.dropDuplicates(["id_type", "id_value"]).select(
+                "id_type", "id_value", build_decrypted(F.col("encrypted"), key).alias("_plain")
+            )
+            phone = platform_hash_columns(F.col("_plain"), "phone")
+            other = platform_hash_columns(F.col("_plain"), "email")
+            is_phone = F.col("id_type") == "phone"
+            digests = plain.select(
+                "id_type",
+                "id_value",
+                *[F.when(is_phone, phone[f]).otherwise(other[f]).alias(f) for f in PLATFORM_HASH_FORMS],
+            )
+            out = out.join(digests, ["id_type", "id_value"], "left")
+        if masks is None:
+            return out.withColumn("masked", F.lit(None).cast("string"))
+        shown = (
+            masks.join(wanted, ["id_type", "id_value"])
+            .groupBy("id_type", "id_value")
+            .agg(F.max("masked").alias("masked"))
+        )
+        return out.join(shown, ["id_type", "id_value"], "left")
 
     return transform

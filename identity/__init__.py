@@ -1,5 +1,5 @@
-"""Identity: identifier normalisation by ID type and PII protection columns (keyed hashes, platform hashes,
-masks, bronze encryption). Everything here is ``Column -> Column``.
+"""Identity: identifier normalisation by ID type and PII protection columns (keyed hashes, the platform hashes
+exports compute from the vault, masks, bronze and vault encryption). Everything here is ``Column -> Column``.
 
 OneID resolution (``DataFrame -> DataFrame``): the rules (``load_rules``), the identity graph
 (``record_identifiers``, ``find_hubs``, ``star_edges``), stable OneIDs (``assign_oneids``,
@@ -36,6 +36,7 @@ from identity.normalize import (
 )
 from identity.pii import (
     MASK_KINDS,
+    PLATFORM_HASH_FORMS,
     build_decrypted,
     build_encrypted,
     build_keyed_hash,
@@ -43,6 +44,7 @@ from identity.pii import (
     build_md5,
     build_sha256,
     encryption_key,
+    platform_hash_columns,
 )
 from identity.resolve import assign_oneids, oneid_changes, with_components
 from identity.rules import IdentityRules, RulesError, SourcePlan, load_rules, plan_sources
@@ -51,6 +53,7 @@ __all__ = [
     "JUNK_VALUES",
     "MASK_KINDS",
     "NORMALIZERS",
+    "PLATFORM_HASH_FORMS",
     "Evaluation",
     "IdentityRules",
     "RulesError",
@@ -85,6 +88,7 @@ __all__ = [
     "person_anchors",
     "person_links",
     "plan_sources",
+    "platform_hash_columns",
     "record_identifiers",
     "record_vertices",
     "score",

@@ -1,11 +1,13 @@
 """PII protection columns: keyed hashes for joining, unsalted hashes for ad-platform matching, display masks,
-and encryption of the direct-PII columns kept in bronze.
+and encryption of the direct-PII values kept in bronze and in the vault.
 
 All functions take a normalised value (see :mod:`identity.normalize`) and return NULL for NULL.
 
 - ``build_keyed_hash``: HMAC-SHA256 with the deployment's secret, computed with Spark built-ins. It is the
   join key of silver and gold: without the secret, nobody can test a guessed phone number against it.
-- ``build_md5`` / ``build_sha256``: what Tencent, ByteDance, Alibaba, Google and Meta match audiences on.
+- ``build_md5`` / ``build_sha256`` and ``platform_hash_columns``: what Tencent, ByteDance, Alibaba, Google
+  and Meta match audiences on. A phone has about 10^4 candidates per mask, so these unkeyed digests are
+  never stored: exports compute them from the vault's encrypted values (``build_decrypted``).
 - ``build_masked``: ``138****5678``, ``jo***@qq.com``, ``张*``, for screens and reports.
 - ``build_encrypted`` / ``build_decrypted``: AES-256-GCM, written in the exact layout of Spark's
   ``aes_encrypt(value, key, 'GCM')`` (12-byte IV, ciphertext, 16-byte tag), base64-encoded. Sail 0.7 only
@@ -91,6 +93,42 @@ def build_sha256(col: Column) -> Column:
         64 lower-case hex characters, or NULL for NULL.
     """
     return F.sha2(_utf8(col), 256)
+
+
+PLATFORM_HASH_FORMS = ("md5", "sha256", "sha256_e164", "sha256_cc")
+"""The unkeyed digests ad platforms match on (phones have all four, other ID types md5 and sha256)."""
+
+
+def platform_hash_columns(value: Column, id_type: str) -> dict[str, Column]:
+    """The digests of :data:`PLATFORM_HASH_FORMS` of one normalised identifier, as platforms expect them.
+
+    Phones (E.164): Chinese platforms hash the 11-digit national number (``md5``, ``sha256``), Google the
+    E.164 string (``sha256_e164``), Meta the digits with country code (``sha256_cc``). Other ID types:
+    ``md5`` and ``sha256`` of the value, the phone forms NULL.
+
+    Args:
+        value: the normalised value (decrypted from the vault; never stored next to these digests).
+        id_type: the value's ID type.
+
+    Returns:
+        Form name -> lower-case hex digest column, for every name of :data:`PLATFORM_HASH_FORMS`.
+    """
+    if id_type != "phone":
+        none = F.lit(None).cast("string")
+        return {
+            "md5": build_md5(value),
+            "sha256": build_sha256(value),
+            "sha256_e164": none,
+            "sha256_cc": none,
+        }
+    digits = F.regexp_replace(value, r"^\+", "")
+    national = F.when(value.startswith("+86"), F.substring(value, 4, 11)).otherwise(digits)
+    return {
+        "md5": build_md5(national),
+        "sha256": build_sha256(national),
+        "sha256_e164": build_sha256(value),
+        "sha256_cc": build_sha256(digits),
+    }
 
 
 # --- masks -------------------------------------------------------------------------------------------------
@@ -182,7 +220,7 @@ def build_masked(col: Column, id_type: str) -> Column:
     return _mask_id(value)
 
 
-# --- bronze encryption -------------------------------------------------------------------------------------
+# --- encryption (bronze, vault) ----------------------------------------------------------------------------
 
 _KEY_LABEL = b"cdp/bronze-pii/aes-256-gcm/v1"
 
@@ -243,7 +281,7 @@ def _decrypt_udf(aes_key: bytes) -> Callable[[Column], Column]:
 
 
 def build_encrypted(col: Column, key: str) -> Column:
-    """Encrypt a value with AES-256-GCM for bronze storage; base64 text of IV + ciphertext + tag.
+    """Encrypt a value with AES-256-GCM for bronze and vault storage; base64 text of IV + ciphertext + tag.
 
     Each value gets a fresh random IV, so equal inputs give different outputs; join on
     :func:`build_keyed_hash` instead. The layout is Spark's ``aes_encrypt(value, key, 'GCM')``.

@@ -1,43 +1,34 @@
-"""Silver-side identifier handling: normalise every identifier column by its ID type and replace direct PII
-by keyed hashes, platform match hashes and masked display forms, as each source contract declares.
+"""Silver-side identifier handling: normalise every identifier column by its ID type, replace direct PII by
+keyed hashes and masked display forms, and put the direct identifiers, encrypted, in the vault.
 
-Silver and gold never hold a raw phone number, email or name: only
+Silver and gold never hold a raw phone number, email or name, nor any unkeyed digest of one: only
 - ``<col>_hash``: HMAC-SHA256 with the deployment's secret key, for joining and identity resolution;
-- ``<col>_md5``, ``<col>_sha256`` (and for phones ``_sha256_e164``, ``_sha256_cc``): the unsalted hashes ad
-  platforms match on, when the contract sets ``platform_hashes``;
 - ``<col>_masked``: a display form such as ``138****5678``.
+An unsalted md5/SHA-256 of a phone beside its mask leaves about 10^4 candidates to try, so the digests ad
+platforms match on are computed only at export time, from ``vault.identifiers`` (one row per ID type and keyed
+hash, the normalised value AES-256-GCM encrypted), which :func:`vault_identifiers` fills from the same
+normalised rows when the contract sets ``vault``.
 Pseudonymous identifiers (device IDs, openids, member IDs) stay in silver in their normalised form.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from identity.normalize import NORMALIZERS
-from identity.pii import build_encrypted, build_keyed_hash, build_masked, build_md5, build_sha256
+from identity.pii import build_encrypted, build_keyed_hash, build_masked
 from schemas import ColumnSpec, SourceContract
 
 Transform = Callable[[DataFrame], DataFrame]
+VAULT = "vault.identifiers"
 
 
-def _phone_forms(e164: Column) -> dict[str, Column]:
-    """Hash inputs ad platforms use for phones: Chinese platforms hash the 11-digit national number,
-    Google the E.164 string, Meta the digits with country code."""
-    digits = F.regexp_replace(e164, r"^\+", "")
-    national = F.when(e164.startswith("+86"), F.substring(e164, 4, 11)).otherwise(digits)
-    return {
-        "md5": build_md5(national),
-        "sha256": build_sha256(national),
-        "sha256_e164": build_sha256(e164),
-        "sha256_cc": build_sha256(digits),
-    }
-
-
-def _direct_columns(col: ColumnSpec, value: Column, key: str, platform_hashes: bool) -> dict[str, Column]:
-    """Silver columns that replace one direct-PII column."""
+def _direct_columns(col: ColumnSpec, value: Column, key: str) -> dict[str, Column]:
+    """Silver columns that replace one direct-PII column: its keyed hash and its mask, nothing reversible."""
     name = col.name
     if col.id_type is None:  # a name or free text: keyed hash of the trimmed lower-case value, and a mask
         clean = F.nullif(F.trim(value), F.lit(""))
@@ -45,14 +36,7 @@ def _direct_columns(col: ColumnSpec, value: Column, key: str, platform_hashes: b
             f"{name}_hash": build_keyed_hash(F.lower(clean), key),
             f"{name}_masked": build_masked(clean, "name"),
         }
-    out = {f"{name}_hash": build_keyed_hash(value, key)}
-    if platform_hashes:
-        if col.id_type == "phone":
-            out |= {f"{name}_{form}": c for form, c in _phone_forms(value).items()}
-        else:
-            out |= {f"{name}_md5": build_md5(value), f"{name}_sha256": build_sha256(value)}
-    out[f"{name}_masked"] = build_masked(value, col.id_type)
-    return out
+    return {f"{name}_hash": build_keyed_hash(value, key), f"{name}_masked": build_masked(value, col.id_type)}
 
 
 def with_normalized_identifiers(contract: SourceContract) -> Transform:
@@ -86,19 +70,14 @@ def with_normalized_identifiers(contract: SourceContract) -> Transform:
 
 
 def protect_direct_pii(contract: SourceContract, key: str) -> Transform:
-    """Replace every direct-PII column by its keyed hash, platform hashes and masked form."""
+    """Replace every direct-PII column by its keyed hash and masked form."""
 
     def transform(df: DataFrame) -> DataFrame:
         out: list[Column] = []
         for name in df.columns:
             spec = next((c for c in contract.columns if c.name == name), None)
             if spec is not None and spec.pii == "direct":
-                out += [
-                    c.alias(n)
-                    for n, c in _direct_columns(
-                        spec, F.col(f"`{name}`"), key, contract.platform_hashes
-                    ).items()
-                ]
+                out += [c.alias(n) for n, c in _direct_columns(spec, F.col(f"`{name}`"), key).items()]
             else:
                 out.append(F.col(f"`{name}`"))
         return df.select(*out)
@@ -127,6 +106,64 @@ def protect_bronze_pii(contract: SourceContract, key: str, raw_column: str | Non
                 build_encrypted(F.col(f"`{c}`"), key).alias(c) if c in targets else F.col(f"`{c}`")
                 for c in df.columns
             ]
+        )
+
+    return transform
+
+
+def vault_columns(contract: SourceContract) -> dict[str, str]:
+    """Column -> ID type of the direct identifiers (phones, emails) a source writes to the vault; empty when
+    the contract sets ``vault: false``."""
+    if not contract.vault:
+        return {}
+    return {c.name: c.id_type for c in contract.columns if c.pii == "direct" and c.id_type}
+
+
+def vault_identifiers(
+    contract: SourceContract, key: str, dt: _dt.date, known: DataFrame | None = None
+) -> Transform:
+    """A transform of normalised rows (:func:`with_normalized_identifiers`, before
+    :func:`protect_direct_pii`) to new rows of ``vault.identifiers``: ``(id_type, id_value, encrypted, source,
+    first_dt)``, one per distinct direct identifier, ``id_value`` being the keyed hash silver and
+    ``gold.oneid_map`` hold.
+
+    Values are deduplicated before they are hashed and encrypted, and those ``known`` already holds are left
+    out, so a batch encrypts each new identifier once and a rerun adds nothing.
+
+    Args:
+        contract: the source contract (:func:`vault_columns` says which columns go to the vault).
+        key: the deployment's secret: keyed hash and AES key.
+        dt: the logical date of the run (``first_dt``).
+        known: the vault's current rows (``id_type``, ``id_value``), or None when it is empty.
+    """
+    columns = vault_columns(contract)
+
+    def transform(rows: DataFrame) -> DataFrame:
+        pairs = [
+            F.struct(F.lit(t).alias("id_type"), F.col(f"`{c}`").cast("string").alias("value"))
+            for c, t in columns.items()
+        ]
+        if not pairs:
+            pairs = [
+                F.struct(
+                    F.lit(None).cast("string").alias("id_type"), F.lit(None).cast("string").alias("value")
+                )
+            ]
+        values = (
+            rows.select(F.explode(F.array(*pairs)).alias("_p"))
+            .select("_p.id_type", "_p.value")
+            .where(F.col("value").isNotNull())
+            .distinct()
+            .withColumn("id_value", build_keyed_hash(F.col("value"), key))
+        )
+        if known is not None:
+            values = values.join(known.select("id_type", "id_value"), ["id_type", "id_value"], "left_anti")
+        return values.select(
+            "id_type",
+            "id_value",
+            build_encrypted(F.col("value"), key).alias("encrypted"),
+            F.lit(contract.name).alias("source"),
+            F.lit(dt).alias("first_dt"),
         )
 
     return transform

@@ -4,6 +4,7 @@
         -> bronze.<source>       as landed (text columns) + lineage, direct PII encrypted
         -> quarantine.<source>   rejected rows: raw line and reasons
         -> silver.<entity>       typed, normalised, PII hashed, deduplicated
+        -> vault.identifiers     new phones and emails, encrypted (exports hash them for ad platforms)
         -> gold.ingest_runs      one row per run: files, row balance, reasons
         -> gold.quality_results  the quality gate's results on bronze, quarantine and the silver candidates
 
@@ -17,8 +18,9 @@ of ``quality/suites`` and merged only when no critical expectation fails. The sc
 own and is removed when the run ends, also on error.
 
 Idempotent: bronze and quarantine replace the date's partition; silver is merged by the contract's keys
-(latest ``order_by`` wins, otherwise first wins), so rerunning a date or re-landing the same file leaves the
-tables as they were. The batch id and each file's ingest time derive from the files themselves.
+(latest ``order_by`` wins, otherwise first wins) and the vault only gains identifiers it lacks, so rerunning
+a date or re-landing the same file leaves the tables as they were. The batch id and each file's ingest time
+derive from the files themselves.
 
 Run as ``cdp ingest <source> --dt YYYY-MM-DD`` or ``python -m jobs.ingest <source> --dt YYYY-MM-DD``
 (also under spark-submit).
@@ -51,7 +53,14 @@ from ingest.landing import (
     landing_dir,
     schema_drift,
 )
-from ingest.protect import protect_bronze_pii, protect_direct_pii, with_normalized_identifiers
+from ingest.protect import (
+    VAULT,
+    protect_bronze_pii,
+    protect_direct_pii,
+    vault_columns,
+    vault_identifiers,
+    with_normalized_identifiers,
+)
 from ingest.rows import (
     EXTRA,
     MALFORMED,
@@ -67,6 +76,7 @@ from ingest.rows import (
     with_reason,
     with_typed_columns,
 )
+from jobs.privacy import suppress_erased
 from quality.gates import QualityGateError, gate_ingest
 from schemas import SourceContract, load_source
 
@@ -101,6 +111,7 @@ class IngestReport:
     duplicates: int = 0
     quarantined: int = 0
     held_back: int = 0
+    erased: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     rejected_ids: dict[str, int] = field(default_factory=dict)
     drift: dict[str, dict] = field(default_factory=dict)
@@ -117,7 +128,9 @@ class IngestReport:
     @property
     def balanced(self) -> bool:
         """rows in = silver written + duplicates + quarantined (+ good rows held back by a failed run)."""
-        return self.rows_in == self.silver_written + self.duplicates + self.quarantined + self.held_back
+        return self.rows_in == (
+            self.silver_written + self.duplicates + self.quarantined + self.held_back + self.erased
+        )
 
     def balance_line(self) -> str:
         sign = "=" if self.balanced else "!="
@@ -125,6 +138,7 @@ class IngestReport:
             f"{self.source} {self.dt}: rows in {self.rows_in:,} {sign} silver {self.silver_written:,} "
             f"+ duplicates {self.duplicates:,} + quarantined {self.quarantined:,}"
             + (f" + held back {self.held_back:,}" if self.held_back else "")
+            + (f" + erased {self.erased:,} (dropped: erased persons)" if self.erased else "")
             + f" ({self.bad_share:.2%} bad)"
         )
 
@@ -149,7 +163,11 @@ class IngestReport:
             "drift_json": json.dumps(self.drift),
             "started_at": self.started_at,
             "seconds": self.seconds,
-            "message": self.message,
+            "message": "; ".join(
+                m
+                for m in (self.message, self.erased and f"{self.erased} rows of erased persons dropped")
+                if m
+            ),
             "dt": _dt.date.fromisoformat(self.dt),
         }
 
@@ -225,13 +243,16 @@ def run(
         if batch is None:
             return report
         parsed = _parse(batch)
-        typed = _check(batch, parsed)
+        typed, report.erased = suppress_erased(
+            ctx.lake, contract, key, _check(batch, parsed), settings.contract_paths
+        )
         ctx.step("parse+typed")
         _write_bronze(batch, parsed, typed)
         _write_quarantine(batch, typed)
         ctx.step("bronze+quarantine")
         candidates = _dedup(batch, typed)
         _audit(batch, candidates)
+        _write_vault(batch, typed)
         # Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
         order = contract.order_by
         ctx.lake.upsert(batch.silver, candidates, contract.keys, newer=order, update=bool(order))
@@ -416,14 +437,27 @@ def _dedup(batch: _Batch, typed: DataFrame) -> DataFrame:
     )
     candidates = ctx.checkpoint(candidates, "candidates")
     ctx.step("candidates")
-    report.rows_in = typed.count() + sum(len(f.bad_lines) for f in batch.files)
-    n_good = report.rows_in - report.quarantined
+    report.rows_in = typed.count() + sum(len(f.bad_lines) for f in batch.files) + report.erased
+    n_good = report.rows_in - report.quarantined - report.erased
     n_candidates = candidates.count()
     already = _already_in_silver(batch, candidates)
     report.duplicates = (n_good - n_candidates) + already
     report.silver_written = n_candidates - already
     ctx.step("counts")
     return candidates
+
+
+def _write_vault(batch: _Batch, typed: DataFrame) -> None:
+    """Add the batch's new direct identifiers, encrypted, to ``vault.identifiers`` (before silver, so every
+    keyed hash silver publishes can be exported). Reads the checked rows' normalised values; insert-only
+    under the table's lock: identifiers already there are skipped before encryption, a rerun adds nothing."""
+    if not vault_columns(batch.contract):
+        return
+    lake = batch.ctx.lake
+    good = typed.filter(F.size(REASONS) == 0)
+    with lake.lock(VAULT):
+        known = lake.read(VAULT) if lake.exists(VAULT) else None
+        lake.append(VAULT, good.transform(vault_identifiers(batch.contract, batch.key, batch.ctx.dt, known)))
 
 
 def _already_in_silver(batch: _Batch, candidates: DataFrame) -> int:

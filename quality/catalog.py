@@ -286,19 +286,13 @@ def _row_count_change(low: float, high: float) -> dict[str, Any]:
 
 def silver_columns(contract: SourceContract) -> list[str]:
     """The columns of ``silver.<entity>``: lineage, contract columns with direct PII replaced by its keyed
-    hash, platform hashes and mask (see ``ingest.protect``), and ``_dt``."""
+    hash and mask (see ``ingest.protect``; never an unkeyed digest), and ``_dt``."""
     out = list(LINEAGE)
     for c in contract.columns:
         if c.pii != "direct":
             out.append(c.name)
-        elif c.id_type is None:
-            out += [f"{c.name}_hash", f"{c.name}_masked"]
         else:
-            out.append(f"{c.name}_hash")
-            if contract.platform_hashes:
-                forms = ["md5", "sha256"] + (["sha256_e164", "sha256_cc"] if c.id_type == "phone" else [])
-                out += [f"{c.name}_{f}" for f in forms]
-            out.append(f"{c.name}_masked")
+            out += [f"{c.name}_hash", f"{c.name}_masked"]
     return [*out, "_dt"]
 
 
@@ -308,7 +302,7 @@ def _silver_suite(contract: SourceContract) -> dict[str, Any]:
         _exp(
             "expect_table_columns_to_match_set",
             "critical",
-            "the contract's columns, with direct PII only as keyed hashes, platform hashes and masks",
+            "the contract's columns, with direct PII only as keyed hashes and masks",
             column_set=silver_columns(contract),
             exact_match=True,
         )

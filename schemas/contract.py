@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ID_TYPES = (
     "phone",
@@ -157,8 +165,13 @@ class SourceContract(_Strict):
     order_by: str | None = Field(default=None, description="latest row per key wins; event_time by default")
     max_bad_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     bronze_pii: Literal["encrypt", "exclude"] = "encrypt"
-    platform_hashes: bool = Field(
-        default=True, description="keep unsalted MD5/SHA-256 for ad-platform matching"
+    vault: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("vault", "platform_hashes"),
+        description="write the normalised direct identifiers (phones, emails), encrypted, to "
+        "vault.identifiers, from which pack exports compute the unsalted MD5/SHA-256 ad platforms match on; "
+        "false keeps them out of packs. Silver never holds those digests (the older name platform_hashes "
+        "is read as this field)",
     )
     columns: list[ColumnSpec] = Field(min_length=1)
 
@@ -218,10 +231,10 @@ class TableContract(_Strict):
     @classmethod
     def _qualified(cls, v: str) -> str:
         layer, _, table = v.partition(".")
-        if layer not in ("bronze", "silver", "gold", "quarantine") or not _NAME.match(table):
+        if layer not in ("bronze", "silver", "gold", "quarantine", "vault") or not _NAME.match(table):
             raise ValueError(
-                f"table name {v!r} must be <layer>.<name> with layer bronze, silver, gold or "
-                "quarantine and a lower_snake_case name"
+                f"table name {v!r} must be <layer>.<name> with layer bronze, silver, gold, quarantine or "
+                "vault and a lower_snake_case name"
             )
         return v
 

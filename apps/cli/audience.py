@@ -51,12 +51,34 @@ def _run(fn, *args, **kwargs):
         raise fail(exc) from None
 
 
-def _version_line(v) -> str:
+def _count(n) -> str:
+    """A public count (``audiences.insight.public_count``): ``1,234``, ``< 50``, or ``hidden`` (withheld)."""
+    if n is None:
+        return "hidden"
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def _share(x: float | None, spec: str = ".1%") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def _version_line(v, k: int) -> str:
+    """A version's headline, its counts below the minimum group size ``k`` shown as ``< k``."""
+    from audiences.insight import public_count
+
     return (
-        f"{v.audience_id} v{v.version} ({v.kind}, dt {v.dt}): {v.size:,} people"
-        + (f", {v.opted_out:,} opted out removed" if v.opted_out else "")
+        f"{v.audience_id} v{v.version} ({v.kind}, dt {v.dt}): {_count(public_count(v.size, k))} people"
+        + (f", {v.opted_out:,} opted out removed" if v.opted_out >= k else "")
         + f"; created {v.created_at} by {v.created_by}"
     )
+
+
+def _public_seed_list(details: dict, k: int) -> dict:
+    """A version's seed-list facts with counts below ``k`` shown as ``< k``."""
+    from audiences.insight import public_count
+
+    counts = ("matched", "unmatched", "invalid")
+    return {key: public_count(n, k) if key in counts else n for key, n in (details or {}).items()}
 
 
 @app.command("estimate")
@@ -67,8 +89,8 @@ def estimate_cmd(rule: str, dt: Dt = None, data_root: DataRoot = None) -> None:
     spark, settings = _env(data_root)
     est = _run(job.estimate, spark, settings, rule, dt)
     console.print(
-        f"{est.size:,} people ({est.share:.2%} of {est.population:,} profiles on {est.dt}); "
-        f"{est.opted_out:,} more match but opted out; {est.seconds:.2f} s"
+        f"{_count(est.size)} people ({_share(est.share, '.2%')} of {est.population:,} profiles on {est.dt}); "
+        f"{_count(est.opted_out)} more match but opted out; {est.seconds:.2f} s"
     )
 
 
@@ -79,20 +101,43 @@ def create_cmd(
     description: str = "",
     dt: Dt = None,
     by: Annotated[str | None, typer.Option(help="Author recorded with the version.")] = None,
+    new_version: Annotated[
+        bool, typer.Option("--new-version", help="Add a version to the audience of this name (must exist).")
+    ] = False,
     data_root: DataRoot = None,
 ) -> None:
-    """Materialise an audience as a new version in gold.audience_members."""
+    """Materialise an audience (a new version with --new-version) in gold.audience_members.
+
+    A seed list (``seed: {path: phones.csv, id_type: phone}``) is read and matched in memory; one matching
+    fewer than CDP_MIN_GROUP_SIZE people is refused.
+    """
+    from audiences.insight import public_coverage
     from jobs import audiences as job
 
     spark, settings = _env(data_root)
     v = _run(
-        job.create, spark, settings, definition, name=name, description=description, dt=dt, created_by=by
+        job.create,
+        spark,
+        settings,
+        definition,
+        name=name,
+        description=description,
+        dt=dt,
+        created_by=by,
+        new_version=new_version,
     )
-    console.print(_version_line(v) + f" ({v.seconds:.1f} s)")
+    k = settings.min_group_size
+    console.print(_version_line(v, k) + f" ({v.seconds:.1f} s)")
     if v.details.get("seed_list"):
-        console.print("seed list: " + json.dumps(v.details["seed_list"], ensure_ascii=False))
+        seed_list = _public_seed_list(v.details["seed_list"], k)
+        console.print("seed list: " + json.dumps(seed_list, ensure_ascii=False))
     if v.id_type_counts:
-        console.print("ID types: " + ", ".join(f"{t} {n:,}" for t, n in sorted(v.id_type_counts.items())))
+        console.print(
+            "ID types: "
+            + ", ".join(
+                f"{t} {_count(n)}" for t, n in sorted(public_coverage(v.id_type_counts, v.size, k).items())
+            )
+        )
 
 
 @app.command("list")
@@ -101,6 +146,7 @@ def list_cmd(
     data_root: DataRoot = None,
 ) -> None:
     """Audiences and their latest (or every) version."""
+    from audiences.insight import public_count
     from jobs import audiences as job
 
     spark, settings = _env(data_root)
@@ -108,20 +154,27 @@ def list_cmd(
     for col in ("id", "version", "kind", "dt", "size", "created", "by"):
         table.add_column(col, justify="right" if col in ("version", "size") else "left")
     for v in job.list_audiences(spark, settings, all_versions=all_versions):
-        table.add_row(v.audience_id, str(v.version), v.kind, v.dt, f"{v.size:,}", v.created_at, v.created_by)
+        size = _count(public_count(v.size, settings.min_group_size))
+        table.add_row(v.audience_id, str(v.version), v.kind, v.dt, size, v.created_at, v.created_by)
     console.print(table)
 
 
 @app.command("show")
 def show_cmd(audience: str, version: int | None = None, data_root: DataRoot = None) -> None:
     """One audience version: definition, counts, details (lookalike evaluation, seed-list matches)."""
+    from audiences.insight import public_coverage
     from jobs import audiences as job
 
     spark, settings = _env(data_root)
     v = _run(job.show, spark, settings, audience, version)
-    console.print(_version_line(v))
-    console.print_json(json.dumps({"definition": v.definition, "id_type_counts": v.id_type_counts,
-                                   "details": v.details}, ensure_ascii=False, default=str))  # fmt: skip
+    k = settings.min_group_size
+    console.print(_version_line(v, k))
+    details = dict(v.details)
+    if "seed_list" in details:
+        details["seed_list"] = _public_seed_list(details["seed_list"], k)
+    counts = public_coverage(v.id_type_counts, v.size, k)
+    console.print_json(json.dumps({"definition": v.definition, "id_type_counts": counts, "details": details},
+                                  ensure_ascii=False, default=str))  # fmt: skip
 
 
 @app.command("insight")
@@ -131,7 +184,11 @@ def insight_cmd(
     top: Annotated[int, typer.Option(help="Rows shown, defining traits first.")] = 30,
     data_root: DataRoot = None,
 ) -> None:
-    """Size, coverage per ID type, and tag values by TGI (audience share / population share x 100)."""
+    """Size, coverage per ID type, and tag values by TGI (audience share / population share x 100).
+
+    Counts below CDP_MIN_GROUP_SIZE show as ``< k``; an audience smaller than that is refused.
+    """
+    from audiences.insight import public_share
     from jobs import audiences as job
 
     spark, settings = _env(data_root)
@@ -140,33 +197,36 @@ def insight_cmd(
         f"{ins.audience_id} v{ins.version}: {ins.size:,} people of {ins.population:,} profiles on {ins.dt} "
         f"({ins.seconds:.1f} s)"
     )
-    console.print("coverage: " + ", ".join(f"{t} {n:,} ({n / max(ins.size, 1):.0%})" for t, n in
-                                           sorted(ins.coverage.items(), key=lambda kv: -kv[1])))  # fmt: skip
-    table = Table(title="tag values, defining traits first")
+    console.print("coverage: " + ", ".join(f"{t} {_count(n)} ({_share(public_share(n, ins.size), '.0%')})"
+                                           for t, n in ins.coverage.items()))  # fmt: skip
+    table = Table(
+        title=f"tag values, defining traits first (counts below {settings.min_group_size:,} hidden)"
+    )
     for col in ("tag", "value", "audience", "share", "population share", "TGI"):
         table.add_column(col, justify="left" if col in ("tag", "value") else "right")
     for r in ins.rows:
         table.add_row(
             r.tag,
             r.value,
-            f"{r.audience_count:,}",
-            f"{r.audience_share:.1%}",
-            f"{r.population_share:.1%}",
-            f"{r.tgi:.0f}",
+            _count(r.audience_count),
+            _share(r.audience_share),
+            _share(r.population_share),
+            _share(r.tgi, ".0f"),
         )
     console.print(table)
 
 
 @app.command("overlap")
 def overlap_cmd(a: str, b: str, data_root: DataRoot = None) -> None:
-    """Overlap of two audiences (``id`` or ``id@version``)."""
+    """Overlap of two audiences (``id`` or ``id@version``); groups below CDP_MIN_GROUP_SIZE show ``< k``."""
     from jobs import audiences as job
 
     spark, settings = _env(data_root)
     o = _run(job.overlap, spark, settings, a, b)
     console.print(
-        f"{o.a}: {o.a_size:,}; {o.b}: {o.b_size:,}; both {o.both:,} ({o.share_of_a:.1%} of the first, "
-        f"{o.share_of_b:.1%} of the second); either {o.either:,}; Jaccard {o.jaccard:.3f}"
+        f"{o.a}: {_count(o.a_size)}; {o.b}: {_count(o.b_size)}; both {_count(o.both)} "
+        f"({_share(o.share_of_a)} of the first, {_share(o.share_of_b)} of the second); "
+        f"either {_count(o.either)}; Jaccard {_share(o.jaccard, '.3f')}"
     )
 
 
@@ -201,7 +261,7 @@ def lookalike_cmd(
         evaluation=evaluation,
         created_by=by,
     )
-    console.print(_version_line(res.audience))
+    console.print(_version_line(res.audience, settings.min_group_size))
     console.print(
         f"seed {res.seed_size:,} members; train {res.train_seconds:.1f} s, "
         f"score + write {res.score_seconds:.1f} s"

@@ -92,9 +92,13 @@ def lake_vacuum(
 
 @app.command("show")
 def lake_show(table: str, limit: int = 20, version: int | None = None, data_root: DataRoot = None) -> None:
-    """Print the first rows of a table (optionally at an older version) through the engine."""
+    """Print the first rows of a table (optionally at an older version) through the engine; an operator's
+    command with an admin's access (``cdp.access``): never ``vault.*``."""
+    from cdp.access import policy_for
     from cdp.lake import LakeError
 
+    if (reason := policy_for("admin").table_refusal(table)) is not None:
+        raise fail(reason, 1)
     lake = _lake(data_root, with_engine=True)
     try:
         df = lake.read(table, version=version)

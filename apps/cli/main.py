@@ -26,6 +26,7 @@ from apps.cli.engine import app as engine_app
 from apps.cli.identity import app as identity_app
 from apps.cli.ingest import app as ingest_app
 from apps.cli.lake import app as lake_app
+from apps.cli.privacy import app as privacy_app
 from apps.cli.quality import app as quality_app
 from apps.cli.sql import app as sql_app
 from apps.cli.tags import app as tags_app
@@ -52,6 +53,7 @@ for group in (
     airflow_app,
     tags_app,
     audience_app,
+    privacy_app,
     token_app,
 ):
     app.add_typer(group)

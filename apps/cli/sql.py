@@ -1,5 +1,10 @@
-"""``cdp sql``: analyst SQL over every lake table with DuckDB (``cdp.sql``), no engine: one statement to the
-screen or a file, or an interactive shell."""
+"""``cdp sql``: analyst SQL over the lake tables a role may read, with DuckDB (``cdp.sql``), no engine: one
+query to the screen or a file, or an interactive shell.
+
+It runs the web SQL page's sandbox (one read-only statement, no file, network or extension access, the time
+and row limits of the settings) and the access rules of ``--role`` (``cdp.access``). The default role is
+``analyst``; ``--role admin`` is for the operator of the machine that holds the lake, who can read its files
+anyway, and shows bronze, quarantine, the audit log and every column (never ``vault.*``)."""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from apps.cli.common import DataRoot, console, err, fail, settings_for
 app = typer.Typer()
 
 SHELL_HELP = """\
-Statements end with ';' and may span lines. Tables are views named <layer>.<name>, e.g.
+One read-only query at a time, ending with ';', over one or more lines. Tables are views <layer>.<name>:
   SELECT channel, count(*) FROM silver.orders GROUP BY 1;
 Commands: .tables  .schema <table>  .format table|csv|json  .limit <n>  .help  .quit"""
 
@@ -39,33 +44,50 @@ def sql(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option(min=1, help="At most this many rows (default 1000 on screen, all for files)."),
+        typer.Option(
+            min=1,
+            help="At most this many rows (default 1000 on screen, CDP_SQL_MAX_ROWS for files, never more).",
+        ),
     ] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="Whose access rules apply: analyst (default), marketer, or admin for the lake's operator."
+        ),
+    ] = "analyst",
     data_root: DataRoot = None,
 ) -> None:
-    """SQL over every lake table (views bronze.*, silver.*, gold.*, quarantine.*) with DuckDB, no engine."""
+    """SQL over the lake tables the role may read (views silver.*, gold.*; bronze.* and quarantine.* for
+    admins) with DuckDB, no engine, in the web SQL page's sandbox."""
+    from cdp.access import ROLES
     from cdp.sql import FORMATS, LakeSQL, SqlError, write_result
 
     if fmt not in FORMATS:
         raise fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}", 2)
+    if role not in ROLES:
+        raise fail(f"--role {role!r}: use one of {', '.join(ROLES)}", 2)
     if output is not None and fmt == "table":
         fmt = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}.get(output.suffix.lower(), "csv")
     settings = settings_for(data_root)
     if "://" in settings.lake_root:
         raise fail("cdp sql lists tables of a local lake root; CDP_LAKE_ROOT is a URI", 2)
-    lake_sql = LakeSQL(settings.lake_root)
+    if limit is not None and limit > settings.sql_max_rows:
+        raise fail(f"--limit {limit:,}: at most {settings.sql_max_rows:,} rows (CDP_SQL_MAX_ROWS)", 2)
+    lake_sql = LakeSQL.from_settings(settings, role)
     for name, reason in lake_sql.skipped.items():
         err.print(Text(f"skipped {name}: {reason}", style="yellow"))
+    screen_limit = min(1000, settings.sql_max_rows)
     if query is None:
         if output is not None:
             raise fail("--output needs a query", 2)
-        _shell(lake_sql, fmt if fmt != "parquet" else "table", limit or 1000)
+        _shell(lake_sql, fmt if fmt != "parquet" else "table", limit or screen_limit)
         return
     try:
-        result = lake_sql.query(query, limit=limit if (limit or output) else 1000)
+        result = lake_sql.query(query, limit=limit or (settings.sql_max_rows if output else screen_limit))
         if output is not None:
             path = write_result(result.table, fmt, output)
-            err.print(Text(f"{result.table.num_rows:,} rows -> {path} ({result.seconds:.3f} s)"))
+            more = " (more rows exist: CDP_SQL_MAX_ROWS caps a result)" if result.truncated else ""
+            err.print(Text(f"{result.table.num_rows:,} rows -> {path} ({result.seconds:.3f} s){more}"))
             return
     except SqlError as exc:
         raise fail(exc, 1) from None
@@ -112,7 +134,12 @@ def _shell(lake_sql, fmt: str, limit: int) -> None:
 
     with contextlib.suppress(ImportError):  # not on every platform
         import readline  # noqa: F401 - line editing and history for input()
-    err.print(Text(f"cdp sql: {len(lake_sql.tables)} tables from {lake_sql.root} (DuckDB). .help for help"))
+    err.print(
+        Text(
+            f"cdp sql: {len(lake_sql.tables)} tables from {lake_sql.root} as {lake_sql.role} (DuckDB). "
+            ".help for help"
+        )
+    )
     state = _ShellState(fmt, limit)
     buffer: list[str] = []
     while True:
@@ -160,8 +187,10 @@ def _dot_command(lake_sql, stripped: str, state: _ShellState) -> bool:
             err.print(Text(str(exc), style="red"))
     elif cmd == ".format" and arg in ("table", "csv", "json"):
         state.fmt = arg
-    elif cmd == ".limit" and arg.isdigit() and int(arg) > 0:
+    elif cmd == ".limit" and arg.isdigit() and 0 < int(arg) <= lake_sql.max_rows:
         state.limit = int(arg)
+    elif cmd == ".limit" and arg.isdigit() and int(arg) > lake_sql.max_rows:
+        err.print(Text(f"at most {lake_sql.max_rows:,} rows (CDP_SQL_MAX_ROWS)", style="red"))
     else:
         err.print(Text(f"unknown command {stripped!r}; .help lists them", style="red"))
     return True

@@ -22,9 +22,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdp.access import ROLES  # the roles and what each may read: cdp.access
 from cdp.settings import Settings
 
-ROLES = ("admin", "marketer", "analyst")
 ENV_TOKENS = "CDP_WEB_TOKENS"
 
 

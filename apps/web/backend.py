@@ -10,13 +10,11 @@ app or the routes. Its errors (``WebError``, ``NotFound``, ``Forbidden``) live i
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import tempfile
 import threading
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,8 +60,12 @@ def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
     return web.cached("tag_stats", f"{path}@{table.version()}", load)
 
 
-def _distribution(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Top values with counts, or the numeric summary as labelled bars."""
+def _distribution(stats: dict[str, Any] | None, k: int) -> list[dict[str, Any]]:
+    """Top values with counts (each below the minimum group size ``k`` shown as ``"< k"``, and withheld
+    when the rest of the tag's people would give one away), or the numeric summary as labelled bars (none
+    when fewer than ``k`` people hold a value: quantiles of a few people are their values)."""
+    from audiences.insight import public_count, public_counts
+
     if not stats or not stats.get("distribution"):
         return []
     try:
@@ -75,17 +77,32 @@ def _distribution(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
         and set(dist) >= {"min", "max"}
         and all(v is None or isinstance(v, (int, float)) for v in dist.values())
     ):
+        if not isinstance(public_count(stats.get("non_null"), k), int):
+            return []
         order = ("min", "p25", "p50", "p75", "mean", "max")
-        return [{"value": k, "count": dist[k]} for k in order if dist.get(k) is not None]
+        return [{"value": q, "count": dist[q]} for q in order if dist.get(q) is not None]
     if isinstance(dist, dict):
         items = sorted(dist.items(), key=lambda kv: -(kv[1] or 0))
-        return [{"value": k, "count": v} for k, v in items]
-    if isinstance(dist, list):
-        return [d for d in dist if isinstance(d, dict)]
+        shown = public_counts([int(v or 0) for _, v in items], stats.get("non_null"), k)
+        return [{"value": value, "count": n} for (value, _), n in zip(items, shown, strict=True)]
     return []
 
 
-def _tag_summary(tag, stats: dict[str, Any] | None) -> dict[str, Any]:
+def _people(stats: dict[str, Any], k: int) -> tuple[int | str | None, float | None]:
+    """The people holding a value of a tag and the coverage, as they may be shown: ``"< k"`` and no
+    coverage below ``k``, both withheld when fewer than ``k`` people (but some) hold no value."""
+    from audiences.insight import public_count
+
+    people = public_count(stats.get("non_null"), k)
+    missing = int(stats.get("population") or 0) - int(stats.get("non_null") or 0)
+    if not isinstance(people, int):
+        return people, None
+    if 0 < missing < k:
+        return None, None
+    return people, stats.get("coverage")
+
+
+def _tag_summary(tag, stats: dict[str, Any] | None, k: int) -> dict[str, Any]:
     from tags.catalog import LAYER_NAMES_ZH
 
     return {
@@ -98,7 +115,7 @@ def _tag_summary(tag, stats: dict[str, Any] | None) -> dict[str, Any]:
         "description": tag.description,
         "owner": tag.owner,
         "refresh": tag.refresh,
-        "coverage": stats.get("coverage") if stats else None,
+        "coverage": _people(stats, k)[1] if stats else None,
         "dt": stats.get("dt") if stats else None,
     }
 
@@ -123,7 +140,7 @@ def list_tags(web: WebState, *, q: str | None = None, layer: str | None = None) 
         text = " ".join((tag.id, tag.name_en, tag.name_zh, tag.description)).lower()
         if needle and needle not in text:
             continue
-        out.append(_tag_summary(tag, stats.get(tag.id)))
+        out.append(_tag_summary(tag, stats.get(tag.id), web.settings.min_group_size))
     layers = [
         {"layer": name, "name_zh": LAYER_NAMES_ZH[name], "tags": len(catalog.layer(name))} for name in LAYERS
     ]
@@ -131,7 +148,8 @@ def list_tags(web: WebState, *, q: str | None = None, layer: str | None = None) 
 
 
 def get_tag(web: WebState, tag_id: str) -> dict[str, Any]:
-    """One tag's definition and its latest statistics.
+    """One tag's definition and its latest statistics; counts below ``settings.min_group_size`` are
+    ``"< k"`` (``audiences.insight.public_count``).
 
     Raises:
         NotFound: no such tag in the catalog.
@@ -141,21 +159,23 @@ def get_tag(web: WebState, tag_id: str) -> dict[str, Any]:
         raise NotFound(f"no tag {tag_id!r} in the catalog")
     tag = catalog[tag_id]
     row = _latest_stats(web).get(tag_id)
-    summary = _tag_summary(tag, row)
+    k = web.settings.min_group_size
+    summary = _tag_summary(tag, row, k)
     summary.update(definition=tag.definition, kind=tag.kind, depends_on=tag.dependencies, sources=tag.sources)
     stats: dict[str, Any] = {"coverage": None, "distribution": []}
     if row:
+        people, coverage = _people(row, k)
         stats = {
             "dt": row["dt"],
-            "coverage": row["coverage"],
-            "people": row["non_null"],
+            "coverage": coverage,
+            "people": people,
             "population": row["population"],
             "distinct_values": row.get("distinct_values"),
             "coverage_change": row.get("coverage_change"),
             "changed_share": row.get("changed_share"),
             "metric": row.get("metric"),
             "metric_value": row.get("metric_value"),
-            "distribution": _distribution(row),
+            "distribution": _distribution(row, k),
         }
     return {"tag": summary, "stats": stats}
 
@@ -171,7 +191,8 @@ def _rule_document(rule: Any) -> Any:
 
 
 def estimate(web: WebState, rule: Any, *, dt: str | None = None) -> dict[str, Any]:
-    """The consented size of a rule's audience (``jobs.audiences.estimate``)."""
+    """The consented size of a rule's audience (``jobs.audiences.estimate``): ``"< k"`` below the minimum
+    group size, and then no share."""
     from jobs import audiences as job
 
     started = time.perf_counter()
@@ -186,7 +207,34 @@ def estimate(web: WebState, rule: Any, *, dt: str | None = None) -> dict[str, An
     }
 
 
-def _version_dict(v) -> dict[str, Any]:
+def _without_paths(definition: dict[str, Any]) -> dict[str, Any]:
+    """A stored definition without the seed list's file: older versions recorded where it was kept."""
+    seed = definition.get("seed")
+    if not isinstance(seed, dict):
+        return definition
+    return {**definition, "seed": {"id_type": seed.get("id_type")}}
+
+
+def _public_details(details: dict[str, Any], k: int) -> dict[str, Any]:
+    """Kind-specific facts of a version with its seed-list counts in public form and no path."""
+    from audiences.insight import public_count
+
+    out = dict(details or {})
+    seed_list = out.get("seed_list")
+    if isinstance(seed_list, dict):
+        out["seed_list"] = {
+            key: public_count(n, k) if key in ("matched", "unmatched", "invalid") else n
+            for key, n in seed_list.items()
+            if key not in ("path", "name")
+        }
+    return out
+
+
+def _version_dict(v, k: int) -> dict[str, Any]:
+    """A version as any role may see it: counts below the minimum group size ``k`` as ``"< k"``, no path."""
+    from audiences.insight import public_count, public_coverage
+
+    definition = _without_paths(v.definition)
     return {
         "audience_id": v.audience_id,
         "version": v.version,
@@ -194,20 +242,21 @@ def _version_dict(v) -> dict[str, Any]:
         "kind": v.kind,
         "description": v.description,
         "dt": v.dt,
-        "size": v.size,
-        "opted_out": v.opted_out,
-        "id_type_counts": v.id_type_counts,
+        "size": public_count(v.size, k),
+        "opted_out": public_count(v.opted_out, k),
+        "id_type_counts": public_coverage(v.id_type_counts, v.size, k),
         "created_at": v.created_at,
         "created_by": v.created_by,
-        "definition": json.dumps(v.definition.get("rule") or v.definition, ensure_ascii=False),
-        "details": v.details,
+        "definition": json.dumps(definition.get("rule") or definition, ensure_ascii=False),
+        "details": _public_details(v.details, k),
     }
 
 
 def list_audiences(web: WebState) -> dict[str, Any]:
     from jobs import audiences as job
 
-    out = [_version_dict(v) for v in job.list_audiences(web.spark, web.settings)]
+    k = web.settings.min_group_size
+    out = [_version_dict(v, k) for v in job.list_audiences(web.spark, web.settings)]
     for item in out:
         item.pop("details", None)
     out.sort(key=lambda a: a["created_at"], reverse=True)
@@ -216,6 +265,7 @@ def list_audiences(web: WebState) -> dict[str, Any]:
 
 def get_audience(web: WebState, audience_id: str) -> dict[str, Any]:
     """The latest version, every version, and the size of each version over time."""
+    from audiences.insight import public_count
     from jobs import audiences as job
 
     latest = job.show(web.spark, web.settings, audience_id)
@@ -225,11 +275,17 @@ def get_audience(web: WebState, audience_id: str) -> dict[str, Any]:
         if v.audience_id == latest.audience_id
     ]
     versions.sort(key=lambda v: v.version)
+    k = web.settings.min_group_size
     return {
-        "audience": _version_dict(latest),
-        "versions": [_version_dict(v) for v in reversed(versions)],
+        "audience": _version_dict(latest, k),
+        "versions": [_version_dict(v, k) for v in reversed(versions)],
         "sizes": [
-            {"version": v.version, "dt": v.dt, "label": f"v{v.version} {v.dt}", "size": v.size}
+            {
+                "version": v.version,
+                "dt": v.dt,
+                "label": f"v{v.version} {v.dt}",
+                "size": public_count(v.size, k),
+            }
             for v in versions
         ],
     }
@@ -244,20 +300,28 @@ def create_audience(
     audience_id: str | None,
     dt: str | None,
     principal: Principal,
+    new_version: bool = False,
 ) -> dict[str, Any]:
-    """Save a rule as an audience: a new audience, or a new version of ``audience_id`` (same name)."""
+    """Save a rule as an audience: a new audience, or a new version of ``audience_id`` or of the audience
+    named ``name`` when ``new_version`` is asked for.
+
+    Raises:
+        AudienceExistsError: ``name`` exists and no new version was asked for (409).
+        UnknownAudienceError: ``audience_id`` is unknown, or a new version of an unknown name was asked for.
+    """
     from jobs import audiences as job
 
     if audience_id:
-        name = job.show(web.spark, web.settings, audience_id).name
+        name, new_version = job.show(web.spark, web.settings, audience_id).name, True
     v = job.create(
         web.spark,
         web.settings,
         {"name": name, "description": description, "rule": _rule_document(rule)},
         dt=dt,
         created_by=principal.name,
+        new_version=new_version,
     )
-    return _version_dict(v)
+    return _version_dict(v, web.settings.min_group_size)
 
 
 def seed_audience(
@@ -265,42 +329,41 @@ def seed_audience(
 ) -> dict[str, Any]:
     """An audience from an uploaded identifier list; garbage lines are counted as invalid, not fatal.
 
-    The list is kept under ``<data root>/web/uploads/`` because the audience definition records its path.
+    The list is matched in memory and never written to disk; the answer counts matches only from the minimum
+    group size up, and a list matching fewer people is refused with the same message whether it matched
+    some or none (it never tells whether one identifier is known).
 
     Raises:
-        SeedListError: unknown ID type, no identifier in the text, or none matched a OneID.
+        SeedListError: unknown ID type, no identifier in the text, or fewer than ``min_group_size`` matched.
     """
     from audiences.errors import SeedListError
     from audiences.seeds import validate_seed_id_type
     from jobs import audiences as job
+    from jobs.audiences.definitions import seed_values
 
     validate_seed_id_type(id_type)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise SeedListError("the seed list is empty: paste one identifier per line")
-    folder = Path(web.settings.data_root) / "web" / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_dt.datetime.now(_dt.UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}_{id_type}.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     v = job.create(
         web.spark,
         web.settings,
-        {"name": name, "seed": {"path": str(path), "id_type": id_type}},
+        {"name": name, "seed": {"path": "web upload", "id_type": id_type}},
         created_by=principal.name,
+        seed_values=seed_values(lines),
     )
-    out = _version_dict(v)
-    match = dict(v.details.get("seed_list") or {})
-    match.pop("path", None)
-    out["match"] = {"lines": len(lines), **match}
+    out = _version_dict(v, web.settings.min_group_size)
+    out["match"] = {"lines": len(lines), **out["details"].get("seed_list", {})}
     return out
 
 
 def insight(web: WebState, audience_id: str, *, version: int | None = None) -> dict[str, Any]:
-    """TGI rows (defining traits first) and ID-type coverage (``jobs.audiences.insight``)."""
+    """TGI rows (defining traits first) and ID-type coverage (``jobs.audiences.insight``); counts below the
+    minimum group size are ``"< k"`` (or null when withheld) with no share or TGI."""
+    from audiences.insight import public_share
     from jobs import audiences as job
 
     ins = job.insight(web.spark, web.settings, audience_id, version, top=60)
-    size = max(ins.size, 1)
     return {
         "audience_id": ins.audience_id,
         "version": ins.version,
@@ -320,14 +383,16 @@ def insight(web: WebState, audience_id: str, *, version: int | None = None) -> d
             for r in ins.rows
         ],
         "id_types": [
-            {"id_type": t, "people": n, "share": n / size}
-            for t, n in sorted(ins.coverage.items(), key=lambda kv: -kv[1])
+            {"id_type": t, "people": n, "share": public_share(n, ins.size)}
+            for t, n in sorted(ins.coverage.items(), key=lambda kv: -kv[1] if isinstance(kv[1], int) else 1)
         ],
         "seconds": ins.seconds,
     }
 
 
 def overlap(web: WebState, audience_id: str, other: str) -> dict[str, Any]:
+    """Sizes, intersection and union of two audiences; groups below the minimum group size are ``"< k"``,
+    and a count that would give one away is null."""
     from jobs import audiences as job
 
     o = job.overlap(web.spark, web.settings, audience_id, other)
@@ -345,23 +410,26 @@ def overlap(web: WebState, audience_id: str, other: str) -> dict[str, Any]:
 
 
 def check_lookalike(web: WebState, audience_id: str, size: int, *, version: int | None = None) -> None:
-    """Refuse at once (before a task is queued) an unknown seed audience or one below the minimum seed size;
-    ``jobs.audiences.lookalike`` checks the seed again, on consented, profiled members.
+    """Refuse at once (before a task is queued) an unknown seed audience, one below the minimum seed size, or
+    a size the lookalike could not fill (``jobs.audiences.lookalikes.check_size``); the job checks again.
 
     Raises:
         UnknownAudienceError: no such audience or version.
         SeedTooSmallError: the seed version holds fewer people than ``settings.min_seed_size``.
+        AudienceError: the size is below 1, above the maximum, or above the consented people left.
     """
     from audiences.errors import SeedTooSmallError
     from jobs import audiences as job
+    from jobs.audiences.lookalikes import check_size
 
     seed = job.show(web.spark, web.settings, audience_id, version)
     minimum = web.settings.min_seed_size
     if seed.size < minimum:
         raise SeedTooSmallError(
-            f"seed {seed.audience_id}@{seed.version} has {seed.size:,} people; a lookalike needs at least "
-            f"{minimum:,}. Widen the seed audience."
+            f"seed {seed.audience_id}@{seed.version} has fewer than {minimum:,} people, the least a "
+            "lookalike needs. Widen the seed audience."
         )
+    check_size(web.spark, web.settings, f"{seed.audience_id}@{seed.version}", size)
 
 
 def lookalike(
@@ -397,7 +465,7 @@ def lookalike(
         result = job.lookalike(web.spark, web.settings, seed, size=size, name=name, created_by=principal.name)
     finally:
         done.set()
-    out = _version_dict(result.audience)
+    out = _version_dict(result.audience, web.settings.min_group_size)
     out["seed_size"] = result.seed_size
     out["train_seconds"] = result.train_seconds
     out["score_seconds"] = result.score_seconds
@@ -504,9 +572,14 @@ def pack_manifest(web: WebState, pack_id: str) -> dict[str, Any]:
 
 
 def _check_pack_access(manifest: dict[str, Any], principal: Principal) -> None:
-    """Marketers may only take packs whose every ID file holds hashes."""
+    """Marketers may only take packs whose every ID file holds hashes (and never one marked admin-only)."""
     if principal.role == "admin":
         return
+    if manifest.get("admin_only"):
+        raise Forbidden(
+            f"this pack holds unhashed identifiers ({', '.join(manifest.get('raw_id_types') or [])}); "
+            "only an admin may download it"
+        )
     from audiences.export import get_destination
 
     destination = get_destination(manifest["destination"])

@@ -10,6 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_LOOKALIKE_SIZE = 50_000_000
+"""The largest lookalike a request may ask for: ``jobs.audiences.lookalikes.MAX_LOOKALIKE_SIZE`` (a test keeps
+them equal; the routes do not import the engine-side module)."""
+
+Count = int | str | None
+"""A count of people as the API shows it: the number from the minimum group size k up
+(``CDP_MIN_GROUP_SIZE``), else the text ``"< k"``; a count that would give a smaller group away is null."""
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -20,10 +28,10 @@ class ErrorOut(BaseModel):
 
 
 class EstimateOut(_Out):
-    size: int = Field(description="Consented people the rule selects")
+    size: Count = Field(description='Consented people the rule selects ("< k" below the minimum group size)')
     population: int = Field(description="People in the profile of that date")
-    opted_out: int = Field(description="People the rule selects who opted out (not counted in size)")
-    share: float
+    opted_out: Count = Field(description="People the rule selects who opted out (not counted in size)")
+    share: float | None = Field(description="size / population; null when the size is below k")
     dt: str = Field(description="Profile date used")
     seconds: float
 
@@ -34,9 +42,11 @@ class AudienceOut(_Out):
     name: str
     kind: str = Field(description="rule, engagement, seed or lookalike")
     dt: str
-    size: int
-    opted_out: int
-    id_type_counts: dict[str, int] = Field(description="People with at least one identifier of each ID type")
+    size: Count = Field(description='People in the version ("< k" below the minimum group size)')
+    opted_out: Count
+    id_type_counts: dict[str, Count] = Field(
+        description="People with at least one identifier of each ID type"
+    )
     created_at: str
     created_by: str
     definition: str = Field(description="The rule (JSON text)")
@@ -50,7 +60,7 @@ class SizePoint(BaseModel):
     version: int
     dt: str
     label: str
-    size: int
+    size: Count
 
 
 class AudiencePageOut(BaseModel):

@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 import apps.web.backend as backend
 from apps.web.auth import ROLES, Principal
 from apps.web.models import (
+    MAX_LOOKALIKE_SIZE,
     AudienceListOut,
     AudienceOut,
     AudiencePageOut,
@@ -105,6 +106,11 @@ class AudienceBody(EstimateBody):
     audience_id: str | None = Field(
         default=None, description="Save as a new version of this audience instead of a new audience"
     )
+    new_version: bool = Field(
+        default=False,
+        description="Save as a new version of the audience with this name; without it an existing name is "
+        "refused with 409",
+    )
 
 
 @router.post(
@@ -133,9 +139,10 @@ def list_audiences(request: Request, principal: Annotated[Principal, Depends(ANY
     status_code=201,
     summary="Save a rule as an audience (or new version)",
     response_model=AudienceOut,
+    responses={409: {"model": ErrorOut, "description": "The name exists: ask for new_version"}},
 )
 def create_audience(body: AudienceBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]):
-    return jsonable(
+    out = jsonable(
         backend.create_audience(
             web_state(request),
             name=body.name,
@@ -144,8 +151,12 @@ def create_audience(body: AudienceBody, request: Request, principal: Annotated[P
             audience_id=body.audience_id,
             dt=body.dt,
             principal=principal,
+            new_version=body.new_version,
         )
     )
+    # A size below the minimum group size is "< k" in the answer; the audit row then records no row count.
+    request.state.audit_rows = out["size"] if isinstance(out["size"], int) else None
+    return out
 
 
 @router.get(
@@ -181,7 +192,11 @@ def overlap(
 
 
 class LookalikeBody(_Body):
-    size: int = Field(ge=1, le=100_000_000, description="How many people the expanded audience should hold")
+    size: int = Field(
+        ge=1,
+        le=MAX_LOOKALIKE_SIZE,
+        description="How many people the expanded audience should hold (at most the consented people left)",
+    )
     version: int | None = Field(default=None, ge=1, description="Seed version (latest when omitted)")
     name: str | None = Field(default=None, max_length=120, description="Name of the expanded audience")
 
@@ -200,7 +215,7 @@ def lookalike(
     backend.check_lookalike(web, audience_id, body.size, version=body.version)
     task = web.tasks.submit(
         "lookalike",
-        principal.name,
+        (principal.token_id, principal.name),
         backend.lookalike,
         web,
         audience_id,
@@ -282,7 +297,9 @@ def list_packs(
     principal: Annotated[Principal, Depends(ANY)],
     audience_id: Annotated[str | None, Query()] = None,
 ):
-    return jsonable(backend.list_packs(web_state(request), audience_id=audience_id))
+    out = jsonable(backend.list_packs(web_state(request), audience_id=audience_id))
+    request.state.audit_rows = len(out["packs"])
+    return out
 
 
 @router.get(
@@ -313,8 +330,8 @@ def download_pack(pack_id: str, request: Request, principal: Annotated[Principal
 
 @router.get("/tasks", tags=["tasks"], summary="Background tasks (yours; every task for admins)")
 def list_tasks(request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    owner = None if principal.role == "admin" else principal.name
-    return {"tasks": [jsonable(t.as_dict()) for t in web_state(request).tasks.list(owner)]}
+    token_id = None if principal.role == "admin" else principal.token_id
+    return {"tasks": [jsonable(t.as_dict()) for t in web_state(request).tasks.list(token_id)]}
 
 
 @router.get(
@@ -324,8 +341,8 @@ def list_tasks(request: Request, principal: Annotated[Principal, Depends(ANY)]):
     response_model=TaskOut,
 )
 def get_task(task_id: str, request: Request, principal: Annotated[Principal, Depends(ANY)]):
-    task = web_state(request).tasks.get(task_id)
-    if task is None or (principal.role != "admin" and task.owner != principal.name):
+    task = web_state(request).tasks.get(task_id, None if principal.role == "admin" else principal.token_id)
+    if task is None:
         raise HTTPException(404, f"no task {task_id!r}")
     return jsonable(task.as_dict())
 
@@ -335,14 +352,16 @@ def get_task(task_id: str, request: Request, principal: Annotated[Principal, Dep
 
 class SqlBody(_Body):
     query: str = Field(min_length=1, max_length=100_000, examples=["SELECT count(*) FROM gold.oneid_map"])
-    limit: int = Field(default=1000, ge=1, le=100_000, description="At most this many rows come back")
+    limit: int = Field(
+        default=1000, ge=1, le=100_000, description="At most this many rows come back (and CDP_SQL_MAX_ROWS)"
+    )
 
 
 @router.get("/sql/tables", tags=["sql"], summary="Lake tables visible to SQL, with their columns")
 def sql_tables(request: Request, principal: Annotated[Principal, Depends(SQL_USERS)]):
     from cdp.sql import LakeSQL
 
-    with LakeSQL(web_state(request).settings.lake_root, sandbox=True) as lake_sql:
+    with LakeSQL.from_settings(web_state(request).settings, principal.role) as lake_sql:
         return {
             "tables": [
                 {"table": t, "columns": [{"name": n, "type": k} for n, k in lake_sql.describe(t)]}
@@ -354,15 +373,27 @@ def sql_tables(request: Request, principal: Annotated[Principal, Depends(SQL_USE
 @router.post(
     "/sql",
     tags=["sql"],
-    summary="Run a read-only SQL query over the lake (DuckDB); audited",
+    summary="Run one read-only SQL query over the tables and columns the role may read (DuckDB); audited",
     response_model=SqlOut,
 )
 def run_sql(body: SqlBody, request: Request, principal: Annotated[Principal, Depends(SQL_USERS)]):
-    from cdp.sql import LakeSQL
+    """The same sandbox and access rules as ``cdp sql`` (``cdp.sql``, ``cdp.access``); a refused or failed
+    query answers 4xx with the reason and is audited with it."""
+    from cdp.sql import LakeSQL, SqlError, SqlRefused
 
     web = web_state(request)
-    with LakeSQL(web.settings.lake_root, sandbox=True, memory_limit="1GB") as lake_sql:
-        result = lake_sql.query(body.query, limit=body.limit)
+    try:
+        with LakeSQL.from_settings(web.settings, principal.role, memory_limit="1GB") as lake_sql:
+            result = lake_sql.query(body.query, limit=body.limit)
+    except SqlError as exc:
+        web.audit.record(
+            principal,
+            "sql",
+            status="refused" if isinstance(exc, SqlRefused) else "failed",
+            detail={"query": body.query[:4000], "reason": str(exc)},
+            client=client_of(request),
+        )
+        raise
     web.audit.record(
         principal,
         "sql",
@@ -390,4 +421,6 @@ def audit(
         str | None, Query(max_length=40, description="Filter by action: pack_export, pack_download, sql")
     ] = None,
 ):
-    return {"rows": jsonable(web_state(request).audit.recent(limit, action=action))}
+    rows = jsonable(web_state(request).audit.recent(limit, action=action))
+    request.state.audit_rows = len(rows)
+    return {"rows": rows}

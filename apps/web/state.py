@@ -65,9 +65,21 @@ class WebState:
     def audit(self) -> AuditLog:
         from apps.web.audit import AuditLog
 
-        if self._audit is None:
-            self._audit = AuditLog(self.lake)
-        return self._audit
+        with self._lock:
+            if self._audit is None:
+                # The lake (and the engine) is reached at the first write, not at the first refused request.
+                self._audit = AuditLog(lambda: self.lake)
+            return self._audit
+
+    def open(self) -> None:
+        """Buffer audit rows (the app's start-up; again after a shutdown in tests)."""
+        if self._audit is not None:
+            self._audit.open()
+
+    def close(self) -> None:
+        """Write the buffered audit rows (the app's shutdown)."""
+        if self._audit is not None:
+            self._audit.close()
 
     def cached(self, name: str, signature: Hashable, load: Callable[[], T]) -> T:
         """``load()``'s value, kept under ``name`` and loaded again only when ``signature`` changes (a file's

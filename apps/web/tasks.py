@@ -1,7 +1,8 @@
 """Background tasks of the web service (lookalike, pack export): run in a worker thread, polled by id.
 
 One worker by default: the engine is shared by every request and long tasks are engine-bound, so running
-two at once would only slow both down.
+two at once would only slow both down. A task belongs to the token that started it (its id, never its holder's
+name: two tokens may carry the same name).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Task:
     task_id: str
     kind: str
     owner: str
+    owner_token_id: str
     status: str = "queued"  # queued -> running -> done | failed
     progress: float = 0.0
     message: str = "waiting for a worker"
@@ -66,10 +68,18 @@ class TaskRunner:
         self._lock = threading.Lock()
         self.expected_errors = expected_errors
 
-    def submit(self, kind: str, owner: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
+    def submit(
+        self, kind: str, owner: tuple[str, str], fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Task:
         """Queue ``fn(*args, **kwargs)``; ``fn`` gets a ``progress(fraction, message)`` callback when it takes
-        a ``progress`` argument."""
-        task = Task(task_id=uuid.uuid4().hex[:12], kind=kind, owner=owner)
+        a ``progress`` argument.
+
+        Args:
+            kind: what the task does (``lookalike``, ``export``).
+            owner: ``(token id, holder name)`` of the token that started it; the id decides who sees it.
+        """
+        token_id, name = owner
+        task = Task(task_id=uuid.uuid4().hex[:12], kind=kind, owner=name, owner_token_id=token_id)
         with self._lock:
             self._tasks[task.task_id] = task
 
@@ -101,13 +111,18 @@ class TaskRunner:
             self._pool.submit(run)
         return task
 
-    def get(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
+    def get(self, task_id: str, token_id: str | None = None) -> Task | None:
+        """The task, or None when unknown or (with ``token_id``) started by another token."""
+        task = self._tasks.get(task_id)
+        if task is None or (token_id is not None and task.owner_token_id != token_id):
+            return None
+        return task
 
-    def list(self, owner: str | None = None) -> list[Task]:
+    def list(self, token_id: str | None = None) -> list[Task]:
+        """Tasks newest first: every task, or those started by the token ``token_id``."""
         with self._lock:
             tasks = list(self._tasks.values())
-        return [t for t in tasks if owner is None or t.owner == owner][::-1]
+        return [t for t in tasks if token_id is None or t.owner_token_id == token_id][::-1]
 
     def shutdown(self) -> None:
         """Cancel queued tasks; a running one finishes in its thread."""

@@ -4,7 +4,8 @@ audiences are made from, each at the latest date on or before the one asked for.
     gold.profile      (latest dt <= day) -> profile(day): one row per OneID, oneid as string, column types
     gold.oneid_map    (latest dt <= day) -> oneid_map(day): (id_type, id_value, oneid)
     gold.consent_optouts (dt = day), else silver consent + gold.oneid_map -> optouts(day): (oneid)
-    silver.* with direct-PII identifier columns -> platform_hashes(): keyed hash -> md5/sha256 forms, mask
+    vault.identifiers (decrypted) + silver masks -> with_platform_hashes(): identifiers -> md5/sha256 forms,
+        mask; platform_hashes(): the same for every identifier in the vault (seed lists of digests)
     gold.audience_members (audience_id, version) -> version_members(...)
 
 The operations (:mod:`jobs.audiences.registry`, ``definitions``, ``insights``, ``lookalikes``, ``exports``,
@@ -22,7 +23,7 @@ from pyspark.sql import functions as F
 
 from audiences.consent import build_optouts
 from audiences.errors import MissingDataError
-from audiences.sources import build_platform_hashes, silver_table
+from audiences.sources import build_masks, silver_table, with_platform_hashes
 from cdp.lake import Lake, parse_dt
 from cdp.run import union_all
 from schemas import SourceContract, load_sources
@@ -30,6 +31,7 @@ from schemas import SourceContract, load_sources
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from audiences.sources import Transform
     from cdp.run import RunContext
     from cdp.settings import Settings
 
@@ -40,6 +42,7 @@ AUDIENCES, MEMBERS, EXPORTS, OPTOUTS = (
     "gold.audience_exports",
     "gold.consent_optouts",
 )
+VAULT = "vault.identifiers"
 CONSENT_SOURCE = "consent"
 """The source whose silver table holds the opt-in / opt-out records."""
 
@@ -150,17 +153,28 @@ class AudienceContext:
         consent = self.lake.read(silver_table(contract))
         return consent.transform(build_optouts(contract, self.oneid_map(dt), dt))
 
-    def platform_hashes(self) -> DataFrame | None:
-        """Keyed hash -> platform hashes and mask of every direct-PII identifier in silver, or None when no
-        silver table holds one (:func:`audiences.sources.build_platform_hashes`)."""
-        parts = []
+    def with_platform_hashes(self) -> Transform | None:
+        """A transform adding the platform hashes (decrypted from ``vault.identifiers``, for the identifiers
+        given only) and the silver masks to ``(id_type, id_value)`` rows, or None when there is no vault
+        (:func:`audiences.sources.with_platform_hashes`)."""
+        if not self.lake.exists(VAULT):
+            return None
+        masks = []
         for contract in self.sources.values():
             table = silver_table(contract)
             if any(c.pii == "direct" and c.id_type for c in contract.columns) and self.lake.exists(table):
-                part = self.lake.read(table).transform(build_platform_hashes(contract))
-                if part is not None:
-                    parts.append(part)
-        return union_all(parts) if parts else None
+                masks.append(self.lake.read(table).transform(build_masks(contract)))
+        return with_platform_hashes(
+            self.lake.read(VAULT), union_all(masks) if masks else None, self.settings.require_pii_key()
+        )
+
+    def platform_hashes(self) -> DataFrame | None:
+        """``(id_type, id_value, md5, sha256, sha256_e164, sha256_cc, masked)`` of every identifier in the
+        vault, computed now (seed lists of digests are matched on them), or None when there is no vault."""
+        add = self.with_platform_hashes()
+        if add is None:
+            return None
+        return self.lake.read(VAULT).select("id_type", "id_value").transform(add)
 
     def version_members(self, audience_id: str, version: int) -> DataFrame:
         """The stored rows of one audience version in ``gold.audience_members`` (before today's consent)."""

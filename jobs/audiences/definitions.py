@@ -2,14 +2,21 @@
 engagement or an uploaded seed list.
 
     gold.profile (dt) + silver.* behaviour sets + gold.oneid_map -> rule / engagement members
-    seed list file -> normalise, keyed hash or platform hash -> gold.oneid_map -> seed members
+    seed list (a file or values in memory) -> normalise, keyed hash or platform hash -> gold.oneid_map
+        -> seed members (refused below settings.min_group_size people)
         -> consent filter (gold.consent_optouts) -> size (estimate) | new version (registry.write_version)
+
+An estimate's counts are in public form (:func:`audiences.insight.public_count`: ``"< k"`` below
+``settings.min_group_size``). A seed list is matched in memory and never copied: the version records the
+list's file name (no folder) and ID type, and counts per match status.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from audiences.errors import SeedListError
+from audiences.insight import PublicCount, public_count, public_share
 from audiences.rules import (
     Rule,
     behaviour_column,
@@ -42,17 +50,18 @@ SEED_HEADERS = ("phone", "email", "imei", "idfa", "oaid", "id", "value", "androi
 
 @dataclass
 class Estimate:
-    """The size of a rule audience at ``dt`` (consented people only)."""
+    """The size of a rule audience at ``dt`` (consented people only); ``size`` and ``opted_out`` are
+    ``"< k"`` below the minimum group size, and ``share`` is then None."""
 
-    size: int
+    size: PublicCount
     population: int
-    opted_out: int
+    opted_out: PublicCount
     dt: str
     seconds: float
 
     @property
-    def share(self) -> float:
-        return self.size / self.population if self.population else 0.0
+    def share(self) -> float | None:
+        return public_share(self.size, self.population)
 
 
 # ---- rules -> members -------------------------------------------------------------------------------------
@@ -112,6 +121,10 @@ def estimate(
 ) -> Estimate:
     """The number of consented people a rule selects, without writing anything.
 
+    Sizes below ``settings.min_group_size`` (k) are given as ``"< k"``: a rule that picks out one device id
+    says neither 1 nor 0. Two estimates of large, nearly equal rules still differ by their exact difference
+    (a rule and the same rule minus one person); only packs and insight refuse small groups outright.
+
     Args:
         spark: the session.
         settings: the deployment's settings.
@@ -119,7 +132,7 @@ def estimate(
         dt: the profile date; the latest when omitted.
 
     Returns:
-        The size, the population and the people the rule selects who opted out.
+        The size, the population and the people the rule selects who opted out (public counts).
 
     Raises:
         RuleError: the rule is malformed (UnknownTagError for a tag not in the profile).
@@ -142,10 +155,11 @@ def estimate(
         )
         .collect()[0]
     )
+    k = settings.min_group_size
     return Estimate(
-        size=int(row["size"] or 0),
+        size=public_count(row["size"], k),
         population=int(row["population"] or 0),
-        opted_out=int(row["opted_out"] or 0),
+        opted_out=public_count(row["opted_out"], k),
         dt=profile.dt.isoformat(),
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -154,8 +168,22 @@ def estimate(
 # ---- seed lists -> members --------------------------------------------------------------------------------
 
 
-def _read_seed_file(spark: SparkSession, path: str) -> DataFrame:
-    """The identifiers of a seed list file (first column of each line, a header line dropped) as ``value``.
+def seed_values(lines: Sequence[str]) -> list[str]:
+    """The identifiers of a seed list's lines: the first column of each non-blank line, a header dropped.
+
+    Raises:
+        SeedListError: no identifier is left.
+    """
+    values = [v for v in (line.split(",")[0].strip().strip('"') for line in lines) if v]
+    if values and values[0].lower() in SEED_HEADERS:
+        values = values[1:]
+    if not values:
+        raise SeedListError("the seed list holds no identifiers: one per line (first column of a CSV)")
+    return values
+
+
+def _read_seed_file(path: str) -> list[str]:
+    """The identifiers of a seed list file, read into memory.
 
     Raises:
         SeedListError: the file does not exist or holds no identifier.
@@ -163,39 +191,35 @@ def _read_seed_file(spark: SparkSession, path: str) -> DataFrame:
     file = Path(path).expanduser()
     if not file.is_file():
         raise SeedListError(f"seed list {path} does not exist")
-    values = []
-    for line in file.read_text(encoding="utf-8-sig").splitlines():
-        value = line.split(",")[0].strip().strip('"')
-        if value:
-            values.append((value,))
-    if values and values[0][0].lower() in SEED_HEADERS:
-        values = values[1:]
-    if not values:
-        raise SeedListError(f"seed list {path} holds no identifiers (one per line, first column)")
-    return spark.createDataFrame(values, "value string")
+    return seed_values(file.read_text(encoding="utf-8-sig").splitlines())
 
 
 def seed_members(
-    ctx: AudienceContext, seed: SeedList, dt: _dt.date | None
+    ctx: AudienceContext, seed: SeedList, dt: _dt.date | None, values: Sequence[str] | None = None
 ) -> tuple[DataFrame, _dt.date, dict[str, Any]]:
-    """The OneIDs a seed list matches.
+    """The OneIDs a seed list matches, matched in memory (the list is never written anywhere).
 
     Args:
         ctx: the operation's context.
-        seed: the list's path and ID type.
+        seed: the list's file and ID type.
         dt: the OneID map date; the latest when None.
+        values: the list's identifiers when they are already in memory (a web upload); ``seed.path`` is then
+            only the list's name.
 
     Returns:
-        ``(members (oneid), OneID map date, details)``; the details count values by status (``matched``,
-        ``unmatched``, ``invalid``).
+        ``(members (oneid), OneID map date, details)``; the details name the list (file name only) and
+        count values by status (``matched``, ``unmatched``, ``invalid``).
 
     Raises:
-        SeedListError: unknown ID type, unreadable file, or nothing matched.
+        SeedListError: unknown ID type, unreadable file, or fewer than ``settings.min_group_size`` people
+            matched (one message for none and for a few: it never tells whether one identifier is known).
         MissingDataError: no OneID map on or before ``dt``.
     """
     validate_seed_id_type(seed.id_type)
     day = ctx.latest_dt(MAP, dt)
-    matches = _read_seed_file(ctx.spark, seed.path).transform(
+    listed = list(values) if values is not None else _read_seed_file(seed.path)
+    frame = ctx.spark.createDataFrame([(v,) for v in listed], "value string")
+    matches = frame.transform(
         build_seed_matches(
             seed.id_type, ctx.oneid_map(day), ctx.platform_hashes(), ctx.settings.require_pii_key()
         )
@@ -204,13 +228,16 @@ def seed_members(
         r["status"]: int(r["n"])
         for r in matches.groupBy("status").agg(F.countDistinct("value").alias("n")).collect()
     }
-    if not counts.get("matched"):
-        raise SeedListError(
-            f"none of the {sum(counts.values()):,} identifiers in {seed.path} matched a OneID "
-            f"({counts.get('invalid', 0):,} invalid for ID type {seed.id_type}); check the ID type"
-        )
     matched = matches.where(F.col("oneid").isNotNull()).select("oneid").distinct()
-    return matched, day, {"seed_list": {"path": seed.path, "id_type": seed.id_type, **counts}}
+    k = ctx.settings.min_group_size
+    if not counts.get("matched") or matched.count() < k:
+        raise SeedListError(
+            f"the seed list matched fewer than {k:,} people; a seed audience needs at least {k:,} "
+            f"(CDP_MIN_GROUP_SIZE) so that no one person can be singled out. Upload a longer list, or check "
+            f"that every line is a {seed.id_type}"
+        )
+    statuses = {status: counts.get(status, 0) for status in ("matched", "unmatched", "invalid")}
+    return matched, day, {"seed_list": {"name": Path(seed.path).name, "id_type": seed.id_type, **statuses}}
 
 
 # ---- create -----------------------------------------------------------------------------------------------
@@ -233,6 +260,8 @@ def create(
     description: str = "",
     dt: str | _dt.date | None = None,
     created_by: str | None = None,
+    new_version: bool | None = None,
+    seed_values: Sequence[str] | None = None,
 ) -> AudienceVersion:
     """Materialise an audience as a new version in ``gold.audience_members`` and ``gold.audiences``.
 
@@ -244,13 +273,18 @@ def create(
         description: a description when the definition has none.
         dt: the profile date; the latest when omitted.
         created_by: the author recorded (the OS user by default).
+        new_version: True adds a version to the audience of that name, False refuses a name that exists
+            (``AudienceExistsError``), None does either (``registry.write_version``).
+        seed_values: a seed list's identifiers already in memory (a web upload); the definition's seed
+            ``path`` is then only the list's name.
 
     Returns:
-        The new version.
+        The new version. A seed definition is stored with the list's file name, never its folder.
 
     Raises:
         RuleError, UnknownTagError: the definition is malformed.
-        SeedListError: the seed list cannot be read or matches nobody.
+        SeedListError: the seed list cannot be read or matches fewer than ``settings.min_group_size``
+            people.
         MissingDataError: no profile or OneID map for the date.
     """
     started = time.perf_counter()
@@ -259,11 +293,22 @@ def create(
     details: dict[str, Any] = {}
     if spec.kind == "seed":
         assert spec.seed is not None
-        matched, day, details = seed_members(ctx, spec.seed, as_day(dt))
+        matched, day, details = seed_members(ctx, spec.seed, as_day(dt), seed_values)
+        spec = dataclasses.replace(
+            spec, seed=dataclasses.replace(spec.seed, path=details["seed_list"]["name"])
+        )
     else:
         assert spec.rule is not None
         matched, profile = rule_members(ctx, spec.rule, as_day(dt))
         day = profile.dt
     return write_version(
-        ctx, spec, matched, ctx.optouts(day), day, details=details, created_by=created_by, started=started
+        ctx,
+        spec,
+        matched,
+        ctx.optouts(day),
+        day,
+        details=details,
+        created_by=created_by,
+        started=started,
+        new_version=new_version,
     )

@@ -1,7 +1,8 @@
 """Export an audience version as a pack (人群包) for a destination, and log it.
 
 gold.audience_members (version) -> consent filter (latest consent) -> identifiers of the ID types
-    (gold.oneid_map + platform hashes from silver) -> the destination's normalisation and hashing
+    (gold.oneid_map; phones and emails: their vault.identifiers rows decrypted and hashed in the platform
+    forms, masks from silver) -> the destination's normalisation and hashing
     -> at least min_pack_size people, else refused -> packs/<audience_id>/v<version>/<destination>/
     (zipped ID files + manifest.json, audiences.packs.PackStore) -> a row of gold.audience_exports
 """
@@ -50,7 +51,7 @@ def _pack_lines(ctx: AudienceContext, v: AudienceVersion, dest: Destination, typ
     raw = ctx.version_members(v.audience_id, v.version).select("oneid")
     kept = raw.transform(without_optouts(ctx.optouts(latest)))
     lines = kept.transform(
-        build_member_identifiers(ctx.oneid_map(latest), ctx.platform_hashes(), types)
+        build_member_identifiers(ctx.oneid_map(latest), ctx.with_platform_hashes(), types)
     ).transform(build_pack_lines(dest, types))
     pdf = lines.toPandas()
     people = int(pdf.loc[pdf["line"].notna(), "oneid"].nunique())

@@ -7,6 +7,8 @@ everyone on the engine, keep the top, write the result as a new audience with it
         -> hide-and-recover evaluation on a bounded sub-sample of those rows (it retrains per split)
         -> cross-fitted model, trained once on all driver rows
         -> scores with mapInPandas -> consent filter -> top N -> new audience version
+    N between 1 and the consented, profiled people left to choose from (at most MAX_LOOKALIKE_SIZE), else
+    refused before any training
 
 The models and the evaluation are :mod:`audiences.lookalike`; this module reads, samples and writes.
 """
@@ -24,6 +26,7 @@ from pyspark.sql import functions as F
 
 from audiences.consent import without_optouts
 from audiences.errors import AudienceError, SeedTooSmallError
+from audiences.insight import public_count
 from audiences.lookalike import (
     TREES_FROM,
     CrossFitted,
@@ -56,6 +59,8 @@ EVAL_ROWS = 50_000
 """Population rows the hide-and-recover evaluation trains and ranks on at most, a uniform sub-sample of the
 driver sample: every split retrains the cross-fitted model, so the evaluation's cost is bounded here."""
 EVAL_SEED_ROWS = 10_000
+MAX_LOOKALIKE_SIZE = 50_000_000
+"""The largest lookalike anyone may ask for, whatever the population: a bound on a typing slip."""
 """Seed rows the evaluation uses at most, a uniform sub-sample weighted back to the seed: the 70 % of them
 that train are still in the blend regime of the largest seeds (``audiences.lookalike.TREES_LEAD_FROM``)."""
 
@@ -109,8 +114,41 @@ def tags_and_derived(tags: Sequence[str]) -> list[str]:
 def _check_target(size: int | None, top_percent: float | None) -> None:
     if (size is None) == (top_percent is None):
         raise AudienceError("give either --size N or --top-percent P for a lookalike")
-    if (size is not None and size < 1) or (top_percent is not None and not 0 < top_percent <= 100):
-        raise AudienceError("size must be positive and top-percent between 0 and 100")
+    if size is not None and not 1 <= size <= MAX_LOOKALIKE_SIZE:
+        raise AudienceError(
+            f"a lookalike size must be between 1 and {MAX_LOOKALIKE_SIZE:,} people; {size:,} was asked for"
+        )
+    if top_percent is not None and not 0 < top_percent <= 100:
+        raise AudienceError(f"top-percent must be above 0 and at most 100; {top_percent:g} was asked for")
+
+
+def _room(seed: _Seed, *, include_seed: bool) -> tuple[int, int]:
+    """The people in the profile, and the consented ones a lookalike may choose from (one query)."""
+    flags = seed.profile.frame.select("oneid").join(
+        seed.optouts.select("oneid").distinct().withColumn("_o", F.lit(1)), "oneid", "left"
+    )
+    flags = flags.join(seed.ids.withColumn("_s", F.lit(1)), "oneid", "left")
+    eligible = F.col("_o").isNull() if include_seed else F.col("_o").isNull() & F.col("_s").isNull()
+    room = F.sum(F.when(eligible, 1).otherwise(0)).alias("room")
+    row = flags.agg(F.count("*").alias("n"), room).collect()[0]
+    return int(row["n"]), int(row["room"] or 0)
+
+
+def _check_room(keep: int, room: int, seed: _Seed, *, include_seed: bool) -> None:
+    """Raises AudienceError when ``keep`` people are more than the lookalike can choose from."""
+    if keep > room:
+        others = "consented, profiled people" + ("" if include_seed else " outside the seed")
+        raise AudienceError(
+            f"a lookalike of {keep:,} people is larger than the {room:,} {others} on {seed.profile.dt}; "
+            f"ask for at most {room:,}"
+        )
+    if keep < 1:
+        raise AudienceError("the lookalike would hold nobody; ask for a larger size or top-percent")
+
+
+def _shown(count: int, k: int) -> str:
+    shown = public_count(count, k)
+    return f"{shown:,}" if isinstance(shown, int) else shown
 
 
 def _prepare_seed(ctx: AudienceContext, seed: str, dt: _dt.date | None, exclude_tags: Sequence[str]) -> _Seed:
@@ -138,7 +176,8 @@ def _prepare_seed(ctx: AudienceContext, seed: str, dt: _dt.date | None, exclude_
     minimum = ctx.settings.min_seed_size
     if size < minimum:
         raise SeedTooSmallError(
-            f"seed {sv.audience_id}@{sv.version} has {size:,} consented members with a profile on "
+            f"seed {sv.audience_id}@{sv.version} has {_shown(size, ctx.settings.min_group_size)} consented "
+            f"members with a profile on "
             f"{profile.dt}; a lookalike needs at least {minimum:,}. Widen the seed audience."
         )
     return _Seed(sv, profile, optouts, ids, excluded, kinds, size)
@@ -247,6 +286,30 @@ def _details(
     }
 
 
+def check_size(
+    spark: SparkSession,
+    settings: Settings,
+    seed: str,
+    size: int,
+    *,
+    include_seed: bool = False,
+    dt: _dt.date | None = None,
+) -> None:
+    """Refuse at once a lookalike of ``size`` people that :func:`lookalike` would refuse (for the web app,
+    before it queues a background task).
+
+    Raises:
+        UnknownAudienceError: no such seed audience.
+        SeedTooSmallError: fewer consented, profiled seed members than ``settings.min_seed_size``.
+        AudienceError: ``size`` below 1, above ``MAX_LOOKALIKE_SIZE`` or above the consented, profiled
+            people left to choose from.
+    """
+    _check_target(size, None)
+    prepared = _prepare_seed(AudienceContext.open(spark, settings), seed, dt, ())
+    _, room = _room(prepared, include_seed=include_seed)
+    _check_room(size, room, prepared, include_seed=include_seed)
+
+
 def lookalike(
     spark: SparkSession,
     settings: Settings,
@@ -285,19 +348,21 @@ def lookalike(
 
     Raises:
         SeedTooSmallError: fewer consented, profiled seed members than ``settings.min_seed_size``.
-        AudienceError: neither or both of ``size`` and ``top_percent``.
+        AudienceError: neither or both of ``size`` and ``top_percent``; a size below 1, above
+            ``MAX_LOOKALIKE_SIZE`` or above the consented, profiled people left to choose from.
     """
     started = time.perf_counter()
     _check_target(size, top_percent)
     ctx = AudienceContext.open(spark, settings)
     prepared = _prepare_seed(ctx, seed, dt, exclude_tags)
-    population = prepared.profile.frame.count()
+    population, room = _room(prepared, include_seed=include_seed)
+    keep = size if size is not None else round(population * float(top_percent) / 100)
+    _check_room(keep, room, prepared, include_seed=include_seed)
     t0 = time.perf_counter()
     trained = _train(prepared, population, sample_rows=sample_rows, evaluation=evaluation, splits=splits)
     train_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    keep = size if size is not None else round(population * float(top_percent) / 100)
     chosen = _top_scored(prepared, trained.model, keep, include_seed=include_seed)
     sv = prepared.version
     spec = AudienceSpec(

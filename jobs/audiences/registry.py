@@ -7,13 +7,22 @@ new version: its members first, then the registry row that makes it visible).
                                      -> gold.audiences (registry row, written last)
 
 Writes happen under the lake's lock of each table (Sail does not detect conflicting Delta commits).
+
+An audience's id is given once, when its name is first saved, and never changes (a name is looked up in
+the registry, never turned into an id again): the lower_snake_case slug of an ASCII name
+(``Female A`` -> ``female_a``), with a hash of the whole name appended when the slug would lose the name's
+script (``女性一线城市或P阶段`` -> ``aud_p_3f2c1b9e``) or another name holds it already (``female-a`` ->
+``female_a_8e1f0a2b``). Saving a name that already exists makes a new version only when the caller asks for
+one (``new_version=True``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from audiences.consent import without_optouts
-from audiences.errors import UnknownAudienceError
-from audiences.spec import AudienceSpec, audience_id_of
+from audiences.errors import AudienceError, UnknownAudienceError
+from audiences.spec import AudienceSpec
 from cdp.run import RunContext
 from jobs.audiences.context import AUDIENCES, MAP, MEMBERS, AudienceContext
 
@@ -30,6 +39,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
     from cdp.settings import Settings
+
+
+class AudienceExistsError(AudienceError):
+    """An audience with this name exists and the caller did not ask for a new version of it."""
+
+    status = 409  # the web app answers 409 Conflict
 
 
 @dataclass
@@ -93,11 +108,14 @@ def find_version(ctx: AudienceContext, audience_id: str, version: int | None = N
     Raises:
         UnknownAudienceError: no such audience or version (the message lists what exists).
     """
-    key = audience_id_of(audience_id)
+    key = audience_id.strip()
     rows = []
     if ctx.lake.exists(AUDIENCES):
-        found = ctx.lake.read(AUDIENCES).where(F.col("audience_id") == key).collect()
-        rows = [_row_to_version(r) for r in found]
+        table = ctx.lake.read(AUDIENCES)
+        rows = [_row_to_version(r) for r in table.where(F.col("audience_id") == key).collect()]
+        if not rows:  # the audience's name instead of its id
+            rows = [_row_to_version(r) for r in table.where(F.col("name") == key).collect()]
+            rows = [v for v in rows if v.audience_id == rows[0].audience_id] if rows else []
     if not rows:
         known = sorted({v.audience_id for v in list_versions(ctx)})
         hint = f"; known audiences: {', '.join(known[:20])}" if known else "; none has been created yet"
@@ -108,7 +126,7 @@ def find_version(ctx: AudienceContext, audience_id: str, version: int | None = N
         if v.version == version:
             return v
     raise UnknownAudienceError(
-        f"audience {key} has no version {version}; versions: "
+        f"audience {rows[0].audience_id} has no version {version}; versions: "
         + ", ".join(str(v.version) for v in sorted(rows, key=lambda v: v.version))
     )
 
@@ -184,6 +202,55 @@ def members(
 # ---- writing -----------------------------------------------------------------------------------------------
 
 
+def new_audience_id(name: str, *, hashed: bool = False, digits: int = 8) -> str:
+    """The id for a new audience named ``name``: the lower_snake_case slug of its ASCII letters and digits
+    (prefixed ``aud_`` unless it starts with a letter), followed by ``digits`` hex of the SHA-256 of the whole
+    name when ``hashed`` or when the name has characters outside ASCII (the slug alone would lose them)."""
+    name = name.strip()
+    slug = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")[:40].strip("_")
+    if not re.match(r"^[a-z]", slug):
+        slug = f"aud_{slug}".strip("_")
+    if hashed or not name.isascii():
+        slug = f"{slug}_{hashlib.sha256(name.encode('utf-8')).hexdigest()[:digits]}"
+    return slug
+
+
+def _audience_id_for(ctx: AudienceContext, name: str, new_version: bool | None) -> str:
+    """The id to write a version of the audience named ``name`` under (call under the registry's lock).
+
+    Raises:
+        AudienceExistsError: the name exists and ``new_version`` is False.
+        UnknownAudienceError: ``new_version`` is True and no audience has this name.
+    """
+    name = name.strip()
+    ids: dict[str, str] = {}  # audience id -> name
+    if ctx.lake.exists(AUDIENCES):
+        ids = {
+            r["audience_id"]: r["name"]
+            for r in ctx.lake.read(AUDIENCES).select("audience_id", "name").collect()
+        }
+    existing = sorted(i for i, n in ids.items() if (n or "").strip() == name)
+    if existing:
+        if new_version is False:
+            raise AudienceExistsError(
+                f"an audience named {name!r} exists ({existing[0]}); save it as a new version explicitly "
+                "(new_version: true, or --new-version on the command line), or choose another name"
+            )
+        return existing[0]
+    if new_version:
+        raise UnknownAudienceError(
+            f"no audience named {name!r} to add a version to; save it as a new audience"
+        )
+    audience_id = new_audience_id(name)
+    if audience_id in ids:  # another name has this slug: 'female-a' after 'Female A'
+        audience_id = new_audience_id(name, hashed=True)
+    if audience_id in ids:
+        audience_id = new_audience_id(name, hashed=True, digits=16)
+    if audience_id in ids:
+        raise AudienceExistsError(f"the id {audience_id} of {name!r} is taken; choose another name")
+    return audience_id
+
+
 def _next_version(ctx: AudienceContext, audience_id: str) -> int:
     if not ctx.lake.exists(AUDIENCES):
         return 1
@@ -232,6 +299,7 @@ def write_version(
     details: dict[str, Any] | None = None,
     created_by: str | None = None,
     started: float | None = None,
+    new_version: bool | None = None,
 ) -> AudienceVersion:
     """Write a new version of ``spec``'s audience: consented members first, then the registry row.
 
@@ -244,15 +312,21 @@ def write_version(
         details: kind-specific facts kept with the version (seed-list matches, lookalike evaluation).
         created_by: the author (the OS user by default).
         started: ``time.perf_counter()`` when the operation began, for the version's ``seconds``.
+        new_version: True to add a version to the audience of that name (which must exist), False to create
+            a new audience only (refused when the name exists), None for either (the daily refresh).
 
     Returns:
         The new version.
+
+    Raises:
+        AudienceExistsError: ``new_version`` is False and an audience of that name exists.
+        UnknownAudienceError: ``new_version`` is True and no audience has that name.
     """
     started = started or time.perf_counter()
-    audience_id = spec.audience_id
     score = F.col("score") if "score" in matched.columns else F.lit(None).cast("double").alias("score")
     run = RunContext.open(ctx.spark, ctx.settings, day, stage="audiences", lake=ctx.lake)
     with run.scratch_space(), ctx.lake.lock(AUDIENCES):
+        audience_id = _audience_id_for(ctx, spec.name, new_version)
         # Materialised once: a lookalike's matched rows are a scoring of the whole population, which the
         # members write and the opt-out count would otherwise each recompute.
         matched = run.checkpoint(matched.select("oneid", score), "matched")

@@ -1,9 +1,11 @@
 """Pack lines per destination checked line by line against the golden files (written from the platforms'
 documented rules with hashlib, see golden/make_golden.py), skipped identifiers counted by reason, file
-splitting, zips and manifest checksums."""
+splitting, zips and manifest checksums. Phones and emails reach the export as silver holds them (keyed hash
+and mask, no digest) and as the vault holds them (encrypted); the platform hashes are computed at export."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import json
@@ -11,13 +13,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from audiences import DestinationError, get_destination
 from audiences.export import build_member_identifiers, build_pack_lines, validate_id_types
 from audiences.packs import Manifest, read_pack_lines, split_lines, write_pack
-from audiences.sources import build_platform_hashes
-from ingest.protect import protect_direct_pii
+from audiences.sources import build_masks, with_platform_hashes
+from ingest.protect import protect_direct_pii, vault_identifiers
 from schemas import load_source
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -44,11 +45,14 @@ def keyed(value: str) -> str:
 @pytest.fixture(scope="module")
 def identifiers(spark):
     contract = load_source("crm_members")
-    silver = spark.createDataFrame(
+    normalised = spark.createDataFrame(
         [(f"M{o}", "张伟", p[0], p[1]) for o, p in PEOPLE.items()],
         "member_id string, name string, phone string, email string",
-    ).transform(protect_direct_pii(contract, KEY))
-    hashes = silver.transform(build_platform_hashes(contract))
+    )
+    silver = normalised.transform(protect_direct_pii(contract, KEY))
+    assert not [c for c in silver.columns if "md5" in c or "sha256" in c]
+    vault = normalised.transform(vault_identifiers(contract, KEY, datetime.date(2026, 11, 1)))
+    hashes = with_platform_hashes(vault, silver.transform(build_masks(contract)), KEY)
     rows = []
     for oneid, values in PEOPLE.items():
         for id_type, value in zip(TYPES, values, strict=True):
@@ -56,14 +60,16 @@ def identifiers(spark):
                 rows.append((id_type, keyed(value) if id_type in ("phone", "email") else value, int(oneid)))
     oneid_map = spark.createDataFrame(rows, "id_type string, id_value string, oneid bigint")
     members = spark.createDataFrame([(o,) for o in PEOPLE], "oneid string")
-    return members.transform(build_member_identifiers(oneid_map, hashes, list(TYPES))).toPandas(), spark
+    got = members.transform(build_member_identifiers(oneid_map, hashes, list(TYPES)))
+    frame = spark.createDataFrame(got.collect(), got.schema)  # decrypted and hashed once for the module
+    return frame.toPandas(), frame
 
 
 def _lines(identifiers, destination: str, types: list[str] | None = None):
-    pdf, spark = identifiers
+    _, identifiers_frame = identifiers
     dest = get_destination(destination)
     types = validate_id_types(dest, types)
-    frame = spark.createDataFrame(pdf).transform(build_pack_lines(dest, types)).toPandas()
+    frame = identifiers_frame.transform(build_pack_lines(dest, types)).toPandas()
     return dest, types, frame
 
 
@@ -136,10 +142,39 @@ def test_unknown_destination_and_id_type() -> None:
         validate_id_types(get_destination("google"), ["imei"])
 
 
-def test_phone_forms_come_from_silver_not_from_raw_numbers(identifiers) -> None:
+def test_phone_forms_come_from_the_vault_not_from_raw_numbers(identifiers) -> None:
     pdf, _ = identifiers
     assert not pdf["id_value"].str.startswith("+").any()  # the keyed hash, never the number
     one = pdf[(pdf["oneid"] == "1") & (pdf["id_type"] == "phone")].iloc[0]
-    assert one["md5"] == hashlib.md5(b"13812345678").hexdigest()
+    assert one["md5"] == hashlib.md5(b"13812345678").hexdigest()  # what Tencent and Oceanengine match on
+    assert one["sha256_e164"] == hashlib.sha256(b"+8613812345678").hexdigest()
+    assert one["sha256_cc"] == hashlib.sha256(b"8613812345678").hexdigest()
     assert one["masked"] == "138****5678"
-    assert F is not None
+    email = pdf[(pdf["oneid"] == "1") & (pdf["id_type"] == "email")].iloc[0]
+    assert email["sha256"] == hashlib.sha256(b"zhang.wei@qq.com").hexdigest()
+
+
+def test_the_vault_holds_encrypted_values_under_the_keyed_hash(spark) -> None:
+    contract = load_source("crm_members")
+    rows = spark.createDataFrame(
+        [("M1", "+8613812345678", "zhang.wei@qq.com"), ("M2", "+8613812345678", None)],
+        "member_id string, phone string, email string",
+    )
+    day = datetime.date(2026, 11, 1)
+    vault = rows.transform(vault_identifiers(contract, KEY, day)).toPandas()
+    assert sorted(zip(vault["id_type"], vault["id_value"], strict=True)) == sorted(
+        [("email", keyed("zhang.wei@qq.com")), ("phone", keyed("+8613812345678"))]
+    )  # one row per identifier, keyed like silver and gold.oneid_map
+    assert not vault["encrypted"].isin(["+8613812345678", "zhang.wei@qq.com"]).any()
+    assert set(vault["source"]) == {"crm_members"} and set(vault["first_dt"]) == {day}
+    # Identifiers the vault already holds are not encrypted again: a rerun adds nothing.
+    known = spark.createDataFrame(vault[["id_type", "id_value"]])
+    assert rows.transform(vault_identifiers(contract, KEY, day, known)).count() == 0
+    # Without a vault (an older lake) phone lines are skipped, never computed from anything else.
+    members = spark.createDataFrame([("1",)], "oneid string")
+    oneid_map = spark.createDataFrame(
+        [("phone", keyed("+8613812345678"), 1)], "id_type string, id_value string, oneid bigint"
+    )
+    got = members.transform(build_member_identifiers(oneid_map, None, ["phone"]))
+    lines = got.transform(build_pack_lines(get_destination("tencent"), ["phone"])).collect()
+    assert [(r.line, r.reason) for r in lines] == [(None, "no_platform_hash")]

@@ -85,3 +85,43 @@ def test_read_manifest_and_files_of_a_pack(store: PackStore) -> None:
 def test_only_lines_a_platform_wants_in_clear_are_unhashed() -> None:
     unhashed = {(d.name, t) for d in DESTINATIONS.values() for t, line in d.lines.items() if not line.hashed}
     assert unhashed == {("tencent", "wechat_openid"), ("google", "idfa"), ("meta", "idfa")}
+
+
+def _manifest(audience_id: str = "vip", version: int = 1, destination: str = "google"):
+    from audiences.packs import Manifest
+
+    return Manifest(
+        audience_id, "VIP", version, "2026-11-01", destination, destination, {}, {}, 2, 2, 0, 0, 1
+    )
+
+
+def test_packs_are_written_owner_only_and_raw_packs_say_admin_only(tmp_path: Path) -> None:
+    """An admin's pack of raw IDFAs once landed 0644 in 0755 folders: every folder of a pack is 0700, every
+    file 0600, and a pack with an unhashed ID type is marked admin-only in its manifest."""
+    from audiences.packs import write_pack
+
+    google = DESTINATIONS["google"]
+    raw = next(t for t, line in google.lines.items() if not line.hashed)
+    hashed = next(t for t, line in google.lines.items() if line.hashed)
+    store = PackStore(tmp_path / "packs")
+    folder = store.folder("vip", 1, "google")
+    lines = {
+        (raw, google.lines[raw].platform_type): ["a", "b"],
+        (hashed, google.lines[hashed].platform_type): ["c"],
+    }
+    manifest = write_pack(folder, google, lines, _manifest())
+    for path in [folder, folder.parent, folder.parent.parent]:
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    assert [p.name for p in store.files(folder)] and all(
+        p.stat().st_mode & 0o777 == 0o600 for p in folder.iterdir()
+    )
+    data = store.read_manifest(folder)
+    assert data["admin_only"] is True and data["raw_id_types"] == [raw] == manifest.raw_id_types
+
+    only_hashed = write_pack(
+        store.folder("vip", 2, "google"),
+        google,
+        {k: v for k, v in lines.items() if k[0] == hashed},
+        _manifest(version=2),
+    )
+    assert only_hashed.admin_only is False and only_hashed.raw_id_types == []

@@ -7,7 +7,14 @@ import datetime
 import pytest
 
 from audiences import RuleError, UnknownTagError, parse_rule, validate_rule
-from audiences.rules import Behaviour, build_rule_column, load_rule_text, to_document
+from audiences.rules import (
+    MAX_RULE_DEPTH,
+    MAX_RULE_NODES,
+    Behaviour,
+    build_rule_column,
+    load_rule_text,
+    to_document,
+)
 from audiences.spec import audience_id_of, parse_audience
 from schemas import load_sources
 
@@ -198,3 +205,67 @@ def test_rule_column_on_a_small_profile(spark) -> None:
     assert select(
         {"all": [{"tag": "is_member", "value": True}, {"behaviour": {"source": "events", "within_days": 7}}]}
     ) == ["1"]
+    # The largest and the deepest rule allowed reach the engine: a group's conditions are combined as a
+    # balanced tree (chained one inside another, 50 of them passed Spark Connect's protobuf nesting limit).
+    many = [
+        {"tag": "purchase_count_30d", "op": "!=", "value": i} for i in range(100, 100 + MAX_RULE_NODES - 1)
+    ]
+    assert select({"all": many}) == ["1", "2", "4"]
+    assert select({"any": many}) == ["1", "2", "4"]
+    deep: dict = {"tag": "gender", "value": "F"}
+    for i in range(MAX_RULE_DEPTH):  # gender = F, nested 8 groups deep
+        other = {"tag": "city", "value": "x"}
+        deep = {"all": [deep, {"not": other}]} if i % 2 else {"any": [deep, other]}
+    assert select(deep) == ["1", "4"]
+
+
+def test_balanced_combination_nests_log2_deep() -> None:
+    from audiences.rules import _balanced
+
+    def depth(x) -> int:
+        return 0 if isinstance(x, str) else 1 + max(depth(x[0]), depth(x[1]))
+
+    combined = _balanced([str(i) for i in range(500)], lambda a, b: (a, b))
+    assert depth(combined) == 9  # ceil(log2(500)), not 499
+
+    def leaves(x) -> list[str]:
+        return [x] if isinstance(x, str) else leaves(x[0]) + leaves(x[1])
+
+    assert leaves(combined) == [str(i) for i in range(500)]  # order kept
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"all": [{"tag": "gender", "value": "F"}] * 500}, "501 nodes; a rule holds at most 200"),
+        ({"any": [{"tag": "gender", "value": "F"}] * MAX_RULE_NODES}, "at most 200"),
+        ({"tag": "monetary_90d", "op": "between", "value": [1e40, -1]}, r"low <= high, got \[1e\+40, -1\]"),
+        ({"tag": "monetary_90d", "op": "between", "value": [float("nan"), 1]}, "not a finite number"),
+        ({"tag": "monetary_90d", "op": "between", "value": [1, float("inf")]}, "not a finite number"),
+        ({"tag": "last_order_date", "op": "between", "value": ["2026-02-01", "2026-01-01"]}, "low <= high"),
+        ({"tag": "monetary_90d", "op": "between", "value": [1, "2026-01-01"]}, "two numbers or two dates"),
+        ({"tag": "purchase_count_30d", "op": "between", "value": [0, 10**30]}, "out of range"),
+    ],
+)
+def test_oversized_rules_and_bad_ranges_are_refused_with_a_reason(doc, message) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse_rule(doc)
+
+
+def test_deep_nesting_is_refused_before_recursing() -> None:
+    doc: dict = {"tag": "gender", "value": "F"}
+    for _ in range(5000):  # deeper than Python's recursion limit
+        doc = {"not": doc}
+    with pytest.raises(RuleError, match=f"at most {MAX_RULE_DEPTH} all / any / not"):
+        parse_rule(doc)
+    inside = {"tag": "gender", "value": "F"}
+    for _ in range(MAX_RULE_DEPTH + 1):
+        inside = {"all": [inside]}
+    with pytest.raises(RuleError, match="at most"):
+        parse_rule(inside)
+
+
+@pytest.mark.parametrize("value", [float("inf"), 10**20])
+def test_values_a_literal_cannot_hold_are_refused(value) -> None:
+    with pytest.raises(RuleError, match=r"finite|out of range"):
+        validate_rule(parse_rule({"tag": "monetary_90d", "op": ">", "value": value}), COLUMNS)

@@ -23,6 +23,7 @@ from identity import (
     build_md5,
     build_sha256,
     encryption_key,
+    platform_hash_columns,
 )
 
 VALUES = [
@@ -81,6 +82,29 @@ def test_platform_hashes_equal_hashlib(spark) -> None:
         for i, v in enumerate(VALUES)
     ]
     assert_df_equal(actual, spark.createDataFrame(want, "i int, md5 string, sha256 string"), order_by=["i"])
+
+
+def test_platform_hash_columns_are_the_forms_each_platform_matches_on(spark) -> None:
+    """Chinese platforms: the 11-digit number; Google: E.164; Meta: the digits with country code."""
+    df = spark.createDataFrame(
+        [("+8613812345678", "phone"), ("+14155552671", "phone"), ("zhang.wei@qq.com", "email")],
+        "v string, t string",
+    )
+    for value, id_type in [(r.v, r.t) for r in df.collect()]:
+        cols = platform_hash_columns(F.col("v"), id_type)
+        got = df.where(F.col("v") == value).select(*[c.alias(n) for n, c in cols.items()]).first().asDict()
+        if id_type == "phone":
+            national = value[3:] if value.startswith("+86") else value[1:]
+            want = {
+                "md5": hashlib.md5(national.encode()).hexdigest(),
+                "sha256": hashlib.sha256(national.encode()).hexdigest(),
+                "sha256_e164": hashlib.sha256(value.encode()).hexdigest(),
+                "sha256_cc": hashlib.sha256(value[1:].encode()).hexdigest(),
+            }
+        else:
+            md5, sha = hashlib.md5(value.encode()).hexdigest(), hashlib.sha256(value.encode()).hexdigest()
+            want = {"md5": md5, "sha256": sha, "sha256_e164": None, "sha256_cc": None}
+        assert got == want, value
 
 
 MASKS = {

@@ -15,11 +15,21 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from audiences import PackTooSmallError, RuleError, SeedTooSmallError, UnknownAudienceError, UnknownTagError
+from audiences import (
+    AudienceError,
+    PackTooSmallError,
+    RuleError,
+    SeedListError,
+    SeedTooSmallError,
+    UnknownAudienceError,
+    UnknownTagError,
+)
+from audiences.insight import GroupTooSmallError, public_count, public_coverage
 from audiences.packs import read_pack_lines
 from cdp.lake import Lake
 from jobs import audiences as job
 from jobs.audiences.context import AudienceContext
+from jobs.audiences.registry import AudienceExistsError
 
 DT1, DT2 = "2026-11-01", "2026-11-02"
 # The session's PII key (tests/conftest.py), which the shared demo lake is keyed with.
@@ -95,7 +105,7 @@ def test_estimate_create_insight_overlap_and_consent(spark, env) -> None:
         est.size,
         "tester",
     )
-    assert v.opted_out == est.opted_out
+    assert public_count(v.opted_out, 50) == est.opted_out
     assert v.id_type_counts["phone"] > 0
     # The profile agrees: every member is a woman with a purchase, and nobody who opted out is in.
     profile = lake.read("gold.profile").where(F.col("dt") == F.lit(datetime.date(2026, 11, 1)))
@@ -112,8 +122,15 @@ def test_estimate_create_insight_overlap_and_consent(spark, env) -> None:
     got = members_of(lake, "female_buyers", 1)
     assert optouts and got == wanted - optouts and len(got) == v.size
 
-    again = job.create(spark, s, {"name": "Female buyers", "rule": FEMALE_BUYERS})
+    # Saving a name that exists asks for a new version explicitly; a name differing in punctuation only
+    # is another audience with its own id (it once became version 2 of this one).
+    with pytest.raises(AudienceExistsError, match="new_version"):
+        job.create(spark, s, {"name": "Female buyers", "rule": FEMALE_BUYERS}, new_version=False)
+    again = job.create(spark, s, {"name": "Female buyers", "rule": FEMALE_BUYERS}, new_version=True)
     assert again.version == 2 and job.show(spark, s, "female_buyers", 1).size == v.size  # versions kept
+    other = job.create(spark, s, {"name": "female-buyers", "rule": FEMALE_BUYERS}, new_version=False)
+    assert other.audience_id.startswith("female_buyers_") and other.version == 1
+    assert job.show(spark, s, "female-buyers").audience_id == other.audience_id  # found by its name
     assert [
         x.version for x in job.list_audiences(spark, s, all_versions=True) if x.audience_id == "female_buyers"
     ] == [1, 2]
@@ -121,16 +138,44 @@ def test_estimate_create_insight_overlap_and_consent(spark, env) -> None:
     ins = job.insight(spark, s, "female_buyers")
     top = {(r.tag, r.value): r for r in ins.rows}
     assert top[("gender", "F")].audience_share == 1.0 and top[("gender", "F")].tgi > 100
-    assert ins.rows[0].tgi > 100 and ins.coverage == v.id_type_counts
-    assert ins.rows == sorted(
-        ins.rows, key=lambda r: -(r.audience_share * __import__("math").log(r.tgi / 100)) if r.tgi > 0 else 1
+    assert ins.rows[0].tgi > 100 and ins.coverage == public_coverage(v.id_type_counts, v.size, 50)
+    shown = [r for r in ins.rows if r.tgi is not None]
+    assert shown == sorted(
+        shown, key=lambda r: -(r.audience_share * __import__("math").log(r.tgi / 100)) if r.tgi > 0 else 1
     )
+    # Values fewer than 50 members hold (CDP_MIN_GROUP_SIZE) show "< 50", without share or TGI, at the end.
+    hidden = ins.rows[len(shown) :]
+    assert hidden and all(r.tgi is None and r.audience_share is None for r in hidden)
+    assert all(r.audience_count in ("< 50", None) or r.population_count in ("< 50", None) for r in hidden)
+    assert all(isinstance(r.audience_count, int) and r.audience_count >= 50 for r in shown)
 
     job.create(spark, s, {"name": "members", "rule": {"tag": "is_member", "value": True}})
     o = job.overlap(spark, s, "female_buyers@1", "members")
     assert (
         o.both <= min(o.a_size, o.b_size) and o.either == o.a_size + o.b_size - o.both and o.a_size == v.size
     )
+
+    # A rule that picks out one person: its estimate says "< 50", like a rule that picks out nobody; an
+    # audience that small is saved but has no insight, and its overlap hides the intersection.
+    keys = ["gender", "age", "province"]
+    person = (
+        profile.where(F.col("gender").isNotNull() & F.col("age").isNotNull() & F.col("province").isNotNull())
+        .groupBy(*keys)
+        .count()
+        .where(F.col("count") == 1)
+        .orderBy(*keys)
+        .first()
+    )
+    one = {"all": [{"tag": t, "value": person[t]} for t in keys]}
+    nobody = {"tag": "age", "op": ">=", "value": 500}
+    for rule in (one, nobody):
+        est = job.estimate(spark, s, rule)
+        assert (est.size, est.opted_out, est.share) == ("< 50", "< 50", None), rule
+    job.create(spark, s, {"name": "one person", "rule": one})
+    with pytest.raises(GroupTooSmallError, match="fewer than 50 people"):
+        job.insight(spark, s, "one_person")
+    o = job.overlap(spark, s, "female_buyers@1", "one_person")
+    assert (o.a_size, o.b_size, o.both, o.either, o.jaccard) == (v.size, "< 50", "< 50", None, None)
 
 
 def test_errors_are_typed_and_say_what_to_do(spark, env) -> None:
@@ -152,7 +197,8 @@ def test_behaviour_engagement_and_seed_lists(spark, env) -> None:
     both = {
         "all": [{"engaged": {"creators": [creator], "within_days": 30}}, {"tag": "is_member", "value": True}]
     }
-    assert job.estimate(spark, s, both).size <= v.size
+    small = job.estimate(spark, s, both).size
+    assert small == "< 50" or small <= v.size
     carts = {
         "behaviour": {
             "source": "events",
@@ -161,7 +207,7 @@ def test_behaviour_engagement_and_seed_lists(spark, env) -> None:
             "min_count": 2,
         }
     }
-    assert 0 < job.estimate(spark, s, carts).size < job.estimate(spark, s, {"not": carts}).size
+    assert 50 <= job.estimate(spark, s, carts).size < job.estimate(spark, s, {"not": carts}).size
 
     # A seed list of phones as a CRM team would upload it: formatted, md5-hashed, junk and unknown numbers.
     truth = pd.read_parquet(Path(s.truth_root) / "identifiers.parquet")
@@ -176,6 +222,27 @@ def test_behaviour_engagement_and_seed_lists(spark, env) -> None:
     counts = v.details["seed_list"]
     assert (counts["invalid"], counts["matched"], counts["unmatched"]) == (2, 60, 1), counts
     assert v.kind == "seed" and 40 <= v.size <= counts["matched"]
+    # The version names the list, never where it was: the file name only.
+    assert (
+        counts["name"] == "seed.csv" and "path" not in counts and v.definition["seed"]["path"] == "seed.csv"
+    )
+    assert str(s.data_root) not in json.dumps([v.definition, v.details])
+
+    # Fewer than 50 people matched (CDP_MIN_GROUP_SIZE): refused with one message, whether one phone is
+    # known, unknown, or hidden among unknown ones; from memory as from a file.
+    answers = set()
+    for values in ([phones[0]], ["13900000000"], [phones[0], *(f"1390000{i:04d}" for i in range(100))]):
+        with pytest.raises(SeedListError, match="matched fewer than 50 people") as refused:
+            job.create(
+                spark, s, {"name": "one phone", "seed": {"path": "x", "id_type": "phone"}}, seed_values=values
+            )
+        answers.add(str(refused.value))
+    seed_file.write_text(phones[0] + "\n", encoding="utf-8")
+    with pytest.raises(SeedListError) as refused:
+        job.create(spark, s, {"name": "one phone", "seed": {"path": str(seed_file), "id_type": "phone"}})
+    answers.add(str(refused.value))
+    assert len(answers) == 1 and phones[0] not in answers.pop()
+    assert "one_phone" not in {a.audience_id for a in job.list_audiences(spark, s)}
 
 
 def test_lookalike_and_its_evaluation(spark, env) -> None:
@@ -208,6 +275,16 @@ def test_lookalike_and_its_evaluation(spark, env) -> None:
     job.create(spark, s, {"name": "tiny", "rule": {"tag": "purchase_count_90d", "op": ">=", "value": 10**6}})
     with pytest.raises(SeedTooSmallError, match="a lookalike needs at least 50"):
         job.lookalike(spark, s, "tiny", size=100)
+    # Sizes out of range are refused before any training, with the reason.
+    for size, words in (
+        (0, "between 1 and"),
+        (10**8, "between 1 and 50,000,000"),
+        (10**7, "ask for at most"),
+    ):
+        with pytest.raises(AudienceError, match=words):
+            job.lookalike(spark, s, "baby_buyers", size=size)
+    with pytest.raises(AudienceError, match="ask for at most"):
+        job.lookalike(spark, s, "baby_buyers", top_percent=100)
 
 
 def test_lookalike_evaluates_on_a_bounded_sample_and_trains_once(spark, env, monkeypatch) -> None:
@@ -304,6 +381,18 @@ def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
     environment = {"CDP_PII_KEY": KEY, "CDP_DATA_ROOT": s.data_root, "CDP_MIN_PACK_SIZE": "50"}
     out = runner.invoke(app, ["audience", "estimate", json.dumps(FEMALE_BUYERS)], env=environment)
     assert out.exit_code == 0 and "people (" in out.output, out.output
+
+    def said(args: list[str], code: int = 0) -> str:
+        """The CLI's output on one line (the console wraps long lines)."""
+        out = runner.invoke(app, ["audience", *args], env=environment)
+        assert out.exit_code == code, (args, out.output)
+        return " ".join(out.output.split())
+
+    tiny = said(["estimate", '{"tag": "age", "op": ">=", "value": 500}'])
+    assert "< 50 people (– of" in tiny and "< 50 more match" in tiny, tiny
+    assert "fewer than 50 people" in said(["insight", "one_person"], 1)
+    assert "one_person@2: < 50; both < 50" in said(["overlap", "female_buyers", "one_person"])  # refreshed
+    assert "between 1 and 50,000,000" in said(["lookalike", "female_buyers", "--size", "100000000"], 1)
     out = runner.invoke(app, ["audience", "estimate", '{"tag": "gendre", "value": "F"}'], env=environment)
     assert out.exit_code == 1 and "did you mean gender" in out.output
     rule = tmp_path / "rule.yaml"
@@ -326,6 +415,10 @@ def test_refresh_for_a_new_date_and_the_cli(spark, env, tmp_path) -> None:
     assert out.exit_code == 0 and "cli_women v1 -> meta" in out.output, out.output
     out = runner.invoke(app, ["audience", "export", "cli_women", "--destination", "tiktok"], env=environment)
     assert out.exit_code == 1 and "unknown destination 'tiktok'" in out.output
+    out = runner.invoke(app, ["audience", "create", str(rule)], env=environment)
+    assert out.exit_code == 1 and "--new-version" in out.output, out.output
+    out = runner.invoke(app, ["audience", "create", str(rule), "--new-version"], env=environment)
+    assert out.exit_code == 0 and "cli_women v2" in out.output, out.output
 
 
 @pytest.mark.slow

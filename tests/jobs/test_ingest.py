@@ -86,8 +86,21 @@ def test_csv_members_to_bronze_silver_with_pii_protected(spark, env) -> None:
     got = {r.member_id: r for r in silver.collect()}
     assert set(got) == {"M001", "M002"}
     assert got["M001"].phone_masked == "138****5678"
-    assert got["M001"].phone_md5 == hashlib.md5(b"13812345678").hexdigest()
-    assert got["M001"].email_sha256 == hashlib.sha256(b"zhang.wei@qq.com").hexdigest()
+    # no unkeyed digest an analyst could reverse: the platform hashes are computed at export from the vault
+    assert not [c for c in silver.columns if "md5" in c or "sha" in c]
+    assert not {hashlib.md5(b"13812345678").hexdigest(), hashlib.sha256(b"zhang.wei@qq.com").hexdigest()} & {
+        v for r in silver.collect() for v in r.asDict().values()
+    }
+    vault = lake.read("vault.identifiers")
+    assert sorted((r.id_type, r.id_value) for r in vault.collect()) == sorted(
+        [
+            ("phone", got["M001"].phone_hash),
+            ("phone", got["M002"].phone_hash),
+            ("email", got["M001"].email_hash),
+        ]
+    )
+    vault_text = json.dumps([r.asDict() for r in vault.collect()], default=str)
+    assert "13812345678" not in vault_text and "qq.com" not in vault_text
     assert got["M001"].birth_date.isoformat() == "1990-05-01" and got["M001"].points == 120
     assert got["M001"]._source_file.endswith("m.csv") and got["M001"]._batch_id == report.batch_id
     # bronze keeps the record as landed but never the plain phone, email or name
@@ -145,7 +158,7 @@ def test_bad_share_above_threshold_fails_and_leaves_silver_untouched(spark, env)
         "\n".join(
             [
                 MEMBERS_HEADER,
-                member("M002", updated="2026-11-01 10:00:00"),
+                member("M002", phone="13900002222", updated="2026-11-01 10:00:00"),
                 member("M003", points="x"),
                 member("M004", points="y"),
             ]
@@ -156,6 +169,7 @@ def test_bad_share_above_threshold_fails_and_leaves_silver_untouched(spark, env)
         run(spark, s, "crm_members", DT2)
     assert exc.value.report.balanced and exc.value.report.held_back == 1
     assert rows(lake, "silver.members") == before
+    assert lake.read("vault.identifiers").count() == 2  # M002's identifiers are held back with its row
     assert lake.read("quarantine.crm_members").filter(F.col("dt") == DT2).count() == 2
 
 
@@ -165,7 +179,8 @@ def test_rerun_and_same_file_twice_are_idempotent(spark, env) -> None:
     land(s, "crm_members", DT1, "a.csv", text)
     first = run(spark, s, "crm_members", DT1)
     assert (first.silver_written, first.duplicates) == (2, 1)
-    snapshot = {t: rows(lake, t) for t in ("bronze.crm_members", "silver.members", "quarantine.crm_members")}
+    tables = ("bronze.crm_members", "silver.members", "quarantine.crm_members", "vault.identifiers")
+    snapshot = {t: rows(lake, t) for t in tables}
     again = run(spark, s, "crm_members", DT1)
     assert again.batch_id == first.batch_id
     assert (again.silver_written, again.duplicates) == (0, 3) and again.balanced

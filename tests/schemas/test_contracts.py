@@ -55,6 +55,20 @@ def test_packaged_tables_load() -> None:
         assert table.ddl
 
 
+def test_the_vault_table_is_a_table_of_the_vault_layer() -> None:
+    vault = load_tables()["vault.identifiers"]
+    assert vault.keys == ["id_type", "id_value"]
+    assert [c.name for c in vault.columns] == ["id_type", "id_value", "encrypted", "source", "first_dt"]
+
+
+def test_sources_write_direct_identifiers_to_the_vault_unless_told_not_to(tmp_path: Path) -> None:
+    assert load_contract(write(tmp_path, GOOD)).vault is True
+    assert load_contract(write(tmp_path, GOOD + "vault: false\n")).vault is False
+    # The older name of the setting still loads, with the same meaning (no platform hashes leave in packs).
+    assert load_contract(write(tmp_path, GOOD + "platform_hashes: false\n")).vault is False
+    assert all(s.vault for s in load_sources().values())
+
+
 def test_good_contract_loads(tmp_path: Path) -> None:
     c = load_contract(write(tmp_path, GOOD))
     assert c.name == "pos_sales"

@@ -28,7 +28,10 @@
     return node;
   }
 
-  const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString());
+  // Counts of people come as a number (at least the minimum group size k), as the text "< k", or as null when
+  // withheld because they would give a smaller group away; only numbers are formatted, charted or divided.
+  const fmt = (n) => (n === null || n === undefined ? "–" : typeof n === "string" ? n : Number(n).toLocaleString());
+  const shown = (n) => typeof n === "number";
   const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(1) + "%");
 
   function flash(message, kind) {
@@ -187,8 +190,11 @@
       h("h3", {}, "分布 Distribution"),
       chart,
     );
-    const dist = (d.stats.distribution || []).map((x) => ({ label: String(x.value), value: x.count }));
+    const all = d.stats.distribution || [];
+    const dist = all.filter((x) => shown(x.count)).map((x) => ({ label: String(x.value), value: x.count }));
     Charts.bars(chart, dist, { title: `distribution of ${t.id}`, empty: "no distribution yet (run the tag build)" });
+    const hidden = all.filter((x) => !shown(x.count)).map((x) => `${x.value} (${fmt(x.count)})`);
+    if (hidden.length) chart.append(h("p", { class: "muted", "data-testid": "tag-hidden-values" }, "groups too small to show: " + hidden.join(", ")));
   });
 
   // ---- audience builder ---------------------------------------------------------------------------------
@@ -332,7 +338,7 @@
         sizeEl.innerHTML = "";
         sizeEl.append(fmt(r.size), " ", h("small", {}, "people 人"));
         noteEl.classList.remove("error");
-        noteEl.textContent = `${r.population ? pct(r.size / r.population) + " of " + fmt(r.population) + " profiled · " : ""}profile ${r.dt || ""} · ${Math.round(performance.now() - started)} ms`;
+        noteEl.textContent = `${r.population ? (shown(r.size) ? pct(r.share) : "too few to show") + " of " + fmt(r.population) + " profiled · " : ""}profile ${r.dt || ""} · ${Math.round(performance.now() - started)} ms`;
       } catch (e) {
         if (e.name === "AbortError" || mine !== seq) return;
         sizeEl.textContent = "–";
@@ -442,20 +448,24 @@
             overlapOut.append(h("dl", { class: "kv" },
               h("dt", {}, "this audience"), h("dd", {}, fmt(o.size_a)), h("dt", {}, "other"), h("dd", {}, fmt(o.size_b)),
               h("dt", {}, "both 重合"), h("dd", {}, fmt(o.both)), h("dt", {}, "share of this"), h("dd", {}, pct(o.share_of_a)),
-              h("dt", {}, "share of other"), h("dd", {}, pct(o.share_of_b)), h("dt", {}, "Jaccard"), h("dd", {}, o.jaccard === undefined ? "–" : o.jaccard.toFixed(3))));
-            Charts.bars(overlapOut.appendChild(h("div", {})), [{ label: "only this", value: o.size_a - o.both }, { label: "both", value: o.both }, { label: "only other", value: o.size_b - o.both }], { color: (d) => d.label === "both" ? "#19a974" : "#2f6fdf" });
+              h("dt", {}, "share of other"), h("dd", {}, pct(o.share_of_b)), h("dt", {}, "Jaccard"), h("dd", {}, o.jaccard === undefined || o.jaccard === null ? "–" : o.jaccard.toFixed(3))));
+            if ([o.size_a, o.size_b, o.both].every(shown)) {
+              Charts.bars(overlapOut.appendChild(h("div", {})), [{ label: "only this", value: o.size_a - o.both }, { label: "both", value: o.both }, { label: "only other", value: o.size_b - o.both }], { color: (d) => d.label === "both" ? "#19a974" : "#2f6fdf" });
+            } else {
+              overlapOut.append(h("p", { class: "muted" }, "Some groups are too small to show (fewer than the minimum group size)."));
+            }
           }) }, "Compare")), overlapOut),
         lookalike));
-    Charts.line(sizeChart, (data.sizes || []).map((s) => ({ x: s.label || s.dt, y: s.size })), { empty: "one version so far" });
+    Charts.line(sizeChart, (data.sizes || []).filter((s) => shown(s.size)).map((s) => ({ x: s.label || s.dt, y: s.size })), { empty: "one version so far" });
     const list = await api("/audiences");
     for (const o of list.audiences) if (o.audience_id !== id) others.append(h("option", { value: o.audience_id }, `${o.name} (${fmt(o.size)})`));
     try {
       const ins = await api(`/audiences/${encodeURIComponent(id)}/insight`);
       lookalike.setPopulation(ins.population);
       insightNote.textContent = `TGI = share in audience / share in population × 100 (dashed line: 100). ${fmt(ins.size)} people vs ${fmt(ins.population)}.`;
-      Charts.bars(tgiChart, ins.tgi.slice(0, 20).map((r) => ({ label: `${r.tag}=${r.value}`, value: r.tgi, note: `${pct(r.share)} vs ${pct(r.base_share)}` })),
+      Charts.bars(tgiChart, ins.tgi.filter((r) => r.tgi !== null).slice(0, 20).map((r) => ({ label: `${r.tag}=${r.value}`, value: r.tgi, note: `${pct(r.share)} vs ${pct(r.base_share)}` })),
         { ref: 100, refLabel: "TGI 100", color: (d) => (d.value >= 100 ? "#19a974" : "#f2a33a"), empty: "no profile tags to compare" });
-      Charts.bars(idChart, ins.id_types.map((r) => ({ label: r.id_type, value: 100 * r.share, note: fmt(r.people) + " people" })),
+      Charts.bars(idChart, ins.id_types.filter((r) => r.share !== null).map((r) => ({ label: r.id_type, value: 100 * r.share, note: fmt(r.people) + " people" })),
         { format: (v) => v.toFixed(1) + "%", empty: "no identifiers" });
     } catch (e) { insightNote.textContent = e.message; insightNote.className = "error"; }
   }
@@ -463,7 +473,7 @@
   function lookalikeCard(a) {
     // The slider picks the size of the expanded audience in people; its range is set from the population once
     // the insight has loaded (setPopulation), 10x the seed until then.
-    const base = Math.max(1, a.size || 1);
+    const base = Math.max(1, shown(a.size) ? a.size : 1);
     const slider = h("input", { type: "range", min: 1, max: base * 10, step: 1, value: Math.min(base * 3, base * 10), "data-testid": "lookalike-slider", style: "width:260px" });
     const label = h("span", { "data-testid": "lookalike-size" });
     const bar = h("span", { style: "width:0%" });

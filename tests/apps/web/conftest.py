@@ -9,8 +9,9 @@ import dataclasses
 import pytest
 
 DT = "2026-11-01"
-# The pipeline's k-anonymity and seed minimums are meant for real populations; the test population is small.
-LIMITS = {"min_pack_size": 50, "min_seed_size": 20}
+# The pipeline's k-anonymity, seed and group-size minimums are meant for real populations; the test population
+# is small. A minimum group size of 10 still makes a group of one (test_privacy_groups.py's attacks) small.
+LIMITS = {"min_pack_size": 50, "min_seed_size": 20, "min_group_size": 10}
 
 
 @dataclasses.dataclass

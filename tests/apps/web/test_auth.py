@@ -47,3 +47,27 @@ def test_malformed_file_is_named(tmp_path: Path) -> None:
     bad.write_text('{"tokens": [{"id": "x", "role": "admin"}]}')
     with pytest.raises(TokenError, match=str(bad)):
         TokenStore(bad, env={})
+
+
+def test_tasks_are_matched_by_token_id_not_by_name(tmp_path: Path) -> None:
+    """Two tokens may carry the same holder name; a task is seen only through the token that started it."""
+    import time
+
+    from apps.web.tasks import TaskRunner
+
+    store = TokenStore(tmp_path / "tokens.json", env={})
+    first = store.authenticate(store.create("marketer", name="twin"))
+    second = store.authenticate(store.create("marketer", name="twin"))
+    assert first and second and first.name == second.name and first.token_id != second.token_id
+    runner = TaskRunner()
+    try:
+        task = runner.submit("echo", (first.token_id, first.name), lambda: "secret")
+        deadline = time.monotonic() + 10
+        while task.status != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert runner.get(task.task_id, first.token_id) is task and runner.list(first.token_id) == [task]
+        assert runner.get(task.task_id, second.token_id) is None and runner.list(second.token_id) == []
+        assert runner.get(task.task_id) is task and runner.list() == [task]  # admins see every task
+    finally:
+        runner.shutdown()

@@ -66,6 +66,15 @@ def server(web_lake):
     thread.join(timeout=10)
 
 
+def wait_until(page, expression: str, timeout: float = 30000) -> None:
+    """Poll a JavaScript expression from Python until it is truthy. Not ``page.wait_for_function``: that
+    evaluates the string inside the page, which the app's Content-Security-Policy (no eval) forbids."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.1)
+
+
 def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artifacts) -> None:
     sync_playwright = _need_browser()
     with sync_playwright() as pw:
@@ -101,9 +110,10 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             page.click("tr[data-tag=gender]")
             page.wait_for_selector("[data-testid=tag-distribution] svg rect")
             page.select_option("[data-testid=layer-filter]", "raw")
-            page.wait_for_function(
+            wait_until(
+                page,
                 "[...document.querySelectorAll('[data-testid=tag-table] .pill')]"
-                ".every(p => p.textContent === 'raw')"
+                ".every(p => p.textContent === 'raw')",
             )
             shot("02_tag_catalog")
 
@@ -114,8 +124,10 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             page.select_option("[data-testid=cond-op] >> nth=0", "=")
             page.fill("[data-testid=cond-value] >> nth=0", "F")
             estimate = page.locator("[data-testid=estimate]")
-            page.wait_for_function(
-                "document.querySelector('[data-testid=estimate]').textContent.match(/[0-9]/)", timeout=15000
+            wait_until(
+                page,
+                "document.querySelector('[data-testid=estimate]').textContent.match(/[0-9]/)",
+                timeout=15000,
             )
             first = int(re.sub(r"\D", "", estimate.inner_text()))
             started = time.perf_counter()
@@ -124,7 +136,8 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             page.select_option("[data-testid=cond-op] >> nth=1", ">=")
             page.fill("[data-testid=cond-value] >> nth=1", "30")
             page.select_option("[data-testid=top-join]", "any")
-            page.wait_for_function(
+            wait_until(
+                page,
                 f"(() => {{ const t = document.querySelector('[data-testid=estimate]').textContent;"
                 f" const n = parseInt(t.replace(/\\D/g, '')); return n > {first}; }})()",
                 timeout=15000,
@@ -161,8 +174,8 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             assert page.input_value("[data-testid=cond-value] >> nth=1") == "30"
             assert page.input_value("[data-testid=top-join]") == "any"
             page.fill("[data-testid=cond-value] >> nth=1", "40")
-            page.wait_for_function(
-                "document.querySelector('[data-testid=estimate-note]').textContent.includes('ms')"
+            wait_until(
+                page, "document.querySelector('[data-testid=estimate-note]').textContent.includes('ms')"
             )
             assert "v2" in page.inner_text("[data-testid=save-audience]")
             page.click("[data-testid=save-audience]")
@@ -200,8 +213,8 @@ def test_marketer_builds_estimates_exports_and_downloads(web_lake, server, artif
             page.wait_for_selector("[data-testid=cond-tag]")
             page.select_option("[data-testid=cond-tag] >> nth=0", "age")
             page.fill("[data-testid=cond-value] >> nth=0", "old")
-            page.wait_for_function(
-                "document.querySelector('[data-testid=estimate-note]').classList.contains('error')"
+            wait_until(
+                page, "document.querySelector('[data-testid=estimate-note]').classList.contains('error')"
             )
             assert "numeric" in page.inner_text("[data-testid=estimate-note]")
             shot("07_builder_bad_input")

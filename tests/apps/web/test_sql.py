@@ -1,126 +1,135 @@
-"""Analyst SQL over the lake (``cdp.sql`` and ``cdp sql``): views named <layer>.<name> over Delta tables
-written with delta-rs, one-shot queries to the screen, CSV, JSON and Parquet, the interactive shell, the
-sandbox of the web service, and errors that name the problem."""
+"""The web SQL endpoints (``GET /api/sql/tables``, ``POST /api/sql``) on the web tests' copy of the demo lake:
+the same sandbox and access rules as ``cdp sql`` (tests/platform/test_sql_sandbox.py plays them on
+``LakeSQL`` and the CLI). Every attack of a curious insider is answered 4xx with the reason and audited as
+refused; the audit log is readable by admins only, through SQL too; the time and row limits hold."""
 
 from __future__ import annotations
 
-import datetime
+import dataclasses
+import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from fastapi.testclient import TestClient
 
-from cdp.sql import LakeSQL, SqlError, write_result
+pytestmark = pytest.mark.slow
+
+SLOW = "SELECT count(*) FROM range(100000) a, range(100000) b WHERE (a.range * b.range) % 7 = 3"
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from deltalake import write_deltalake
+def client(web_lake):
+    with TestClient(web_lake.app, raise_server_exceptions=False) as c:
+        yield c
 
-    root = tmp_path_factory.mktemp("sqldata")
-    day = datetime.date(2026, 11, 1)
-    orders = pa.table(
-        {
-            "order_id": ["o1", "o2", "o3", "o4"],
-            "channel": ["app", "web", "app", "小程序"],
-            "amount": [10.0, 20.5, 30.0, 5.0],
-            "dt": [day, day, day + datetime.timedelta(days=1), day],
-        }
+
+@pytest.fixture(scope="module")
+def auth(web_lake):
+    return lambda role: {"Authorization": f"Bearer {web_lake.tokens[role]}"}
+
+
+def _sql(client, auth, role: str, query: str, **body):
+    return client.post("/api/sql", json={"query": query, **body}, headers=auth(role))
+
+
+def _refused(response, status: int, *words: str) -> str:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "Traceback" not in detail and 'File "' not in detail
+    for word in words:
+        assert word in detail, detail
+    return detail
+
+
+def _audit(web_lake, client, auth) -> list[dict]:
+    web_lake.app.state.web.audit.flush()
+    return client.get("/api/audit", params={"action": "sql", "limit": 1000}, headers=auth("admin")).json()[
+        "rows"
+    ]
+
+
+ATTACKS = [
+    ("SELECT * FROM read_csv('/etc/passwd')", "disabled"),
+    ("SELECT * FROM read_text('{root}/.pii_key')", "disabled"),
+    ("COPY (SELECT 1) TO '{root}/x.csv'", "COPY statement is refused"),
+    ("ATTACH ':memory:' AS side", "ATTACH statement is refused"),
+    ("INSTALL httpfs", "LOAD statement is refused"),
+    ("LOAD httpfs", "LOAD statement is refused"),
+    ("SELECT 1; SELECT 2", "one statement at a time"),
+    ("DROP VIEW gold.profile", "DROP statement is refused"),
+    ("CREATE OR REPLACE VIEW gold.profile AS SELECT 1 AS oneid", "CREATE statement is refused"),
+    ("SET enable_external_access = true", "SET statement is refused"),
+    ("RESET lock_configuration", "SET statement is refused"),
+    ("PRAGMA enable_profiling", "PRAGMA statement is refused"),
+]
+
+
+@pytest.mark.parametrize("role", ["analyst", "admin"])
+def test_sql_attacks_are_refused_and_audited(web_lake, client, auth, role: str) -> None:
+    root = web_lake.settings.data_root
+    for attack, reason in ATTACKS:
+        _refused(_sql(client, auth, role, attack.format(root=root)), 422, reason)
+    assert not (Path(root) / "x.csv").exists()
+    # The views are untouched: the page is read-only.
+    out = client.post(
+        "/api/sql", json={"query": "SELECT count(*) AS n FROM gold.profile"}, headers=auth(role)
     )
-    write_deltalake(root / "lake" / "silver" / "orders", orders, partition_by=["dt"])
-    write_deltalake(root / "lake" / "gold" / "oneid_map", pa.table({"id_type": ["phone"], "oneid": [7]}))
-    (root / "lake" / "gold" / "not_delta").mkdir(parents=True)
-    return root
+    assert out.status_code == 200 and out.json()["rows"][0][0] > 0
+    refusals = [r for r in _audit(web_lake, client, auth) if r["status"] == "refused" and r["role"] == role]
+    texts = " ".join(r["detail_json"] or "" for r in refusals)
+    assert "/etc/passwd" in texts and "DROP VIEW" in texts and "one statement at a time" in texts
 
 
-def test_views_per_layer_and_queries(data_root: Path) -> None:
-    with LakeSQL(data_root / "lake") as lake_sql:
-        assert lake_sql.tables == ["gold.oneid_map", "silver.orders"]
-        result = lake_sql.query(
-            "SELECT channel, sum(amount) AS revenue FROM silver.orders WHERE dt = DATE '2026-11-01' "
-            "GROUP BY channel ORDER BY channel;"
-        )
-        assert result.rows() == [
-            {"channel": "app", "revenue": 10.0},
-            {"channel": "web", "revenue": 20.5},
-            {"channel": "小程序", "revenue": 5.0},
-        ]
-        joined = lake_sql.query("SELECT count(*) AS n FROM silver.orders, gold.oneid_map").rows()
-        assert joined == [{"n": 4}]
-        limited = lake_sql.query("SELECT * FROM silver.orders", limit=2)
-        assert limited.table.num_rows == 2 and limited.truncated
-        assert dict(lake_sql.describe("silver.orders"))["amount"] == "DOUBLE"
+def test_sql_tables_show_what_the_role_may_read(client, auth) -> None:
+    analyst = {
+        t["table"]: [c["name"] for c in t["columns"]]
+        for t in client.get("/api/sql/tables", headers=auth("analyst")).json()["tables"]
+    }
+    assert {"gold.oneid_map", "gold.profile", "silver.orders"} <= set(analyst)
+    assert not [
+        t for t in analyst if t.startswith(("bronze.", "quarantine.", "vault.")) or t == "gold.audit_log"
+    ]
+    assert "id_value" not in analyst["gold.oneid_map"] and "oneid" in analyst["gold.oneid_map"]
+    assert "member_id" not in analyst["silver.orders"] and "phone_hash" in analyst["silver.orders"]
+    assert not [
+        c for c in analyst["silver.members"] if c.endswith("_masked") or c in ("birth_date", "member_id")
+    ]
+    admin = {t["table"] for t in client.get("/api/sql/tables", headers=auth("admin")).json()["tables"]}
+    assert any(t.startswith("bronze.") for t in admin) and not any(t.startswith("vault.") for t in admin)
+    _refused(client.get("/api/sql/tables", headers=auth("marketer")), 403)
 
 
-def test_errors_name_the_problem(data_root: Path) -> None:
-    with LakeSQL(data_root / "lake") as lake_sql:
-        with pytest.raises(SqlError, match="nope"):
-            lake_sql.query("SELECT * FROM silver.nope")
-        with pytest.raises(SqlError, match="empty query"):
-            lake_sql.query("  ;")
-        with pytest.raises(SqlError, match="unknown table"):
-            lake_sql.describe("gold.missing")
-    with pytest.raises(SqlError, match=r"<layer>\.<name>"):
-        LakeSQL(data_root / "lake", tables=["orders"])
+def test_audit_log_through_sql_is_for_admins_only(web_lake, client, auth) -> None:
+    assert client.post("/api/sql", json={"query": "SELECT 1"}, headers=auth("analyst")).status_code == 200
+    web_lake.app.state.web.audit.flush()  # gold.audit_log exists from here on
+    for query in ("SELECT * FROM gold.audit_log", "SELECT * FROM query_table('gold.audit_log')"):
+        _refused(_sql(client, auth, "analyst", query), 403, "gold.audit_log", "admins only")
+    _refused(_sql(client, auth, "marketer", "SELECT * FROM gold.audit_log"), 403)
+    rows = client.post(
+        "/api/sql", json={"query": "SELECT actor, action FROM gold.audit_log"}, headers=auth("admin")
+    ).json()["rows"]
+    assert ["analyst-test", "sql"] in rows
+    _refused(_sql(client, auth, "admin", "SELECT * FROM vault.identifiers"), 403, "encrypted identifiers")
 
 
-def test_sandbox_blocks_files_outside_the_lake(data_root: Path) -> None:
-    with LakeSQL(data_root / "lake", sandbox=True) as lake_sql:
-        assert lake_sql.query("SELECT count(*) AS n FROM silver.orders").rows() == [{"n": 4}]
-        with pytest.raises(SqlError, match="disabled"):
-            lake_sql.query("SELECT * FROM read_csv('/etc/passwd')")
-        with pytest.raises(SqlError):
-            lake_sql.query("SET enable_external_access = true")
+def test_hidden_columns_are_refused(client, auth) -> None:
+    for query, column in [
+        ("SELECT member_id FROM silver.orders", "member_id"),
+        ("SELECT id_value FROM gold.oneid_map WHERE id_type = 'oaid'", "id_value"),
+        ("SELECT oaid FROM silver.events", "oaid"),
+        ("SELECT phone_masked FROM silver.members", "phone_masked"),
+    ]:
+        _refused(_sql(client, auth, "analyst", query), 403, column, "hidden from role analyst")
+    assert _sql(client, auth, "admin", "SELECT member_id FROM silver.orders LIMIT 1").status_code == 200
 
 
-def test_write_result_formats(data_root: Path, tmp_path: Path) -> None:
-    with LakeSQL(data_root / "lake") as lake_sql:
-        table = lake_sql.query("SELECT order_id, amount FROM silver.orders ORDER BY order_id").table
-    assert pq.read_table(write_result(table, "parquet", tmp_path / "o.parquet")).num_rows == 4
-    assert write_result(table, "csv", tmp_path / "o.csv").read_text().splitlines()[0] == '"order_id","amount"'
-    assert '"order_id": "o1"' in write_result(table, "json", tmp_path / "o.jsonl").read_text()
-    with pytest.raises(SqlError, match="format"):
-        write_result(table, "xlsx", tmp_path / "o.xlsx")
-
-
-def _cdp(data_root: Path, *args: str, stdin: str | None = None):
-    """``cdp sql ...`` in this process (the CLI's own code path, without a second interpreter start)."""
-    from typer.testing import CliRunner
-
-    from apps.cli.main import app
-
-    result = CliRunner().invoke(app, ["sql", *args, "--data-root", str(data_root)], input=stdin)
-    result.returncode = result.exit_code
-    return result
-
-
-def test_cli_one_shot_outputs(data_root: Path, tmp_path: Path) -> None:
-    out = _cdp(data_root, "SELECT channel, count(*) AS n FROM silver.orders GROUP BY 1 ORDER BY 1")
-    assert out.returncode == 0, out.stderr
-    assert "小程序" in out.stdout and "3 rows" in out.stderr
-    csv = _cdp(data_root, "SELECT order_id FROM silver.orders ORDER BY 1", "--format", "csv")
-    assert csv.stdout.splitlines() == ['"order_id"', '"o1"', '"o2"', '"o3"', '"o4"']
-    target = tmp_path / "out.parquet"
-    assert _cdp(data_root, "SELECT * FROM silver.orders", "--output", str(target)).returncode == 0
-    assert pq.read_table(target).num_rows == 4
-    bad = _cdp(data_root, "SELECT * FROM gold.nothing")
-    assert bad.returncode == 1 and "nothing" in bad.stderr and "Traceback" not in bad.stderr
-    assert _cdp(data_root, "SELECT 1", "--format", "xml").returncode == 2
-
-
-def test_cli_shell(data_root: Path) -> None:
-    script = "\n".join(
-        [
-            ".tables",
-            ".schema silver.orders",
-            "SELECT count(*) AS n",
-            "  FROM silver.orders;",
-            "SELECT * FROM x;",
-            ".quit",
-        ]
+def test_time_and_row_limits(web_lake, client, auth, monkeypatch: pytest.MonkeyPatch) -> None:
+    web = web_lake.app.state.web
+    monkeypatch.setattr(
+        web, "settings", dataclasses.replace(web.settings, sql_timeout_seconds=2, sql_max_rows=5)
     )
-    out = _cdp(data_root, stdin=script)
-    assert out.returncode == 0, out.stderr
-    assert "gold.oneid_map" in out.stdout and "amount" in out.stdout and "│ 4 │" in out.stdout
-    assert "Catalog Error" in out.stderr
+    start = time.perf_counter()
+    _refused(_sql(client, auth, "analyst", SLOW), 422, "exceeded 2 s")
+    assert time.perf_counter() - start < 15
+    out = _sql(client, auth, "analyst", "SELECT * FROM range(100)", limit=50).json()
+    assert len(out["rows"]) == 5 and out["truncated"]
