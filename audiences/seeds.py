@@ -2,10 +2,10 @@
 hashed) matched to OneIDs.
 
 Plain values are normalised like at ingest (``identity.normalize``); phones and emails then become the keyed
-hash ``gold.oneid_map`` holds. Hashed phones and emails are matched through the platform hashes silver keeps
-(md5/sha256 of the 11-digit number, sha256 of E.164 or of the digits with country code; md5/sha256 of the
-email). Hashed device ids are matched against md5/sha256 of the known ids (IMEI lower-case, IDFA upper-case,
-as the platforms hash them).
+hash ``gold.oneid_map`` holds. Hashed phones and emails are matched through the platform hashes computed
+from the encrypted ``vault.identifiers`` at match time (md5/sha256 of the 11-digit number, sha256 of E.164
+or of the digits with country code; md5/sha256 of the email). Hashed device ids are matched against
+md5/sha256 of the known ids (IMEI lower-case, IDFA upper-case, as the platforms hash them).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 
 Once a week:
 
+0. **erasure_vacuum**: the tables of every `cdp privacy erase` request whose retention
+   (`CDP_ERASURE_RETENTION_HOURS`) has passed are vacuumed down to the erasure, log versions included.
 1. **list_tables**: every Delta table under the lake root (read when the run starts).
 2. **compact** (one mapped task per table): small files rewritten into larger ones (delta-rs
    `optimize.compact`; Sail has no `OPTIMIZE`).
@@ -44,6 +46,12 @@ from airflow.sdk import dag, task
     doc_md=__doc__,
 )
 def cdp_maintenance():
+    @task(execution_timeout=timedelta(minutes=30))
+    def erasure_vacuum() -> dict:
+        from runners.orchestration import vacuum_erasures
+
+        return vacuum_erasures()
+
     @task(execution_timeout=timedelta(minutes=5))
     def list_tables() -> list[str]:
         from runners.orchestration import list_tables as tables
@@ -76,6 +84,7 @@ def cdp_maintenance():
         return report(list(tables), ds)
 
     tables = list_tables()
+    erasure_vacuum() >> tables
     vacuumed = vacuum.expand(table=compact.expand(table=tables))
     vacuumed >> history_report(tables)
 

@@ -468,9 +468,10 @@ def build_erasure_digest(keyed: Column, key: str) -> Column:
     return build_keyed_hash(keyed, erasure_key(key))
 
 
-FORMS = ("silver", "typed")
-"""How rows hold identifiers: ``silver`` (pseudonymous ones normalised, direct ones only as ``<col>_hash``) or
-``typed`` (every identifier column normalised in clear: ingest's checked rows, before PII protection)."""
+FORMS = ("silver", "typed", "landed")
+"""How rows hold identifiers: ``silver`` (pseudonymous ones normalised, direct ones only as ``<col>_hash``),
+``typed`` (every identifier column normalised in clear: ingest's checked rows, before PII protection) or
+``landed`` (every column as the file had it: the text records bronze keeps)."""
 
 
 def _row_digests(
@@ -488,7 +489,10 @@ def _row_digests(
                 continue
             keyed = F.col(_quote(f"{col.name}_hash"))
         elif col.name in columns:
-            keyed = build_keyed_hash(F.col(_quote(col.name)), key)
+            value = F.col(_quote(col.name))
+            if form == "landed":
+                value = NORMALIZERS[col.id_type](value.cast("string"))
+            keyed = build_keyed_hash(value, key)
         else:
             continue
         out.append((col.id_type, build_erasure_digest(keyed, key)))

@@ -243,11 +243,11 @@ def run(
         if batch is None:
             return report
         parsed = _parse(batch)
-        typed, report.erased = suppress_erased(
+        typed, report.erased, drop_erased = suppress_erased(
             ctx.lake, contract, key, _check(batch, parsed), settings.contract_paths
         )
         ctx.step("parse+typed")
-        _write_bronze(batch, parsed, typed)
+        _write_bronze(batch, parsed if drop_erased is None else parsed.transform(drop_erased), typed)
         _write_quarantine(batch, typed)
         ctx.step("bronze+quarantine")
         candidates = _dedup(batch, typed)

@@ -373,9 +373,11 @@ def erased_in_force(
 
 def suppress_erased(
     lake: Lake, contract: SourceContract, key: str, rows: DataFrame, contract_paths: tuple[str, ...] = ()
-) -> tuple[DataFrame, int]:
-    """Ingest's checked rows without those holding an erased identifier still in force, and how many were
-    dropped. Free when nobody was erased; otherwise one more pass over the rows to count them.
+) -> tuple[DataFrame, int, Callable[[DataFrame], DataFrame] | None]:
+    """Ingest's checked rows without those holding an erased identifier still in force, how many were
+    dropped, and the same filter for records as landed (bronze of text files is written from them), or
+    None when nothing was dropped. Free when nobody was erased; otherwise one more pass over the rows to
+    count them.
 
     Args:
         lake: the lake (``vault.erasures``, the consent silver table).
@@ -385,12 +387,17 @@ def suppress_erased(
         contract_paths: extra contract folders (``Settings.contract_paths``), to find the consent source.
     """
     if not lake.exists(ERASURES):
-        return rows, 0
+        return rows, 0, None
     erased = erased_in_force(lake, key, load_sources(contract_paths), (contract, rows))
     if not erased:
-        return rows, 0
+        return rows, 0, None
     flagged = rows.transform(with_erased_flag(contract, key, erased, form="typed"))
     dropped = flagged.where(F.col("_erased")).count()
     if not dropped:
-        return rows, 0
-    return flagged.where(~F.col("_erased")).drop("_erased"), dropped
+        return rows, 0, None
+
+    def drop_landed(landed: DataFrame) -> DataFrame:
+        flag = with_erased_flag(contract, key, erased, form="landed")
+        return landed.transform(flag).where(~F.col("_erased")).drop("_erased")
+
+    return flagged.where(~F.col("_erased")).drop("_erased"), dropped, drop_landed

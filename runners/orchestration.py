@@ -338,6 +338,17 @@ def vacuum_table(table: str, retention_hours: int = VACUUM_RETENTION_HOURS) -> d
     return {"table": table, "files_removed": len(removed), "retention_hours": retention_hours}
 
 
+def vacuum_erasures() -> dict[str, Any]:
+    """Vacuum the tables of every erasure whose retention (``CDP_ERASURE_RETENTION_HOURS``) has passed:
+    old file versions and log versions that still hold the erased rows go (``jobs.privacy.vacuum_due``, which
+    holds each table's lake lock). Runs before compaction, so no other maintenance task holds the tables."""
+    from jobs.privacy import vacuum_due
+
+    settings = task_settings()
+    removed = vacuum_due(task_spark(settings), settings)
+    return {"tables": len(removed), "files_removed": sum(removed.values())}
+
+
 def history_report(tables: Iterable[str], ds: str, *, days: int = 7) -> dict[str, Any]:
     """Commits of each table in the ``days`` before ``ds`` (operations, rows written), written as JSON to
     ``<data root>/maintenance/history-<ds>.json`` for the operators.

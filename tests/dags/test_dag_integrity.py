@@ -86,3 +86,4 @@ def test_audience_export_takes_params_and_maintenance_vacuums_after_compaction(d
     maintenance = dagbag.dags["cdp_maintenance"]
     assert maintenance.get_task("compact").downstream_task_ids == {"vacuum"}
     assert maintenance.get_task("vacuum").downstream_task_ids == {"history_report"}
+    assert maintenance.get_task("erasure_vacuum").downstream_task_ids == {"list_tables"}

@@ -20,7 +20,7 @@ from cdp.sql import LakeSQL, SqlAccessError, SqlError, SqlRefused, write_result
 
 DAY = datetime.date(2026, 11, 1)
 SECRET = "0123456789abcdef-the-pii-key"
-SLOW = "SELECT count(*) FROM range(10000000000)"
+SLOW = "SELECT sum(hash(range)) FROM range(100000000000)"  # 10^11 hashes: minutes, not a shortcut
 
 
 @pytest.fixture(scope="module")
