@@ -120,6 +120,41 @@ def _component_figures(
     return figures
 
 
+def _model_figures(run_settings: Settings, day: _dt.date, n: int, console: Console) -> list[dict]:
+    """Each predictive model's holdout AUC beside the BG/NBD benchmark's and the baseline's (recency for the
+    purchase propensity), from the date's gold.models rows."""
+    from pyspark.sql import functions as F
+
+    from cdp.engine import get_spark
+    from cdp.lake import Lake
+
+    lake = Lake(get_spark(run_settings), run_settings.lake_root)
+    if not lake.exists("gold.models"):
+        return []
+    models = lake.read("gold.models").where(F.col("dt") == F.lit(day))
+    names = ("tag_id", "algorithm", "metric", "metric_value", "btyd_auc", "baseline_value", "holdout_rows")
+    rows = [r.asDict() for r in models.select(*names, "metrics").orderBy("tag_id").collect()]
+    for r in rows:  # the trained model's own value, also when BG/NBD ranked the holdout better and scores
+        r["trained_value"] = json.loads(r.pop("metrics") or "{}").get("model_auc", r["metric_value"])
+    table = Table(title=f"{n:,} persons: predictive models on the holdout ({day}), against BG/NBD")
+    for col in ("tag", "published", "metric", "trained model", "BG/NBD AUC", "baseline", "holdout rows",
+                "model - BG/NBD"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("tag", "published", "metric") else "right")
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None or value != value else f"{value:.3f}"
+
+    for r in rows:
+        both = r["btyd_auc"] is not None and r["trained_value"] is not None
+        gap = r["trained_value"] - r["btyd_auc"] if both else None
+        table.add_row(
+            r["tag_id"], r["algorithm"], r["metric"], cell(r["trained_value"]), cell(r["btyd_auc"]),
+            cell(r["baseline_value"]), f"{r['holdout_rows']:,}", cell(gap),
+        )  # fmt: skip
+    console.print(table)
+    return rows
+
+
 def _previous_stages(path: Path) -> dict[str, dict] | None:
     """The stage figures of the last bench of the same size (by stage name), or None on a first run."""
     if not path.is_file():
@@ -195,6 +230,7 @@ def run_bench(
 
         with console.status(f"{n:,} persons: tag build per layer, fact tags on classic Spark"):
             tag_figures = tag_bench(get_spark(run_settings), run_settings, dates[-1], console)
+        tag_figures["models"] = _model_figures(run_settings, dates[-1], n, console)
         from bench.audiences import audience_bench
 
         with console.status(f"{n:,} persons: estimate, create, lookalike, export"):

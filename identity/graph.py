@@ -50,9 +50,9 @@ def record_identifiers(plan: SourcePlan, key: str | None = None) -> Transform:
     """Reduce one silver table to its distinct identifier tuples.
 
     Args:
-        plan: which columns of the source hold identifiers, its time column and attribute rule.
-        key: the deployment's PII key, needed only when the plan has an attribute rule (the attributes are
-            keyed-hashed together into one identifier).
+        plan: which columns of the source hold identifiers, its time column and attribute rules.
+        key: the deployment's PII key, needed only when the plan has attribute rules (the attributes of a
+            rule are keyed-hashed together into one identifier of the rule's ID type).
 
     Returns:
         A transform of the silver table to ``(source, ids array<IDENTIFIER>, first_seen, last_seen,
@@ -63,15 +63,15 @@ def record_identifiers(plan: SourcePlan, key: str | None = None) -> Transform:
         ValueError: the plan has an attribute rule and no key was given.
     """
     columns = [(F.col(f"`{c}`"), t, rank) for c, t, rank in plan.identifiers]
-    if plan.attributes is not None:
+    for position, rule in enumerate(plan.attributes or ()):
         if not key:
             raise ValueError("attribute links need the PII key to hash the attributes")
-        parts = [F.col(f"`{c}`").cast("string") for c in plan.attributes.columns]
+        parts = [F.col(f"`{c}`").cast("string") for c in rule.columns]
         complete = F.lit(True)
         for part in parts:
             complete = complete & _present(part).isNotNull()
         value = F.when(complete, build_keyed_hash(F.concat_ws(_ATTRIBUTE_SEPARATOR, *parts), key))
-        columns.append((value, plan.attributes.id_type, _ATTRIBUTE_RANK))
+        columns.append((value, rule.id_type, _ATTRIBUTE_RANK + position))
 
     def transform(silver: DataFrame) -> DataFrame:
         names = [f"_id{i}" for i in range(len(columns))]

@@ -5,7 +5,8 @@ as shared and loses its links (``max_degree``, ``limits``, and ``person_limit``:
 together too many member ids, a person being what ``person_types`` identifiers link up to among themselves),
 when a OneID raises an alert
 (``max_component_size``, ``max_per_oneid``) and which sources may link records by personal attributes
-(``attribute_links``, off by default). ``load_rules`` validates the file and ``plan_sources`` checks the
+(``attribute_links``, off by default; a source may have several, each making its own ID type
+``attribute:<name>``). ``load_rules`` validates the file and ``plan_sources`` checks the
 rules against the source contracts, so both fail before any engine starts, naming the file and the field.
 """
 
@@ -131,6 +132,12 @@ class IdentityRules(_Strict):
             raise ValueError(f"attribute_links names must be unique; repeated: {dupes}")
         return self
 
+    @property
+    def id_types(self) -> list[str]:
+        """Every ID type the graph can hold: ``ID_TYPES`` in star order, then the ``attribute:<name>`` types
+        of the enabled attribute rules (what the gate of ``gold.oneid_map`` accepts)."""
+        return [*self.priority, *(r.id_type for r in self.attribute_links if r.enabled)]
+
     def rank(self, id_type: str) -> int:
         """Position of ``id_type`` in the star order (0 is the strongest); attribute identifiers come last."""
         if id_type in self.priority:
@@ -198,14 +205,22 @@ class SourcePlan:
         identifiers: ``(silver column, id_type, rank)`` in star order; direct-PII identifiers are read
             from their keyed hash ``<column>_hash``.
         time_column: the contract's event time, for first and last seen.
-        attributes: the enabled attribute rule of this source, if any.
+        attributes: the enabled attribute rules of this source in file order, each making one identifier
+            of its own ID type; None when the source has none (a single rule is accepted and kept as a
+            one-rule tuple).
     """
 
     source: str
     table: str
     identifiers: tuple[tuple[str, str, int], ...]
     time_column: str
-    attributes: AttributeRule | None = None
+    attributes: tuple[AttributeRule, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attributes, AttributeRule):
+            object.__setattr__(self, "attributes", (self.attributes,))
+        elif self.attributes is not None and not self.attributes:
+            object.__setattr__(self, "attributes", None)
 
 
 def _silver_columns(contract: SourceContract) -> list[str]:
@@ -232,7 +247,7 @@ def plan_sources(
         RulesError: an attribute rule names an unknown source or a column its silver table lacks.
     """
     where = Path(rules_path) if rules_path else RULES_FILE
-    by_source: dict[str, AttributeRule] = {}
+    by_source: dict[str, list[AttributeRule]] = {}
     for i, rule in enumerate(rules.attribute_links):
         field = f"attribute_links[{i}] ({rule.name})"
         contract = sources.get(rule.source)
@@ -249,9 +264,7 @@ def plan_sources(
                     f"(direct PII is kept as <column>_hash); use one of {', '.join(have)}"
                 )
         if rule.enabled:
-            if rule.source in by_source:
-                raise RulesError(f"{where}: {field}.source: only one enabled attribute rule per source")
-            by_source[rule.source] = rule
+            by_source.setdefault(rule.source, []).append(rule)
     plans = []
     for name in sorted(sources):
         contract = sources[name]
@@ -267,7 +280,7 @@ def plan_sources(
                     table=silver_table(contract.entity),
                     identifiers=tuple(sorted(ids, key=lambda c: c[2])),
                     time_column=contract.event_time,
-                    attributes=by_source.get(name),
+                    attributes=tuple(by_source[name]) if name in by_source else None,
                 )
             )
     return plans

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as _dt
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -20,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas import SourceContract
+from schemas import WHITESPACE, SourceContract
 
 EXTENSIONS = {
-    "csv": (".csv", ".csv.gz"),
+    "csv": (".csv", ".csv.gz", ".tsv", ".tsv.gz"),
     "jsonl": (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson"),
     "parquet": (".parquet",),
 }
@@ -62,21 +63,38 @@ def landing_dir(landing_root: str | Path, contract: SourceContract, dt: _dt.date
     return Path(landing_root) / contract.landing_folder / f"dt={dt}"
 
 
+def matches(name: str, contract: SourceContract) -> bool:
+    """Whether a file name is one of the source's files: the contract's ``pattern`` (or its ``.gz`` for
+    text formats), else an extension of the declared format; case-insensitive."""
+    name = name.lower()
+    if contract.pattern:
+        pattern = contract.pattern.lower()
+        text = contract.format != "parquet"
+        return fnmatch.fnmatchcase(name, pattern) or (text and fnmatch.fnmatchcase(name, pattern + ".gz"))
+    return name.endswith(EXTENSIONS[contract.format])
+
+
 def find_files(folder: Path, contract: SourceContract) -> list[Path]:
-    """The files of the contract's declared format in ``folder`` (recursively), sorted by name.
+    """The files of the contract's pattern or declared format in ``folder`` (recursively), sorted by name.
 
     Raises:
-        LandingError: the folder has files but none with an extension of the declared format.
+        LandingError: the folder has files but none that match.
     """
     if not folder.is_dir():
         return []
     candidates = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
-    wanted = [p for p in candidates if p.name.lower().endswith(EXTENSIONS[contract.format])]
+    wanted = [p for p in candidates if matches(p.name, contract)]
     others = [p.name for p in candidates if p not in wanted]
     if others and not wanted:
+        looked_for = (
+            f"pattern: {contract.pattern!r}"
+            if contract.pattern
+            else f"format: {contract.format} ({', '.join(EXTENSIONS[contract.format])})"
+        )
         raise LandingError(
             f"{folder}: no {contract.format} files for source {contract.name} (found "
-            f"{', '.join(others[:5])}); the contract declares format: {contract.format}"
+            f"{', '.join(others[:5])}); the contract declares {looked_for}. Rename the files or set "
+            f"pattern: (e.g. '*.txt') in the contract of {contract.name}"
         )
     return wanted
 
@@ -102,9 +120,9 @@ def _lines(path: Path) -> Iterator[bytes]:
         raise LandingError(f"{path}: cannot be read ({exc}); re-export or re-transfer the file") from exc
 
 
-def _undecodable(path: Path) -> bool:
-    """Whether any line of the file is not valid UTF-8 (fast path: decode whole chunks)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _undecodable(path: Path, encoding: str = "utf-8") -> bool:
+    """Whether any line of the file is not valid in ``encoding`` (fast path: decode whole chunks)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
         with _open_bytes(path) as fh:
             while chunk := fh.read(CHUNK):
@@ -117,19 +135,20 @@ def _undecodable(path: Path) -> bool:
     return False
 
 
-def _sanitise(path: Path, staging: Path) -> tuple[Path, list[tuple[int, str]]]:
-    """Copy ``path`` without its undecodable lines; return the copy and the lines cut out."""
+def _sanitise(path: Path, staging: Path, encoding: str = "utf-8") -> tuple[Path, list[tuple[int, str]]]:
+    """Copy ``path`` as UTF-8 without its undecodable lines (read in ``encoding``); return the copy and the
+    lines cut out."""
     staging.mkdir(parents=True, exist_ok=True)
     clean = staging / (path.name.removesuffix(".gz") if path.name.endswith(".gz") else path.name)
     bad: list[tuple[int, str]] = []
     with clean.open("wb") as out:
         for number, raw in enumerate(_lines(path), start=1):
             try:
-                raw.decode("utf-8")
+                text = raw.decode(encoding)
             except UnicodeDecodeError:
                 bad.append((number, raw.rstrip(b"\r\n").decode("utf-8", "backslashreplace")))
                 continue
-            out.write(raw)
+            out.write(raw if encoding == "utf-8" else text.encode("utf-8"))
     return clean, bad
 
 
@@ -167,8 +186,10 @@ def check_file(path: Path, contract: SourceContract, staging: Path) -> LandedFil
         landed.header = [n.lower() for n in pq.read_schema(path).names]
         _require_columns(path, contract, landed.header)
         return landed
-    if _undecodable(path):
-        landed.read_path, landed.bad_lines = _sanitise(path, staging / sha[:16])
+    encoding = contract.encoding
+    # The engine reads UTF-8 only: files in another encoding are read through a transcoded copy.
+    if encoding != "utf-8" or _undecodable(path, encoding):
+        landed.read_path, landed.bad_lines = _sanitise(path, staging / sha[:16], encoding)
     first = _first_line(landed.read_path)
     if contract.format == "jsonl":
         if first and not first.lstrip().startswith("{"):
@@ -177,43 +198,72 @@ def check_file(path: Path, contract: SourceContract, staging: Path) -> LandedFil
                 f"contract of {contract.name} declares format: jsonl"
             )
         return landed
-    header = next(csv.reader([first])) if first else []
-    header = [h.strip().lower() for h in header]
-    if first.lstrip().startswith(("{", "[")) or (len(header) == 1 and len(contract.columns) > 1):
+    header = split_header(first, contract.delimiter) if first else []
+    separator = {WHITESPACE: "whitespace", "\t": "tab", ",": "comma"}.get(contract.delimiter)
+    separator = separator or repr(contract.delimiter)
+    if not contract.has_header:
+        fields = contract.fields or []
+        if first.lstrip().startswith(("{", "[")) or (len(header) != len(fields)):
+            raise LandingError(
+                f"{path}: the first line has {len(header)} {separator}-separated field(s), the contract of "
+                f"{contract.name} lists {len(fields)} in fields: (first line {first[:80]!r}); fix "
+                "fields: or format_options.delimiter"
+            )
+        landed.header = [f.lower() for f in fields]
+        return landed
+    header = [h.lower() for h in header]
+    if first.lstrip().startswith(("{", "[")) or (len(header) == 1 and len(contract.input_fields) > 1):
         raise LandingError(
-            f"{path}: not a comma-separated file with a header row (first line {first[:80]!r}); "
-            f"the contract of {contract.name} declares format: csv"
+            f"{path}: not a {separator}-separated file with a header row (first line {first[:80]!r}); "
+            f"the contract of {contract.name} declares format: csv with delimiter {separator}; set "
+            "format_options.delimiter (or header: false with fields:) to match the file"
         )
     _require_columns(path, contract, header)
     landed.header, landed.header_line = header, first
     return landed
 
 
+def split_header(line: str, delimiter: str) -> list[str]:
+    """The trimmed field names of a header row in this dialect (``whitespace``: runs of spaces and tabs)."""
+    if delimiter == WHITESPACE:
+        return line.split()
+    return [h.strip() for h in next(csv.reader([line], delimiter=delimiter))]
+
+
 def _require_columns(path: Path, contract: SourceContract, header: list[str]) -> None:
-    missing = [c for c in contract.required_columns if c not in header]
+    lower = {h.lower() for h in header}
+    missing = [
+        name if name == field else f"{name} (file field {field!r})"
+        for field, name in contract.required_fields.items()
+        if field.lower() not in lower
+    ]
     if missing:
         raise LandingError(
             f"{path}: required column(s) {', '.join(missing)} missing; the file has "
-            f"{', '.join(header)}. Fix the export or the contract schemas/sources/"
-            f"{contract.name}.yaml"
+            f"{', '.join(header)}. Fix the export or the contract of source {contract.name} (map the "
+            "column with from:, expr: or default:)"
         )
 
 
 def schema_drift(contract: SourceContract, header: list[str]) -> dict[str, list[str]]:
-    """Columns a file has that the contract does not declare, and optional contract columns it lacks."""
-    declared = [c.name for c in contract.columns]
+    """Fields a file has that the contract does not read, and optional fields it reads that the file
+    lacks."""
+    declared = [f.lower() for f in [*contract.input_fields, *(contract.fields or [])]]
     return {
-        "new_columns": [h for h in header if h not in declared],
-        "missing_optional": [c for c in declared if c not in header],
+        "new_columns": [h for h in header if h.lower() not in declared],
+        "missing_optional": [
+            f for f in contract.input_fields if f.lower() not in {h.lower() for h in header}
+        ],
     }
 
 
 def json_keys_drift(contract: SourceContract, keys: set[str]) -> dict[str, list[str]]:
     """The same drift report for JSON lines, from the set of keys seen in a file."""
-    declared = [c.name for c in contract.columns]
+    declared = contract.input_fields
+    required = set(contract.required_fields)
     return {
         "new_columns": sorted(keys - set(declared)),
-        "missing_optional": [c for c in declared if c not in keys and c not in contract.required_columns],
+        "missing_optional": [f for f in declared if f not in keys and f not in required],
     }
 
 

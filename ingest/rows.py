@@ -10,13 +10,14 @@ Reasons: ``malformed_line``, ``bad_encoding``, ``missing_required:<col>``, ``bad
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from schemas import SourceContract
+from schemas import WHITESPACE, SourceColumn, SourceContract
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -30,19 +31,73 @@ EARLIEST_TIMESTAMP = "1970-01-01 00:00:00"
 EARLIEST_DATE = "1900-01-01"
 
 
-_CSV_FIELD = r'"(?:[^"]|"")*"|[^,"\r][^,\r]*|'
-"""One field as Python's ``csv`` reads it (excel dialect, ``strict=True``): quoted with doubled inner quotes,
-or unquoted (not starting with a quote; quotes inside are literal), or empty. A carriage return ends a
-record, so one inside an unquoted field makes the line malformed."""
+def _regex_char(char: str) -> str:
+    """One character as a regular expression atom that Java and Rust engines read alike."""
+    plain = char.isprintable() and not char.isspace() and re.escape(char) == char
+    return char if plain else f"\\x{{{ord(char):02X}}}"
+
+
+def _csv_patterns(delimiter: str) -> tuple[str, str]:
+    """The field and split patterns of a CSV dialect with this one-character delimiter.
+
+    The field: one field as Python's ``csv`` reads it (excel dialect, ``strict=True``): quoted with doubled
+    inner quotes, or unquoted (not starting with a quote; quotes inside are literal), or empty. A carriage
+    return ends a record, so one inside an unquoted field makes the line malformed. The split: one field
+    with its leading delimiter, group 1 a quoted field's text (quotes still doubled), group 2 an unquoted
+    field."""
+    d = _regex_char(delimiter)
+    field = f'"(?:[^"]|"")*"|[^{d}"\\r][^{d}\\r]*|'
+    split = f'{d}(?:"((?:[^"]|"")*)"|([^{d}"\\r][^{d}\\r]*|))'
+    return field, split
+
+
+_CSV_FIELD, _CSV_SPLIT = _csv_patterns(",")
 _CSV_FIELD_LIMIT = 131_072  # csv.field_size_limit(): a longer field is an error, so the line is malformed
 _WHITESPACE = "".join(c for c in map(chr, range(0x10000)) if c.isspace())
 _STRIP = f"^[{_WHITESPACE}]+|[{_WHITESPACE}]+$"  # what str.strip() removes, for any regex engine
-_CSV_SPLIT = r',(?:"((?:[^"]|"")*)"|([^,"\r][^,\r]*|))'
-"""One field with its leading comma: group 1 is a quoted field's text (quotes still doubled), group 2 an
-unquoted field."""
 
 
-def parse_csv(header: list[str], columns: list[str]) -> Transform:
+def _positions(header: list[str], columns: list[str]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Where each wanted field sits in the header (names compared case-insensitively), and the positions of
+    every header name that is not wanted."""
+    lower = [h.lower() for h in header]
+    wanted = {c.lower() for c in columns}
+    positions = {name: lower.index(name.lower()) for name in columns if name.lower() in lower}
+    extra: dict[str, list[int]] = {}
+    for i, name in enumerate(lower):
+        if name not in wanted:
+            extra.setdefault(name, []).append(i)
+    return positions, extra
+
+
+def _fields_shape(columns: list[str], positions: dict[str, int], extra: dict[str, list[int]]) -> list[Column]:
+    """The parsed shape from columns ``_f<i>``: wanted fields (trimmed text, NULL when empty) and
+    ``_extra`` (the non-empty undeclared values as JSON; the last of a repeated name wins, as in a dict
+    built in file order)."""
+    more = {
+        name: F.coalesce(*[F.nullif(F.col(f"_f{i}"), F.lit("")) for i in reversed(where)])
+        for name, where in extra.items()
+    }
+    extra_json = (
+        F.when(
+            F.coalesce(*more.values()).isNotNull(),
+            F.to_json(F.struct(*[c.alias(n) for n, c in more.items()])),
+        )
+        if more
+        else F.lit(None).cast("string")
+    )
+    return [
+        *[
+            F.nullif(F.regexp_replace(F.col(f"_f{positions[c]}"), _STRIP, ""), F.lit("")).alias(c)
+            if c in positions
+            else F.lit(None).cast("string").alias(c)
+            for c in columns
+        ],
+        extra_json.alias(EXTRA),
+    ]
+
+
+def parse_csv(header: list[str], columns: list[str], delimiter: str = ",") -> Transform:
     """Split CSV lines (column ``_raw``) into the contract's columns, as strings.
 
     Quoted fields follow RFC 4180 exactly as Python's ``csv`` reads one line with ``strict=True``; a line
@@ -53,29 +108,29 @@ def parse_csv(header: list[str], columns: list[str]) -> Transform:
     with quotes, a regular expression) cuts it into fields.
 
     Args:
-        header: the file's column names, lower-cased, in file order.
-        columns: the contract's column names.
+        header: the file's column names in file order.
+        columns: the file fields to extract (the contract's ``input_fields``), compared with the header
+            case-insensitively and named as given.
+        delimiter: the one-character field separator (``,``; ``;``, tab, ``|``...).
     """
-    positions = {name: header.index(name) for name in columns if name in header}
-    extra: dict[str, list[int]] = {}
-    for i, name in enumerate(header):
-        if name not in columns:
-            extra.setdefault(name, []).append(i)
+    positions, extra = _positions(header, columns)
+    field_pattern, split_pattern = _csv_patterns(delimiter)
+    d = _regex_char(delimiter)
 
     def transform(df: DataFrame) -> DataFrame:
-        # Trailing carriage returns end the record (a CRLF file); the leading comma makes every match
+        # Trailing carriage returns end the record (a CRLF file); the leading delimiter makes every match
         # non-empty, so an empty first field is found like the others.
         text = F.regexp_replace(F.col(RAW), "\r+$", "")
-        line = F.concat(F.lit(","), text)
+        line = F.concat(F.lit(delimiter), text)
         quoted = F.col(RAW).contains('"')
         # Most lines have no quote: a plain split gives their fields (extracting them with the regular
         # expression is five times slower on Sail, so it only runs on lines with quotes).
         split = df.select(
             RAW,
             line.alias("_line"),
-            F.when(quoted, F.regexp_extract_all(line, F.lit(_CSV_SPLIT), 1)).alias("_quoted"),
-            F.when(quoted, F.regexp_extract_all(line, F.lit(_CSV_SPLIT), 2))
-            .otherwise(F.split(text, ","))
+            F.when(quoted, F.regexp_extract_all(line, F.lit(split_pattern), 1)).alias("_quoted"),
+            F.when(quoted, F.regexp_extract_all(line, F.lit(split_pattern), 2))
+            .otherwise(F.split(text, d))
             .alias("_plain"),
         )
         # A field is the text of one group or the other; a malformed line gives no values.
@@ -88,8 +143,8 @@ def parse_csv(header: list[str], columns: list[str]) -> Transform:
             lambda a, b: a | b, [F.length(v) > _CSV_FIELD_LIMIT for v in value.values()], F.lit(False)
         )
         malformed = (
-            (F.col("_line") == ",")
-            | ~F.col("_line").rlike(f"^(?:,(?:{_CSV_FIELD}))+$")
+            (F.col("_line") == delimiter)
+            | ~F.col("_line").rlike(f"^(?:{d}(?:{field_pattern}))+$")
             | (F.size("_plain") != len(header))
             | ((F.length("_line") > _CSV_FIELD_LIMIT) & too_long)
         )
@@ -100,30 +155,31 @@ def parse_csv(header: list[str], columns: list[str]) -> Transform:
             *[F.when(~F.col(MALFORMED), F.col(f"_f{i}")).alias(f"_f{i}") for i in value],
             MALFORMED,
         )
-        # The last non-empty value of a repeated undeclared name wins, as in a dict built in file order.
-        more = {
-            name: F.coalesce(*[F.nullif(F.col(f"_f{i}"), F.lit("")) for i in reversed(where)])
-            for name, where in extra.items()
-        }
-        extra_json = (
-            F.when(
-                F.coalesce(*more.values()).isNotNull(),
-                F.to_json(F.struct(*[c.alias(n) for n, c in more.items()])),
-            )
-            if more
-            else F.lit(None).cast("string")
-        )
-        return fields.select(
+        return fields.select(RAW, *_fields_shape(columns, positions, extra), MALFORMED)
+
+    return transform
+
+
+def parse_whitespace(header: list[str], columns: list[str]) -> Transform:
+    """Split lines whose fields are separated by runs of spaces or tabs (no quoting) into the wanted fields,
+    as strings; a line with another number of fields than the header is ``_malformed``.
+
+    Args:
+        header: the file's field names in order (the contract's ``fields`` when the file has no header).
+        columns: the file fields to extract, compared with the header case-insensitively.
+    """
+    positions, extra = _positions(header, columns)
+
+    def transform(df: DataFrame) -> DataFrame:
+        parts = F.split(F.regexp_replace(F.col(RAW), _STRIP, ""), "[ \\t]+")
+        split = df.select(RAW, parts.alias("_parts"))
+        malformed = F.size("_parts") != len(header)
+        fields = split.select(
             RAW,
-            *[
-                F.nullif(F.regexp_replace(F.col(f"_f{positions[c]}"), _STRIP, ""), F.lit("")).alias(c)
-                if c in positions
-                else F.lit(None).cast("string").alias(c)
-                for c in columns
-            ],
-            extra_json.alias(EXTRA),
-            MALFORMED,
+            *[F.when(~malformed, F.get("_parts", i)).alias(f"_f{i}") for i in range(len(header))],
+            malformed.alias(MALFORMED),
         )
+        return fields.select(RAW, *_fields_shape(columns, positions, extra), MALFORMED)
 
     return transform
 
@@ -193,8 +249,101 @@ def build_raw_line(columns: list[str]) -> Column:
     return F.col(RAW) if RAW in columns else F.to_json(F.col(RAW_FIELDS))
 
 
+def parse_lines(contract: SourceContract, header: list[str] | None, header_line: str | None) -> Transform:
+    """Text lines (``_raw``, blank lines already removed) of one file into the contract's columns as text:
+    the header row dropped, the declared format and dialect parsed, the columns mapped
+    (:func:`with_mapped_columns`).
+
+    Args:
+        contract: the source contract.
+        header: the file's field names (a CSV header, or the contract's ``fields``); None for JSON lines.
+        header_line: the header row as written, None when the file has none.
+    """
+    fields = contract.input_fields
+
+    def transform(df: DataFrame) -> DataFrame:
+        if contract.format == "jsonl":
+            parsed = df.transform(parse_jsonl(fields))
+        else:
+            if header_line is not None:
+                df = df.filter(F.regexp_replace(F.col(RAW), "^\ufeff", "") != F.lit(header_line))
+            parse = (
+                parse_whitespace(header or [], fields)
+                if contract.delimiter == WHITESPACE
+                else parse_csv(header or [], fields, contract.delimiter)
+            )
+            parsed = df.transform(parse)
+        return parsed.transform(with_mapped_columns(contract))
+
+    return transform
+
+
+def _sql_literal(value: object) -> Column:
+    return (
+        F.lit(None).cast("string")
+        if value is None
+        else F.lit(str(value).lower() if isinstance(value, bool) else str(value))
+    )
+
+
+def build_mapped_value(column: SourceColumn) -> Column:
+    """One contract column made from the parsed file fields, as text: ``from``/``expr``/``const``, then the
+    value ``map``, trimmed (empty is NULL), then ``default``."""
+    if column.is_constant:
+        value = _sql_literal(column.const)
+    elif column.expr is not None:
+        value = F.expr(column.expr).cast("string")
+    else:
+        value = F.col(f"`{column.source_field}`")
+    if column.map:
+        mapped = None
+        for key, target in column.map.items():
+            mapped = (F if mapped is None else mapped).when(value == _sql_literal(key), _sql_literal(target))
+        value = mapped.otherwise(value)  # type: ignore[union-attr]
+    value = F.nullif(F.regexp_replace(value, _STRIP, ""), F.lit(""))
+    if column.default is not None:
+        value = F.coalesce(value, _sql_literal(column.default))
+    return value
+
+
+def with_mapped_columns(contract: SourceContract) -> Transform:
+    """Turn parsed file fields into the contract's columns, as text, before typing: renamed (``from``),
+    derived (``expr``), constant (``const``), translated (``map``) or defaulted (``default``). Malformed
+    lines keep NULLs, so their only reason stays ``malformed_line``. A contract without mapping passes
+    rows through untouched."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        if not contract.mapped:
+            return df
+        keep = [c for c in (RAW, RAW_FIELDS) if c in df.columns]
+        columns = [F.when(~F.col(MALFORMED), build_mapped_value(c)).alias(c.name) for c in contract.columns]
+        return df.select(*keep, *columns, EXTRA, MALFORMED)
+
+    return transform
+
+
 def _typed(name: str, type_name: str) -> Column:
     return F.expr(f"try_cast(`{name}` AS {type_name})")
+
+
+def build_typed_value(column: SourceColumn, contract: SourceContract) -> Column:
+    """A text column cast to its contract type; dates and timestamps read with their ``format`` (or the
+    contract's ``dateFormat``/``timestampFormat``) and moved from their ``timezone`` to UTC. NULL when the
+    text does not parse."""
+    kind = column.spark_type
+    if kind == "string":
+        return F.col(f"`{column.name}`")
+    pattern = column.format or {"date": contract.date_format, "timestamp": contract.timestamp_format}.get(
+        kind
+    )
+    if pattern:
+        value = F.try_to_timestamp(F.col(f"`{column.name}`"), F.lit(pattern))
+        value = value.cast("date") if kind == "date" else value
+    else:
+        value = _typed(column.name, kind)
+    if column.timezone and kind == "timestamp":
+        value = F.to_utc_timestamp(value, column.timezone)
+    return value
 
 
 def with_typed_columns(contract: SourceContract, dt: _dt.date) -> Transform:
@@ -214,7 +363,7 @@ def with_typed_columns(contract: SourceContract, dt: _dt.date) -> Transform:
         typed: dict[str, Column] = {}
         for col in contract.columns:
             raw = F.col(f"`{col.name}`")
-            value = raw if col.spark_type == "string" else _typed(col.name, col.spark_type)
+            value = build_typed_value(col, contract)
             typed[col.name] = value
             if col.required:
                 checks.append(F.when(~F.col(MALFORMED) & raw.isNull(), F.lit(f"missing_required:{col.name}")))

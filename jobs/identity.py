@@ -348,7 +348,7 @@ def run(
         oneid_map, changes = _oneids(ctx, components, report)
         _fill_report(report, rules, oneid_map, hubs, changes)
         report.seconds = round(ctx.elapsed(), 3)
-        staged = _audit(ctx, report, oneid_map, changes)
+        staged = _audit(ctx, rules, report, oneid_map, changes)
         # Publish: nothing of this date is written before the gate passed.
         ctx.lake.append(VERTICES, new)
         ctx.lake.replace_dt(EDGES, edges, ctx.dt)
@@ -453,9 +453,10 @@ def _oneids(ctx: RunContext, components: DataFrame, report: IdentityReport) -> t
 
 
 def _audit(
-    ctx: RunContext, report: IdentityReport, oneid_map: DataFrame, changes: DataFrame
+    ctx: RunContext, rules: IdentityRules, report: IdentityReport, oneid_map: DataFrame, changes: DataFrame
 ) -> dict[str, DataFrame]:
-    """The staged map, changes and report validated with their suites.
+    """The staged map, changes and report validated with their suites (the map's ID types against the
+    rules': ``ID_TYPES`` and the types of the enabled attribute rules).
 
     Returns:
         The staged rows per table, each with its ``dt`` column, ready to publish.
@@ -470,7 +471,12 @@ def _audit(
         REPORT: ctx.spark.createDataFrame(report.rows(), ctx.lake.contracts[REPORT].ddl),
     }
     audits = gate_tables(
-        ctx.lake, staged, ctx.dt, stage="identity", contract_paths=ctx.settings.contract_paths
+        ctx.lake,
+        staged,
+        ctx.dt,
+        stage="identity",
+        parameters={"id_types": rules.id_types},
+        contract_paths=ctx.settings.contract_paths,
     )
     report.quality_seconds = round(sum(a.seconds for a in audits), 3)
     ctx.step("gate")

@@ -9,9 +9,10 @@
         -> gold.quality_results  the quality gate's results on bronze, quarantine and the silver candidates
 
 Steps, one function each around the run's context (``cdp.run.RunContext``): land (check the files) ->
-parse -> check (type, reasons) -> write bronze -> write quarantine -> dedup (silver candidates, row
-balance) -> audit -> publish. The files are parsed once, into the one scratch checkpoint of the checked rows
-(Sail has no cache); the silver candidates are the other, as the audit and the merge both read them.
+parse (and map the file's fields to the contract's columns) -> check (type, reasons) -> write bronze ->
+write quarantine -> dedup (silver candidates, row balance) -> audit -> publish. The files are parsed once,
+into the one scratch checkpoint of the checked rows (Sail has no cache); the silver candidates are the other,
+as the audit and the merge both read them.
 
 Write-audit-publish: the rows bound for silver are written to the run's scratch, validated with the suites
 of ``quality/suites`` and merged only when no critical expectation fails. The scratch folder is the run's
@@ -70,9 +71,9 @@ from ingest.rows import (
     build_raw_line,
     from_parquet,
     latest_per_key,
-    parse_csv,
-    parse_jsonl,
+    parse_lines,
     reason_counts,
+    with_mapped_columns,
     with_reason,
     with_typed_columns,
 )
@@ -302,7 +303,7 @@ def _parse(batch: _Batch) -> DataFrame:
     known = _file_ingest_times(batch)
     parts = []
     for f in batch.files:
-        df = _read_file(batch.ctx.spark, batch.contract, f).select(
+        df = read_file(batch.ctx.spark, batch.contract, f).select(
             "*",
             F.lit(str(f.path)).alias("_source_file"),
             F.lit(batch.report.batch_id).alias("_batch_id"),
@@ -319,18 +320,18 @@ def _parse(batch: _Batch) -> DataFrame:
     return union_all(parts)
 
 
-def _read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
-    """Read one checked file into the common shape: ``_raw`` (``_raw_fields`` for Parquet), contract
-    columns as text, ``_extra``, ``_malformed``."""
-    names = [c.name for c in contract.columns]
+def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
+    """Read one checked file into the common shape, its fields mapped to the contract's columns: ``_raw``
+    (``_raw_fields`` for Parquet), contract columns as text, ``_extra``, ``_malformed``."""
     if contract.format == "parquet":
-        return spark.read.parquet(str(landed.read_path)).transform(from_parquet(names))
+        return (
+            spark.read.parquet(str(landed.read_path))
+            .transform(from_parquet(contract.input_fields))
+            .transform(with_mapped_columns(contract))
+        )
     lines = spark.read.text(str(landed.read_path)).withColumnRenamed("value", RAW)
     lines = lines.filter(F.trim(F.regexp_replace(F.col(RAW), "\ufeff", "")) != "")
-    if contract.format == "jsonl":
-        return lines.transform(parse_jsonl(names))
-    not_header = F.regexp_replace(F.col(RAW), "^\ufeff", "") != F.lit(landed.header_line)
-    return lines.filter(not_header).transform(parse_csv(landed.header or [], names))
+    return lines.transform(parse_lines(contract, landed.header, landed.header_line))
 
 
 def _json_keys(df: DataFrame) -> set[str]:

@@ -3,10 +3,19 @@
     gold.oneid_map (dt) + silver.*  (records up to dt)
         -> base views as of dt (members, orders, events, ad_events, kol_engagement, demographics, ...)
         -> raw -> fact -> model tags (catalog order)      -> predictive tags (trained, scored: tags.models)
+                                                             against BG/NBD on the holdout (tags.btyd)
         -> gold.tags       (oneid, tag_id, value, dt)        long, NULLs left out
         -> gold.profile    one row per OneID, one typed column per tag (what audiences filter on)
         -> gold.tag_stats  coverage, distribution, change against the previous dt, holdout metrics
-        -> gold.models     model registry (metrics, features, file under <lake>/models/<tag>/<dt>/)
+        -> gold.models     model registry (metrics, features, file under <lake>/models/<tag>/<dt>/), with
+                           the reason of every model not trained or not published
+
+A deployment without a source for an entity (no silver table, or none of its records up to dt) still
+builds: the view is an empty frame with the silver columns the entity's contracts give, its tags are NULL
+(or their default) for every OneID, and the report and ``gold.tag_stats.coverage_warning`` say which
+source each tag misses. A model is trained only on windows with both classes (classification) and a
+usable feature, and published only with a finite holdout metric; otherwise its tag is NULL for the date
+and ``gold.models`` records why (``status``, ``reason``).
 
 Steps, one function each around the run's context (``cdp.run.RunContext``): build (plain tags, then model
 scores, then expressions over them) -> stage -> audit -> publish.
@@ -35,7 +44,9 @@ import argparse
 import datetime as _dt
 import json
 import logging
+import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,8 +69,8 @@ from tags.build import (
     to_long,
     value_counts,
 )
-from tags.catalog import LAYERS, VIEWS, Catalog, CatalogError, TagDefinition, load_catalog
-from tags.views import ViewSpec, as_of_view, population, with_oneid
+from tags.catalog import LAYERS, VIEWS, Catalog, CatalogError, ModelSpec, TagDefinition, load_catalog
+from tags.views import ViewSpec, as_of_view, population, silver_ddl, with_oneid
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +100,14 @@ class TagsReport:
     values: int = 0
     coverage: dict[str, float] = field(default_factory=dict)
     models: dict[str, dict] = field(default_factory=dict)
-    untrained: list[str] = field(default_factory=list)
+    untrained: dict[str, str] = field(default_factory=dict)
+    """Model tags not trained or not published for the date, with the reason (their tag is NULL)."""
+    registry: list[dict] = field(default_factory=list)
+    """The rows written to gold.models: every model tag of the build, published or not."""
+    missing_sources: dict[str, str] = field(default_factory=dict)
+    """Base views without records for the date (view -> why): their tags count them as empty."""
+    coverage_warnings: dict[str, str] = field(default_factory=dict)
+    """Tags that read a missing source, or models not trained (tag -> why)."""
     previous_dt: str | None = None
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
@@ -115,15 +133,32 @@ class TagsReport:
                     f"  {layer}: {len(cov)} tags, mean coverage {sum(cov) / len(cov):.1%}, "
                     f"lowest {min(cov):.1%}"
                 )
-        for tag_id in self.untrained:
-            lines.append(f"  model {tag_id}: not trained (too little history before {self.dt}); NULL")
+        for view, why in self.missing_sources.items():
+            affected = [t for t, w in self.coverage_warnings.items() if f"{VIEWS[view]} " in w]
+            shown = ", ".join(affected[:8]) + (f" and {len(affected) - 8} more" if len(affected) > 8 else "")
+            lines.append(f"  WARNING source {view}: {why}; {len(affected)} tags read it as empty: {shown}")
+        for tag_id, why in self.untrained.items():
+            lines.append(f"  model {tag_id}: not published ({why}); NULL")
         for tag_id, m in self.models.items():
             lines.append(
                 f"  model {tag_id}: {m['metric']} {m['metric_value']:.3f} on the holdout "
-                f"(baseline {m['baseline_value']:.3f}), {m['train_rows']:,} train / "
+                f"(baseline {m['baseline_value']:.3f}{_vs_btyd(m)}), {m['train_rows']:,} train / "
                 f"{m['holdout_rows']:,} holdout rows"
             )
         return lines
+
+
+def _vs_btyd(model_row: dict) -> str:
+    """``; BG/NBD 0.712`` when the model was measured against the BG/NBD benchmark on its holdout, and which
+    of the two scores the date when BG/NBD ranked the holdout better."""
+    auc = model_row.get("btyd_auc")
+    if auc is None or not math.isfinite(auc):
+        return ""
+    metrics = json.loads(model_row.get("metrics") or "{}")
+    if metrics.get("selected") != "bg_nbd":
+        return f"; BG/NBD {auc:.3f}"
+    model_auc = metrics.get("model_auc")
+    return f"; BG/NBD {auc:.3f} published, trained model {float(model_auc or 'nan'):.3f}"
 
 
 def profile_contract(catalog: Catalog) -> TableContract:
@@ -141,6 +176,18 @@ def profile_contract(catalog: Catalog) -> TableContract:
             "columns": columns,
         }
     )
+
+
+def silver_schemas(settings: Settings) -> dict[str, str]:
+    """The DDL of each base view's silver table, from the source contracts of its entity (the schema of the
+    empty view of a deployment without that source)."""
+    sources = load_sources(settings.contract_paths).values()
+    out = {}
+    for view, table in VIEWS.items():
+        contracts = [c for c in sources if f"silver.{c.entity}" == table]
+        if contracts:
+            out[view] = silver_ddl(contracts)
+    return out
 
 
 def view_specs(settings: Settings) -> dict[str, ViewSpec]:
@@ -165,20 +212,39 @@ class _Builder:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.specs = view_specs(ctx.settings)
+        self.schemas = silver_schemas(ctx.settings)
+        self.missing: dict[str, str] = {}
         self.oneid_map = ctx.read_dt(MAP).select("id_type", "id_value", "oneid")
         self.population = ctx.checkpoint(population(self.oneid_map), "population")
         self._keyed: dict[str, DataFrame] = {}
         self._features: dict[tuple[_dt.date, tuple[str, ...]], DataFrame] = {}
 
+    def check_sources(self, views: set[str]) -> dict[str, str]:
+        """Find the ``views`` whose silver table does not exist or has no records up to dt (view -> why);
+        they are read as empty frames with the contract's columns.
+
+        Raises:
+            TagsError: a view has no source plan in the identity rules or no source contract.
+        """
+        for view in sorted(views - set(self.missing)):
+            table = VIEWS[view]
+            if view not in self.specs or view not in self.schemas:
+                raise TagsError(f"view {view}: no source contract with an identifier writes {table}")
+            if not self.ctx.lake.exists(table):
+                self.missing[view] = f"{table} does not exist (no source ingested for it)"
+            elif self.ctx.read_up_to(table).limit(1).count() == 0:
+                self.missing[view] = f"{table} has no records up to {self.ctx.dt}"
+        return self.missing
+
     def keyed(self, view: str) -> DataFrame:
         """One silver table with OneIDs (records ingested up to dt), checkpointed once per build."""
         if view not in self._keyed:
-            table = VIEWS[view]
-            if view not in self.specs:
-                raise TagsError(f"view {view}: no source plan for {table} in the identity rules")
-            if not self.ctx.lake.exists(table):
-                raise TagsError(f"view {view} needs {table}, which does not exist; run cdp ingest first")
-            keyed = self.ctx.read_up_to(table).transform(with_oneid(self.specs[view], self.oneid_map))
+            self.check_sources({view})
+            if view in self.missing:
+                rows = self.ctx.spark.createDataFrame([], self.schemas[view])
+            else:
+                rows = self.ctx.read_up_to(VIEWS[view])
+            keyed = rows.transform(with_oneid(self.specs[view], self.oneid_map))
             self._keyed[view] = self.ctx.checkpoint(keyed, f"keyed_{view}")
         return self._keyed[view]
 
@@ -279,6 +345,7 @@ def run(
         builder = _Builder(ctx)
         ctx.step("views")
         needed = catalog.closure(t.id for t in selected)
+        _check_sources(builder, catalog, selected, needed, report)
         wide = _build(builder, catalog, needed, report)
         staged = _stage(ctx, layers, selected, wide, report)
         _audit(ctx, layers, staged, report)
@@ -300,6 +367,27 @@ def _kept(ctx: RunContext, report: TagsReport) -> TagsReport | None:
     report.oneids = int(next(iter(rows.values()))["population"])
     report.values = ctx.read_dt(TAGS).count()
     return report
+
+
+def _check_sources(
+    builder: _Builder,
+    catalog: Catalog,
+    selected: list[TagDefinition],
+    needed: list[TagDefinition],
+    report: TagsReport,
+) -> None:
+    """Record the base views without records for dt and a coverage warning for every selected tag that
+    reads one of them, directly or through the tags it depends on."""
+    missing = builder.check_sources({v for t in needed for v in t.sources})
+    report.missing_sources = dict(missing)
+    for view, why in missing.items():
+        log.warning("tags %s: source %s: %s; its tags count it as empty", builder.ctx.dt, view, why)
+    for tag in selected:
+        views = sorted({v for t in catalog.closure([tag.id]) for v in t.sources} & set(missing))
+        if views:
+            report.coverage_warnings[tag.id] = "source missing: " + "; ".join(
+                f"{VIEWS[v]} ({missing[v].removeprefix(VIEWS[v] + ' ')})" for v in views
+            )
 
 
 def _build(builder: _Builder, catalog: Catalog, needed: list[TagDefinition], report: TagsReport) -> DataFrame:
@@ -326,9 +414,11 @@ def _build(builder: _Builder, catalog: Catalog, needed: list[TagDefinition], rep
         features = catalog.closure(f for t in models for f in t.model.features)  # type: ignore[union-attr]
         for tag in models:
             scores, row = _train_and_score(builder, features, tag, wide)
+            report.registry.append(row)
             if scores is None:
                 wide = wide.withColumn(tag.id, F.lit(None).cast(tag.spark_type))
-                report.untrained.append(tag.id)
+                report.untrained[tag.id] = row["reason"]
+                report.coverage_warnings[tag.id] = f"model not published: {row['reason']}"
             else:
                 wide = wide.join(scores, "oneid", "left")
                 report.models[tag.id] = row
@@ -417,7 +507,7 @@ def _publish(
     trained = [*report.models, *report.untrained]
     if trained:
         every_model = set(trained) == {t.id for t in catalog.tags if t.kind == "model"}
-        _write_rows(ctx, MODELS, list(report.models.values()), trained, every_model)
+        _write_rows(ctx, MODELS, report.registry, trained, every_model)
     ctx.lake.replace_dt(TAGS, staged.long, ctx.dt)
     ctx.step("gold.tags")
     _publish_profile(ctx, staged.profile)
@@ -448,9 +538,21 @@ def _publish_profile(ctx: RunContext, profile: DataFrame) -> None:
 
 def _write_rows(ctx: RunContext, table: str, rows: list[dict], tag_ids: list[str], full: bool) -> None:
     """Replace this date's snapshot of a small per-tag table; a partial build keeps the other tags' rows."""
+    _add_contract_columns(ctx, table)
     old = None if full or not ctx.lake.exists(table) else ctx.read_dt(table)
     kept = [] if old is None else [r.asDict() for r in old.where(~F.col("tag_id").isin(tag_ids)).collect()]
     ctx.lake.replace_dt(table, ctx.spark.createDataFrame(kept + rows, ctx.lake.contracts[table].ddl), ctx.dt)
+
+
+def _add_contract_columns(ctx: RunContext, table: str) -> None:
+    """Rewrite ``table`` with the columns its contract gained since it was created (NULL in the rows of
+    earlier dates, e.g. ``gold.models.status``), so that older snapshots stay readable with the new ones."""
+    lake = ctx.lake
+    contract = lake.contracts[table]
+    if not lake.exists(table) or set(lake.read(table).columns) == {c.name for c in contract.columns}:
+        return
+    rows = ctx.checkpoint(_with_missing_columns(lake.read(table), contract), f"{table.replace('.', '_')}_all")
+    lake.overwrite(table, rows)
 
 
 def _training_frame(
@@ -469,50 +571,94 @@ def _training_frame(
 
 def _train_and_score(
     builder: _Builder, features: list[TagDefinition], tag: TagDefinition, wide: DataFrame
-) -> tuple[DataFrame | None, dict | None]:
+) -> tuple[DataFrame | None, dict]:
     """Train on the older window, measure on the holdout window, refit on the holdout window, score ``dt``.
 
     ``features`` are the tags every model's features need (the same list for all models of a build), so
     the feature frame of a cutoff is built once.
 
     Returns:
-        ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row, or
-        ``(None, None)`` when the history is too short to train (the tag is NULL for the date).
+        ``(oneid, <tag>)`` scores (NULL outside the model's population) and the ``gold.models`` row; the
+        scores are None when the model is not trained (too little history, one class, no usable feature)
+        or not published (no finite holdout metric): the tag is NULL for the date and the row says why.
     """
-    from tags import models
+    from tags import btyd, models
 
     ctx, spec = builder.ctx, tag.model
     assert spec is not None
-    types = {t.id: t.type for t in features if t.id in spec.features}
+    spec, with_btyd = _btyd_feature(builder, spec)
+    types = {t.id: t.type for t in features if t.id in spec.features} | {btyd.FEATURE: "double"}
     train_as_of, holdout_as_of = models.cutoffs(ctx.dt, spec.horizon_days)
     train = models.to_pandas(
-        _training_frame(builder, features, tag, train_as_of), spec.features, spec.sample_rows
+        _training_frame(builder, features, tag, train_as_of).transform(with_btyd(train_as_of)),
+        spec.features,
+        spec.sample_rows,
     )
     holdout = models.to_pandas(
-        _training_frame(builder, features, tag, holdout_as_of), spec.features, spec.sample_rows, seed=11
+        _training_frame(builder, features, tag, holdout_as_of).transform(with_btyd(holdout_as_of)),
+        spec.features,
+        spec.sample_rows,
+        seed=11,
     )
-    if train.empty or holdout.empty:
-        # Too little history (a new deployment, a short demo): the tag stays NULL for this dt, the rest
-        # of the build goes on, and the registry has no row for it.
-        log.warning(
-            "tags %s: %s not trained: no rows as of %s or %s; the model needs %d days of history",
-            ctx.dt,
-            tag.id,
-            train_as_of,
-            holdout_as_of,
-            2 * spec.horizon_days,
+    row = _model_row(ctx, tag, train_as_of, holdout_as_of, len(train), len(holdout))
+    row["features"] = dumps(list(spec.features))
+    reason = models.untrainable(spec, train, f"training window as of {train_as_of}") or models.untrainable(
+        spec, holdout, f"holdout window as of {holdout_as_of}"
+    )
+    if reason is None:
+        fitted = models.fit(spec, types, train)
+        metrics = models.evaluate(
+            spec,
+            holdout["label"].to_numpy(),
+            fitted.predict(holdout),
+            models.baseline_scores(spec, holdout, train),
         )
-        return None, None
-    fitted = models.fit(spec, types, train)
-    metrics = models.evaluate(
-        spec,
-        holdout["label"].to_numpy(),
-        fitted.predict(holdout),
-        models.baseline_scores(spec, holdout, train),
-    )
+        metrics = btyd.champion(
+            metrics | _btyd_benchmark(builder, features, tag, (train_as_of, holdout_as_of))
+        )
+        name, value, baseline = models.headline(spec, metrics)
+        row.update(btyd_auc=metrics.get("btyd_auc"), baseline_auc=metrics.get("baseline_auc"))
+        row.update(algorithm="bg_nbd" if metrics.get("selected") == "bg_nbd" else row["algorithm"])
+        row.update(metrics=dumps(metrics), metric=name, metric_value=value, baseline_value=baseline)
+        reason = models.unpublishable(spec, metrics)
+    if reason is not None:
+        # The tag stays NULL for this dt, the rest of the build goes on, the registry says why.
+        log.warning("tags %s: model %s not published: %s", ctx.dt, tag.id, reason)
+        status = "not_trained" if row["metrics"] is None else "rejected"
+        value = row["metric_value"]
+        finite = value is not None and math.isfinite(value)
+        return None, {**row, "metric_value": value if finite else None, "status": status, "reason": reason}
+    unusable = models.unusable_features(spec, holdout)
     final = models.fit(spec, types, holdout)  # the most recent window scores dt
-    name, value, baseline = models.headline(spec, metrics)
-    row = {
+    row.update(
+        path=_save_model(ctx, tag.id, final),
+        status="published",
+        reason=f"NULL or constant features: {', '.join(unusable)}" if unusable else None,
+    )
+    log.info("tags %s: model %s %s %.3f (baseline %.3f)", ctx.dt, tag.id, name, value, baseline)
+    population_rows = wide.where(F.expr(spec.population)) if spec.population else wide
+    population_rows = population_rows.transform(with_btyd(ctx.dt))
+    if metrics.get("selected") == "bg_nbd":  # BG/NBD ranked the holdout better: it scores dt
+        scores = population_rows.select(F.col("oneid").cast("long"), btyd.build_score(metrics).alias(tag.id))
+    else:
+        scores = models.score(population_rows, final, tag.id)
+    return ctx.checkpoint(scores, f"scores_{tag.id}"), row
+
+
+def _model_row(
+    ctx: RunContext,
+    tag: TagDefinition,
+    train_as_of: _dt.date,
+    holdout_as_of: _dt.date,
+    train: int,
+    holdout: int,
+) -> dict:
+    """The ``gold.models`` row of a model before training: metrics, path and status filled in later."""
+    from tags import models
+
+    spec = tag.model
+    assert spec is not None
+    return {
         "model_id": uuid.uuid4().hex[:16],
         "tag_id": tag.id,
         "algorithm": spec.algorithm,
@@ -522,20 +668,84 @@ def _train_and_score(
         "holdout_as_of": holdout_as_of,
         "features": dumps(list(spec.features)),
         "params": dumps({**models.DEFAULT_PARAMS[spec.algorithm], **spec.params}),
-        "metrics": dumps(metrics),
-        "metric": name,
-        "metric_value": value,
-        "baseline_value": baseline,
-        "train_rows": len(train),
-        "holdout_rows": len(holdout),
-        "path": _save_model(ctx, tag.id, final),
+        "metrics": None,
+        "metric": "auc" if spec.task == "classification" else "mae",
+        "metric_value": None,
+        "baseline_value": None,
+        "train_rows": train,
+        "holdout_rows": holdout,
+        "path": None,
+        "status": None,
+        "reason": None,
+        "btyd_auc": None,
+        "baseline_auc": None,
         "trained_at": _dt.datetime.now(_dt.UTC).replace(tzinfo=None),
         "dt": ctx.dt,
     }
-    log.info("tags %s: model %s %s %.3f (baseline %.3f)", ctx.dt, tag.id, name, value, baseline)
-    population_rows = wide.where(F.expr(spec.population)) if spec.population else wide
-    scores = models.score(population_rows, final, tag.id)
-    return ctx.checkpoint(scores, f"scores_{tag.id}"), row
+
+
+def _btyd_summaries(builder: _Builder, spec: ModelSpec, as_of: _dt.date) -> DataFrame:
+    """``(oneid, x, t_x, T)`` of the orders the model's label counts (e.g. paid ones), up to ``as_of``."""
+    from tags import btyd
+
+    orders = builder.views({"orders"}, as_of)["orders"]
+    if spec.label.where:
+        orders = orders.where(F.expr(spec.label.where))
+    return orders.transform(btyd.summary(as_of, builder.specs["orders"].time_column or "order_time"))
+
+
+def _btyd_feature(
+    builder: _Builder, spec: ModelSpec
+) -> tuple[ModelSpec, Callable[[_dt.date], Callable[[DataFrame], DataFrame]]]:
+    """A purchase-label model's spec with BG/NBD's P(purchase in its horizon) as one more feature, and the
+    transform adding that feature to OneIDs as of a cutoff (NULL without a purchase before it); other
+    models unchanged, with a transform that adds nothing.
+
+    BG/NBD is fitted at each cutoff on the order history before it, without labels, so the feature leaks
+    nothing from the label window; the model then has the benchmark's own score to match or improve on.
+    """
+    from tags import btyd
+
+    if btyd.label_direction(spec.task, spec.label.from_, spec.label.value) is None:
+        return spec, lambda as_of: lambda frame: frame
+
+    def with_feature(as_of: _dt.date) -> Callable[[DataFrame], DataFrame]:
+        label = f"btyd_{spec.horizon_days}d_{as_of:%Y%m%d}"
+        summaries = builder.ctx.checkpoint(_btyd_summaries(builder, spec, as_of), label)
+        x, t_x, big_t, n = btyd.triple_counts(summaries)
+        if not n.sum():
+            return lambda frame: frame.withColumn(btyd.FEATURE, F.lit(None).cast("double"))
+        fitted = btyd.fit(x, t_x, big_t, n)
+        scores = summaries.select(
+            "oneid", btyd.build_p_purchase(fitted, spec.horizon_days).alias(btyd.FEATURE)
+        )
+        return lambda frame: frame.join(scores, "oneid", "left")
+
+    return spec.model_copy(update={"features": [*spec.features, btyd.FEATURE]}), with_feature
+
+
+def _btyd_benchmark(
+    builder: _Builder, features: list[TagDefinition], tag: TagDefinition, cutoffs: tuple[_dt.date, _dt.date]
+) -> dict:
+    """The BG/NBD benchmark of a model whose label is a purchase (or no purchase) in its horizon: fitted on
+    the order history before the training cutoff, measured on the holdout window's population and labels
+    (``btyd_auc`` and the parameters, for the model's metrics); empty for other models.
+
+    Only the distinct ``(x, t_x, T)`` triples with their label counts come to the driver. The model's own
+    AUC is measured on the holdout it samples (``sample_rows``); below that size both see the same rows.
+    """
+    from tags import btyd
+
+    spec = tag.model
+    assert spec is not None
+    direction = btyd.label_direction(spec.task, spec.label.from_, spec.label.value)
+    if direction is None:
+        return {}
+    groups = []
+    for as_of in cutoffs:
+        summaries = _btyd_summaries(builder, spec, as_of)
+        groups.append(btyd.labelled_triples(_training_frame(builder, features, tag, as_of), summaries))
+    return btyd.benchmark(*groups, spec.horizon_days, direction)
 
 
 def _save_model(ctx: RunContext, tag_id: str, model: object) -> str:
@@ -595,6 +805,7 @@ def _stats(
                     if model
                     else None
                 ),
+                "coverage_warning": report.coverage_warnings.get(t.id),
                 "built_at": now,
                 "dt": ctx.dt,
             }

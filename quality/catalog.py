@@ -42,6 +42,8 @@ PARAMETERS: dict[str, str] = {
     "previous_row_count": "rows of the latest earlier dt of the same table (needs meta.dt_column)",
     "rows_in": "records read by the ingest run of meta.source for the dt",
     "max_bad_share": "max_bad_share of the source contract meta.source",
+    "id_types": "ID types the identity graph may hold: ID_TYPES plus the attribute:<name> types of the "
+    "enabled attribute rules (given by the identity job; ID_TYPES alone otherwise)",
 }
 """Parameters a suite may use in ``$PARAMETER`` expressions, with where their value comes from."""
 

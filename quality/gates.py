@@ -302,7 +302,7 @@ def suite_parameters(
     A value is None when it does not exist yet (no earlier dt, no ingest run); expectations using it are
     skipped.
     """
-    from schemas import load_source
+    from schemas import ID_TYPES, load_source
 
     day = parse_dt(dt)
     values = dict(given or {})
@@ -315,6 +315,8 @@ def suite_parameters(
         values["max_bad_share"] = (
             load_source(plan.source, extra=contract_paths).max_bad_share if plan.source else None
         )
+    if "id_types" in needed:
+        values["id_types"] = list(ID_TYPES)  # the identity job gives its rules' attribute types too
     return values
 
 

@@ -1,6 +1,7 @@
 """Finds contract files: the packaged ``schemas/sources`` and ``schemas/tables``, plus any folders named in
 ``CDP_CONTRACT_PATH`` (``Settings.contract_paths``). A new source is one new file in one of these folders; no
-code changes."""
+code changes. Source contracts come back resolved against their canonical entity (``schemas/entities``,
+:func:`schemas.contract.load_entities`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cdp.settings import Settings
-from schemas.contract import Contract, ContractError, SourceContract, TableContract, load_contract
+from schemas.contract import (
+    Contract,
+    ContractError,
+    EntityContract,
+    SourceContract,
+    TableContract,
+    load_contract,
+    load_entities,
+)
+
+__all__ = ["contract_dirs", "load_entities", "load_source", "load_sources", "load_tables"]
 
 PACKAGED_DIR = Path(__file__).resolve().parent
 
@@ -36,6 +47,8 @@ def _load_all(dirs: list[Path]) -> list[Contract]:
             raise ContractError(f"{folder}: contract folder does not exist (check CDP_CONTRACT_PATH)")
         for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
             contract = load_contract(path)
+            if isinstance(contract, EntityContract):
+                raise ContractError(f"{path}: kind: entity; canonical entities live in schemas/entities only")
             key = (contract.kind, contract.name)
             if key in contracts:
                 raise ContractError(

@@ -215,6 +215,57 @@ def evaluate(spec: ModelSpec, y: np.ndarray, predicted: np.ndarray, baseline: np
     return out
 
 
+MIN_MINORITY_ROWS = 20
+"""A classifier is trained only when each class has at least this many rows in both windows."""
+
+
+def unusable_features(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
+    """The features of ``frame`` that cannot inform a model: NULL for every row, or one value everywhere
+    (a tag whose source the deployment lacks is NULL or its default for every OneID)."""
+    return [f for f in spec.features if not frame[f].notna().any() or frame[f].nunique(dropna=False) < 2]
+
+
+def untrainable(spec: ModelSpec, frame: pd.DataFrame, window: str) -> str | None:
+    """Why a model must not be trained on ``frame`` (features and ``label``), or None when it may.
+
+    A model is not trained on a window without rows; for classification, when a class has fewer than
+    ``MIN_MINORITY_ROWS`` rows (e.g. no purchase at all in a deployment without transactions: a model of
+    one class scores every OneID the same); for regression, when the label is constant; or when no feature
+    has non-NULL, varying values. The reason names every problem found, separated by ``; ``.
+
+    Args:
+        spec: the model.
+        frame: the window's rows.
+        window: how the reason names the window (``training window as of 2026-09-02``).
+    """
+    if frame.empty:
+        return f"no rows in the {window}"
+    problems = []
+    y = pd.to_numeric(frame["label"], errors="coerce").astype(float)
+    if spec.task == "classification":
+        positives = int((y > 0).sum())
+        negatives = len(y) - positives
+        if min(positives, negatives) < MIN_MINORITY_ROWS:
+            problems.append(
+                f"labels of the {window} have {positives} positive and {negatives} negative rows; "
+                f"each class needs at least {MIN_MINORITY_ROWS}"
+            )
+    elif y.nunique() < 2:
+        problems.append(f"the label is the same for every row of the {window}")
+    if len(unusable_features(spec, frame)) == len(spec.features):
+        problems.append(f"no usable feature in the {window}: every feature is NULL or constant")
+    return "; ".join(problems) or None
+
+
+def unpublishable(spec: ModelSpec, metrics: dict[str, float]) -> str | None:
+    """Why a trained model must not be published, or None: its holdout metric is not a number (an AUC of
+    NaN means the holdout cannot tell the model from chance)."""
+    name, value, _ = headline(spec, metrics)
+    if value is None or not np.isfinite(value):
+        return f"holdout {name} is {value}"
+    return None
+
+
 def headline(spec: ModelSpec, metrics: dict[str, float]) -> tuple[str, float, float]:
     """``(metric name, value, baseline value)`` reported in ``gold.tag_stats``."""
     if spec.task == "classification":

@@ -14,11 +14,16 @@ its most personal identifier (a member id before a shared tablet's device id).
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from schemas import SourceContract
+
+LINEAGE_DDL = (("_source_file", "string"), ("_batch_id", "string"), ("_ingested_at", "timestamp"))
+"""The lineage columns ingest adds to every silver table (``_dt``, the ingest date, comes last)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,36 @@ def _first_identifier(identifiers: Sequence[tuple[str, str]]) -> Column:
         for c, t in identifiers
     ]
     return F.coalesce(*present)
+
+
+def silver_ddl(contracts: Iterable[SourceContract]) -> str:
+    """The DDL of a silver table as ingest writes it from the source contracts of its entity: lineage, the
+    contract columns with direct PII as ``<column>_hash`` and ``<column>_masked``, and ``_dt``.
+
+    A deployment without a source for an entity builds its view from an empty frame of this schema, so the
+    tags over it are NULL (or their default) instead of failing.
+
+    Args:
+        contracts: the source contracts whose ``entity`` is the table (several sources may share one); a
+            column declared by more than one keeps the type of the first.
+
+    Raises:
+        ValueError: no contract is given.
+    """
+    columns: dict[str, str] = dict(LINEAGE_DDL)
+    given = False
+    for contract in contracts:
+        given = True
+        for c in contract.columns:
+            if c.pii == "direct":
+                columns.setdefault(f"{c.name}_hash", "string")
+                columns.setdefault(f"{c.name}_masked", "string")
+            else:
+                columns.setdefault(c.name, c.spark_type)
+    if not given:
+        raise ValueError("a silver schema needs at least one source contract of the entity")
+    columns["_dt"] = "date"
+    return ", ".join(f"`{name}` {kind}" for name, kind in columns.items())
 
 
 def with_oneid(spec: ViewSpec, oneid_map: DataFrame) -> DataFrame:

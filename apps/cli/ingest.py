@@ -25,6 +25,7 @@ def ingest(
 ) -> None:
     """Ingest a source's files for one date into bronze, quarantine and silver, and print the row balance."""
     from cdp.engine import get_spark
+    from ingest.landing import LandingError
     from jobs.ingest import IngestError, run
     from schemas import ContractError
 
@@ -35,7 +36,7 @@ def ingest(
     except IngestError as exc:
         console.print(exc.report.balance_line())
         raise fail(f"FAILED: {exc}") from None
-    except (ContractError, SettingsError) as exc:
+    except (ContractError, SettingsError, LandingError) as exc:
         raise fail(exc, 2) from None
     console.print(report.balance_line())
     for reason, n in report.reasons.items():

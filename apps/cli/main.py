@@ -17,6 +17,7 @@ import sys
 
 import typer
 
+from apps.cli import draft as _draft  # noqa: F401  registers `cdp contracts new` on the contracts group
 from apps.cli.airflow import app as airflow_app
 from apps.cli.audience import app as audience_app
 from apps.cli.bench import app as bench_app

@@ -131,9 +131,11 @@ def _stats_lines(s: dict) -> list[str]:
         lines.append(f"  changed since {s['previous_dt']}: {s['changed_share']:.1%} of OneIDs")
     if s["metric"]:
         detail = json.loads(s["detail"] or "{}")
+        btyd = detail.get("metrics", {}).get("btyd_auc")
         lines.append(
-            f"  holdout {s['metric']}: {s['metric_value']:.4f} (baseline {s['baseline_value']:.4f}); "
-            f"model {detail.get('model_id')}"
+            f"  holdout {s['metric']}: {s['metric_value']:.4f} (baseline {s['baseline_value']:.4f}"
+            + (f"; BG/NBD {btyd:.4f}" if isinstance(btyd, float) and btyd == btyd else "")
+            + f"); model {detail.get('model_id')}"
         )
     return lines
 

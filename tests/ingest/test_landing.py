@@ -121,7 +121,7 @@ def test_check_cuts_undecodable_lines_into_a_sanitised_copy(tmp_path: Path) -> N
     ("fmt", "name", "data", "message"),
     [
         ("csv", "o.csv", b"order_id,amount\no1,1\n", r"required column\(s\) order_time missing; the file has "
-         r"order_id, amount\. Fix the export or the contract schemas/sources/shop_orders\.yaml"),
+         r"order_id, amount\. Fix the export or the contract of source shop_orders"),
         ("csv", "o.csv", b'{"order_id": "o1"}\n', "not a comma-separated file with a header row"),
         ("jsonl", "o.jsonl", b"order_id,order_time\n", r"not JSON lines \(the first line does not start"),
         ("parquet", "o.parquet", b"PAR1 not really", "not a Parquet file"),

@@ -16,7 +16,9 @@ from ingest.rows import (
     latest_per_key,
     parse_csv,
     parse_jsonl,
+    parse_whitespace,
     reason_counts,
+    with_mapped_columns,
     with_reason,
     with_typed_columns,
 )
@@ -254,3 +256,82 @@ def test_latest_per_key_ranks_repeated_keys_of_parquet_rows_by_their_values(spar
         schema,
     )
     assert_df_equal(got, expected, order_by=["k1", "k2"])
+
+
+OUT = "_raw string, order_id string, amount string, _extra string, _malformed boolean"
+
+
+def test_parse_csv_with_another_delimiter_and_whitespace_separated_lines(spark) -> None:
+    header = ["order_id", "amount", "note"]
+    got = lines(spark, 'o1;"1;5";x', "o2;2", "o3|3|y").transform(
+        parse_csv(header, ["order_id", "amount"], ";")
+    )
+    expected = spark.createDataFrame(
+        [
+            ('o1;"1;5";x', "o1", "1;5", '{"note":"x"}', False),
+            ("o2;2", None, None, None, True),
+            ("o3|3|y", None, None, None, True),
+        ],
+        OUT,
+    )
+    assert_df_equal(got, expected, order_by=["_raw"])
+    got = lines(spark, "o1\t2\t", "o2|7|z").transform(parse_csv(header, ["order_id", "amount"], "|"))
+    assert sorted(r._malformed for r in got.collect()) == [False, True]
+    got = lines(spark, "  o1 \t 1.5   x ", "o2 2", "o3\t3\tz").transform(
+        parse_whitespace(header, ["order_id", "amount"])
+    )
+    expected = spark.createDataFrame(
+        [
+            ("  o1 \t 1.5   x ", "o1", "1.5", '{"note":"x"}', False),
+            ("o2 2", None, None, None, True),
+            ("o3\t3\tz", "o3", "3", '{"note":"z"}', False),
+        ],
+        OUT,
+    )
+    assert_df_equal(got, expected, order_by=["_raw"])
+
+
+def test_mapped_columns_are_renamed_derived_constant_translated_defaulted_then_typed(spark) -> None:
+    contract = SourceContract.model_validate(
+        {
+            "kind": "source",
+            "name": "shop_orders",
+            "description": "orders of a test shop",
+            "party": "1P",
+            "entity": "shop_orders",
+            "format": "csv",
+            "format_options": {"dateFormat": "yyyyMMdd"},
+            "event_time": "order_time",
+            "keys": ["order_id"],
+            "columns": [
+                {"name": "order_id", "type": "string", "required": True, "expr": "concat_ws('-', cust, day)"},
+                {"name": "order_time", "type": "timestamp", "from": "ts", "format": "yyyy-MM-dd HH:mm",
+                 "timezone": "Asia/Shanghai"},
+                {"name": "status", "type": "string", "const": "paid"},
+                {"name": "channel", "type": "string", "from": "device", "map": {"desktop": "web"},
+                 "default": "store"},
+                {"name": "ship_date", "type": "date", "from": "day"},
+            ],
+        }
+    )  # fmt: skip
+    assert contract.input_fields == ["cust", "day", "ts", "device"]
+    parsed = spark.createDataFrame(
+        [
+            ("a", "C1", "20261030", "2026-10-30 08:00", "desktop", None, False),
+            ("b", "C2", "20261345", "2026-10-30 8h", None, None, False),
+            ("c", None, None, None, None, None, True),
+        ],
+        "_raw string, cust string, day string, ts string, device string, _extra string, _malformed boolean",
+    )
+    got = parsed.transform(with_mapped_columns(contract)).transform(with_typed_columns(contract, DT))
+    expected = spark.createDataFrame(
+        [
+            ("a", "C1-20261030", datetime.datetime(2026, 10, 30, 0), "paid", "web",
+             datetime.date(2026, 10, 30), []),
+            ("b", "C2-20261345", None, "paid", "store", None, ["bad_type:order_time", "bad_type:ship_date"]),
+            ("c", None, None, None, None, None, ["malformed_line"]),
+        ],
+        "_raw string, order_id string, order_time timestamp, status string, channel string, ship_date date, "
+        "_reasons array<string>",
+    )  # fmt: skip
+    assert_df_equal(got.select(*expected.columns), expected, order_by=["_raw"])

@@ -286,3 +286,58 @@ def test_identity_gate_publishes_only_what_passes_and_stops_the_downstream_stage
     monkeypatch.delenv("CDP_SUITE_PATH")
     identity.run(spark, s, DT2)
     assert oneid_of(lake, DT2)[("member_id", "M0A")] == oneid_of(lake, DT1)[("member_id", "M0A")]
+
+
+TWO_ATTRIBUTE_RULES = """
+attribute_links:
+  - name: name_birth_date
+    source: crm_members
+    columns: [name_hash, birth_date]
+    enabled: true
+  - name: name_city
+    source: crm_members
+    columns: [name_hash, city]
+    enabled: true
+"""
+
+
+def rules_with_two_attribute_links(tmp_path: Path) -> Path:
+    """The packaged rules with two enabled attribute-link rules on the CRM source."""
+    from identity.rules import RULES_FILE
+
+    head = RULES_FILE.read_text(encoding="utf-8").split("\nattribute_links:")[0]
+    path = tmp_path / "rules.yaml"
+    path.write_text(head + "\n" + TWO_ATTRIBUTE_RULES, encoding="utf-8")
+    return path
+
+
+def test_several_attribute_rules_on_one_source_are_planned(tmp_path: Path) -> None:
+    from identity.rules import load_rules, plan_sources
+    from schemas import ID_TYPES, load_sources
+
+    path = rules_with_two_attribute_links(tmp_path)
+    rules = load_rules(path)
+    crm = next(p for p in plan_sources(rules, load_sources(), rules_path=path) if p.source == "crm_members")
+    assert [r.id_type for r in crm.attributes] == ["attribute:name_birth_date", "attribute:name_city"]
+    # The gate accepts every ID type and the types the rules create, nothing else.
+    assert set(rules.id_types) == {*ID_TYPES, "attribute:name_birth_date", "attribute:name_city"}
+
+
+@pytest.mark.slow  # ingest and a full identity run
+def test_two_attribute_rules_on_one_source_publish(spark, env, tmp_path: Path) -> None:
+    s, lake = env
+    ingest_day(
+        spark,
+        s,
+        DT1,
+        [event("e1", DT1, "M0A", oaid=A_PHONE)],
+        members=[member("M0A", "138 1234 0001", A_OPENID)],
+    )
+    report = identity.run(spark, s, DT1, rules_path=rules_with_two_attribute_links(tmp_path))
+    assert report.dt == DT1
+    day1 = oneid_of(lake, DT1)
+    types = {t for t, _ in day1}
+    assert {"attribute:name_birth_date", "attribute:name_city"} <= types
+    a = day1[("member_id", "M0A")]
+    assert {v for (t, _), v in day1.items() if t.startswith("attribute:")} == {a}
+    assert day1[("oaid", A_PHONE)] == a

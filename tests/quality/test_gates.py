@@ -403,6 +403,7 @@ def test_tags_gate_passes_and_fails_on_referential_and_coverage_checks(spark, la
         "*",
         F.lit(None).cast("double").alias("coverage_change"),
         F.lit(None).cast("string").alias("metric"),
+        F.lit(None).cast("string").alias("coverage_warning"),
         F.lit(day).alias("dt"),
     )
     passed = gate_tables(lake, {"gold.tags": tags, "gold.tag_stats": stats}, DT1, stage="tags")
@@ -414,7 +415,7 @@ def test_tags_gate_passes_and_fails_on_referential_and_coverage_checks(spark, la
     empty = stats.unionByName(stats.limit(1).select("tag_id", F.lit("fact").alias("layer"), "population",
                                                     F.lit(0).cast("long").alias("non_null"),
                                                     F.lit(0.0).alias("coverage"), "coverage_change", "metric",
-                                                    "dt")
+                                                    "coverage_warning", "dt")
                               .withColumn("tag_id", F.lit("never_set")))  # fmt: skip
     with pytest.raises(QualityGateError) as exc:
         gate_tables(lake, {"gold.tags": stray, "gold.tag_stats": empty}, DT1, stage="tags")

@@ -127,7 +127,7 @@ def test_extra_contract_folder_adds_a_source_without_code(tmp_path: Path) -> Non
 
 
 def test_duplicate_source_is_refused(tmp_path: Path) -> None:
-    write(tmp_path, GOOD.replace("pos_sales", "orders"), "orders.yaml")
+    write(tmp_path, GOOD.replace("name: pos_sales", "name: orders"), "orders.yaml")
     with pytest.raises(ContractError, match="already defined"):
         load_sources(extra=[tmp_path])
 
@@ -148,3 +148,48 @@ def test_spark_type(given: str, ddl: str) -> None:
 def test_spark_type_rejects_unknown() -> None:
     with pytest.raises(ValueError, match="unknown type"):
         spark_type("varchar")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("format: csv", "format: csv\nformat_options: {quote: x}", "format_options.quote is not supported"),
+        ("format: csv", "format: csv\nformat_options: {delimiter: ';;'}", "must be one character"),
+        ("format: csv", "format: csv\nformat_options: {header: false}", "header: false needs fields:"),
+        ("format: csv", "format: csv\nfields: [a, b]", "set format_options.header: false"),
+        ("format: csv", "format: csv\nformat_options: {encoding: klingon}", "encoding 'klingon' is unknown"),
+        ("format: csv", "format: jsonl\nformat_options: {delimiter: ';'}", "not supported for format jsonl"),
+        ("{name: receipt_no, type: string, required: true}",
+         "{name: receipt_no, type: string, required: true, from: a, const: b}", "sets from and const"),
+        ('{name: total, type: "decimal(12,2)"}', '{name: total, type: "decimal(12,2)", format: yyyyMMdd}',
+         "format applies to date and timestamp columns"),
+        ("type: timestamp, required: true", "type: timestamp, required: true, timezone: Mars/Base",
+         "unknown timezone 'Mars/Base'"),
+        ("{name: total, type: \"decimal(12,2)\"}", "{name: total, from: x}",
+         "columns[3] (total).type: required field is missing"),
+        ('{name: total, type: "decimal(12,2)"}', '{name: total, type: "decimal(12,2)", default: free}',
+         "columns[3] (total).default: 'free' is not a decimal(12,2)"),
+    ],
+)  # fmt: skip
+def test_bad_mapping_or_format_options_name_file_and_field(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ContractError) as err:
+        load_contract(path)
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_mapping_and_format_options_load(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "format: csv",
+        "format: csv\nformat_options: {delimiter: tab, dateFormat: yyyyMMdd}\npattern: '*.tsv'",
+    ).replace(
+        '{name: total, type: "decimal(12,2)"}', '{name: total, type: "decimal(12,2)", from: Sum, default: 0}'
+    )
+    c = load_contract(write(tmp_path, text))
+    assert (c.delimiter, c.date_format, c.pattern, c.has_header) == ("\t", "yyyyMMdd", "*.tsv", True)
+    assert c.input_fields == ["receipt_no", "phone", "sold_at", "Sum"] and c.mapped
+    assert c.column("total").source_field == "Sum"
