@@ -45,6 +45,7 @@ import datetime as _dt
 import json
 import logging
 import math
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -348,10 +349,38 @@ def run(
         _check_sources(builder, catalog, selected, needed, report)
         wide = _build(builder, catalog, needed, report)
         staged = _stage(ctx, layers, selected, wide, report)
+        _explain_empty(builder, catalog, staged, report)
         _audit(ctx, layers, staged, report)
         _publish(ctx, catalog, layers, staged, report)
     report.seconds = round(ctx.elapsed(), 3)
     return report
+
+
+def _explain_empty(builder: _Builder, catalog: Catalog, staged: _Staged, report: TagsReport) -> None:
+    """A coverage warning for each tag no OneID has although its sources have records, when a column it
+    names is NULL in every record of one of those sources (a deployment whose contracts do not map that
+    canonical column). A tag with no such column stays without a warning: its definition is broken and the
+    tags gate stops it. One aggregate pass per base view involved, only when some tag is empty."""
+    empty = [r for r in staged.stats if r["coverage"] == 0 and not r["coverage_warning"]]
+    if not empty:
+        return
+    null_columns: dict[str, list[str]] = {}
+    for row in empty:
+        tag = catalog[row["tag_id"]]
+        closure = catalog.closure([tag.id])
+        text = " ".join(t.model_dump_json() for t in closure)
+        reasons = []
+        for view in sorted({v for t in closure for v in t.sources} - set(builder.missing)):
+            if view not in null_columns:
+                keyed = builder.keyed(view)
+                columns = [c for c in keyed.columns if not c.startswith("_") and c != "oneid"]
+                counts = keyed.select(*[F.count(F.col(f"`{c}`")).alias(c) for c in columns]).first()
+                null_columns[view] = [c for c in columns if counts[c] == 0]
+            named = [c for c in null_columns[view] if re.search(rf"\b{re.escape(c)}\b", text)]
+            if named:
+                reasons.append(f"{VIEWS[view]} has no value in {', '.join(named)} (no source maps it)")
+        if reasons:
+            row["coverage_warning"] = report.coverage_warnings[tag.id] = "; ".join(reasons)
 
 
 def _kept(ctx: RunContext, report: TagsReport) -> TagsReport | None:

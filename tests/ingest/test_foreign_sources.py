@@ -248,3 +248,46 @@ def test_preview_shows_mapped_rows_and_reasons_and_writes_nothing(spark, env, tm
     good = next(r for r in rows if r["member_id"] == "K000000")
     assert good["gender"] in ("M", "F") and good["city"]
     assert not (Path(s.lake_root) / "silver").exists() and not (Path(s.lake_root) / "bronze").exists()
+
+
+# ---- file to tags ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_foreign_files_go_from_file_to_tags_by_contract_alone(env, spark) -> None:
+    """The three foreign files are the deployment's only sources: ingest, identity and every tag layer build;
+    the tags of the entities they feed have values, the others are NULL with a coverage warning, and no model
+    is published on labels or features the data cannot support."""
+    from jobs import identity, tags
+
+    s, lake = env
+    for source, fixture in (
+        ("pos_transactions", "pos_transactions.txt"),
+        ("crm_export", "crm_export.csv"),
+        ("web_clickstream", "clickstream.jsonl.gz"),
+    ):
+        land(s, source, fixture)
+        report = run(spark, s, source, DT)
+        assert report.balanced and report.silver_written > 0, report.balance_line()
+    ids = identity.run(spark, s, DT)
+    assert ids.oneids > 0
+    built = tags.run(spark, s, DT)
+    assert built.oneids == ids.oneids
+
+    profile = lake.read_dt("gold.profile", DT)
+    counts = profile.selectExpr(
+        "count(lifetime_order_count) AS buyers",
+        "count(gender) AS with_gender",
+        "count(active_days_30d) AS active",
+        "count(*) AS people",
+    ).first()
+    assert counts.people == ids.oneids
+    assert counts.buyers > 0  # the POS export, mapped onto orders
+    assert counts.with_gender > 0  # the CRM export's 男/女, mapped onto members
+    assert counts.active > 0  # the clickstream, mapped onto events
+    # Sources this deployment does not have are reported, and their tags carry a coverage warning.
+    assert {"ad_events", "kol_engagement", "demographics", "dmp_segments"} <= set(built.missing_sources)
+    assert built.coverage_warnings
+    # Every model tag is either published with a finite metric, or says why it was not trained.
+    for row in built.registry:
+        assert row["status"] == "published" or row["reason"], row
