@@ -24,6 +24,7 @@ def _identity_run(dt: _dt.date, rules: Path | None, data_root: Path | None, rebu
     from cdp.engine import get_spark
     from identity.rules import RulesError
     from jobs.identity import IdentityError, run
+    from quality.gates import QualityGateError
     from schemas import ContractError
 
     settings = settings_for(data_root)
@@ -32,7 +33,7 @@ def _identity_run(dt: _dt.date, rules: Path | None, data_root: Path | None, rebu
             report = run(get_spark(settings), settings, dt, rules_path=rules, rebuild=rebuild)
     except (RulesError, ContractError, SettingsError) as exc:
         raise fail(exc, 2) from None
-    except IdentityError as exc:
+    except (IdentityError, QualityGateError) as exc:
         raise fail(exc, 1) from None
     for line in report.summary():
         console.print(line, markup=False, highlight=False)

@@ -168,13 +168,14 @@ def build(
     from cdp.engine import get_spark
     from cdp.lake import LakeError
     from jobs import tags as job
+    from quality.gates import QualityGateError
     from tags import CatalogError
 
     settings = settings_for(data_root)
     catalog = _catalog(settings)
     try:
         report = job.run(get_spark(settings), settings, dt, layer or None, catalog=catalog, rebuild=rebuild)
-    except (CatalogError, job.TagsError, LakeError) as exc:
+    except (CatalogError, job.TagsError, LakeError, QualityGateError) as exc:
         raise fail(exc) from None
     for line in report.summary():
         console.print(Text(line))

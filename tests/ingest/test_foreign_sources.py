@@ -291,3 +291,16 @@ def test_foreign_files_go_from_file_to_tags_by_contract_alone(env, spark) -> Non
     # Every model tag is either published with a finite metric, or says why it was not trained.
     for row in built.registry:
         assert row["status"] == "published" or row["reason"], row
+
+
+@pytest.mark.slow
+def test_a_source_with_one_id_type_publishes_its_oneids(env, spark) -> None:
+    """With one ID type nothing can link, so every OneID is a singleton: the identity gate's "almost nothing
+    was linked" check applies only when the records carry two or more ID types."""
+    from jobs import identity
+
+    s, lake = env
+    land(s, "pos_transactions", "pos_transactions.txt")
+    assert run(spark, s, "pos_transactions", DT).balanced
+    ids = identity.run(spark, s, DT)
+    assert ids.oneids == lake.read_dt("gold.oneid_map", DT).count() > 100

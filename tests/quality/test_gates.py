@@ -338,11 +338,14 @@ def test_stage_gate_checks_references_against_staged_batches_and_publishes_all_o
         [("merged", 12, 10, 1)], "change_type string, old_oneid long, new_oneid long, identifiers long"
     ).withColumn("dt", F.lit(day))
 
-    def report(singletons: int, largest: int = 3) -> DataFrame:
+    def report(
+        singletons: int, largest: int = 3, id_types: tuple[str, ...] = ("member_id", "phone")
+    ) -> DataFrame:
         rows = [
             ("oneids", "all", 100.0),
             ("component_size", "1", float(singletons)),
             ("largest_component", "10", float(largest)),
+            *[("identifiers", t, 60.0) for t in id_types],
         ]
         return spark.createDataFrame(rows, "metric string, dimension string, value double").select(
             "metric", "dimension", "value", F.lit(None).cast("string").alias("detail"), F.lit(day).alias("dt")
@@ -367,6 +370,11 @@ def test_stage_gate_checks_references_against_staged_batches_and_publishes_all_o
         result = validate(lake, plan, report(singletons, largest), DT1, stage="test")
         assert [o.expectation for o in result.failures] == critical, (singletons, largest)
         assert [o.expectation for o in result.warnings] == warnings, (singletons, largest)
+    # with one ID type nothing can link: all singletons is what such a source gives, not a broken join
+    one_type = validate(lake, plan, report(100, 1, ("member_id",)), DT1, stage="test")
+    assert one_type.failures == [] and [o.expectation for o in one_type.warnings] == [
+        "unexpected_rows_expectation"
+    ]
 
     # a change pointing at a OneID missing from the staged map: nothing of the stage is published
     bad = changes.unionByName(changes.withColumn("new_oneid", F.lit(99)))
