@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from identity.normalize import NORMALIZERS
 from identity.pii import build_encrypted, build_keyed_hash, build_masked
+from ingest.rows import REASONS, with_reason, with_typed_columns
 from schemas import ColumnSpec, SourceContract
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -65,6 +66,26 @@ def with_normalized_identifiers(contract: SourceContract) -> Transform:
             *[normalized[c].alias(c) if c in normalized else F.col(f"`{c}`") for c in df.columns],
             rejected.alias("_rejected_ids"),
         )
+
+    return transform
+
+
+def with_checked_rows(contract: SourceContract, dt: _dt.date) -> Transform:
+    """Parsed (and mapped) rows typed by the contract, identifier columns normalised, and
+    ``invalid_identifier:<col>`` added to ``_reasons`` for each required identifier that did not normalise:
+    what ingest routes to silver or quarantine, and what ``cdp contracts preview`` shows."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        typed = df.transform(with_typed_columns(contract, dt)).transform(
+            with_normalized_identifiers(contract)
+        )
+        reasons = F.col(REASONS)
+        for name in contract.identifier_columns:
+            if contract.column(name).required:
+                reasons = with_reason(
+                    reasons, F.array_contains("_rejected_ids", name), f"invalid_identifier:{name}"
+                )
+        return typed.withColumn(REASONS, reasons)
 
     return transform
 

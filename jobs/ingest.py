@@ -60,7 +60,7 @@ from ingest.protect import (
     protect_direct_pii,
     vault_columns,
     vault_identifiers,
-    with_normalized_identifiers,
+    with_checked_rows,
 )
 from ingest.rows import (
     EXTRA,
@@ -74,8 +74,6 @@ from ingest.rows import (
     parse_lines,
     reason_counts,
     with_mapped_columns,
-    with_reason,
-    with_typed_columns,
 )
 from jobs.privacy import suppress_erased
 from quality.gates import QualityGateError, gate_ingest
@@ -389,16 +387,7 @@ def _check(batch: _Batch, parsed: DataFrame) -> DataFrame:
     contract = batch.contract
     if RAW_FIELDS not in parsed.columns:  # keep the text as landed for bronze (see _write_bronze)
         parsed = parsed.select("*", *[F.col(f"`{c.name}`").alias(LANDED + c.name) for c in contract.columns])
-    typed = parsed.transform(with_typed_columns(contract, batch.ctx.dt)).transform(
-        with_normalized_identifiers(contract)
-    )
-    reasons = F.col(REASONS)
-    for name in contract.identifier_columns:
-        if contract.column(name).required:
-            reasons = with_reason(
-                reasons, F.array_contains("_rejected_ids", name), f"invalid_identifier:{name}"
-            )
-    return batch.ctx.checkpoint(typed.withColumn(REASONS, reasons), "typed")
+    return batch.ctx.checkpoint(parsed.transform(with_checked_rows(contract, batch.ctx.dt)), "typed")
 
 
 def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:

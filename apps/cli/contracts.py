@@ -145,25 +145,16 @@ def preview_file(
     from pyspark.sql import functions as F
 
     from ingest.landing import check_file
-    from ingest.protect import with_normalized_identifiers
-    from ingest.rows import REASONS, build_raw_line, with_reason, with_typed_columns
+    from ingest.protect import with_checked_rows
+    from ingest.rows import REASONS, build_raw_line
     from jobs.ingest import read_file
 
     landed = check_file(path, contract, staging)
-    parsed = read_file(spark, contract, landed)
-    typed = parsed.transform(with_typed_columns(contract, dt)).transform(
-        with_normalized_identifiers(contract)
-    )
-    reasons = F.col(REASONS)
-    for name in contract.identifier_columns:
-        if contract.column(name).required:
-            reasons = with_reason(
-                reasons, F.array_contains("_rejected_ids", name), f"invalid_identifier:{name}"
-            )
+    typed = read_file(spark, contract, landed).transform(with_checked_rows(contract, dt))
     columns = [c.name for c in contract.columns]
     return typed.select(
         *[F.col(f"`{c}`") for c in columns],
-        reasons.alias(REASONS),
+        F.col(REASONS),
         build_raw_line(typed.columns).alias("_raw"),
     )
 

@@ -39,3 +39,18 @@ def web_lake(spark, demo_lake, copy_demo_lake, tmp_path_factory: pytest.TempPath
     store = TokenStore(root / "tokens.json", env={})
     tokens = {role: store.create(role, name=f"{role}-test") for role in ("admin", "marketer", "analyst")}
     yield WebLake(s, tokens, create_app(s, tokens=store, spark=spark))
+
+
+@pytest.fixture(scope="module")
+def client(web_lake):
+    """A test client of the app (server exceptions come back as 500 responses, as a user would see them)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(web_lake.app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def auth(web_lake):
+    """The Authorization header of a role's test token."""
+    return lambda role: {"Authorization": f"Bearer {web_lake.tokens[role]}"}

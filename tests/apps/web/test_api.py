@@ -9,22 +9,10 @@ import time
 import zipfile
 
 import pytest
-from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.slow
 
 WOMEN = {"all": [{"tag": "gender", "op": "=", "value": "F"}]}
-
-
-@pytest.fixture(scope="module")
-def client(web_lake):
-    with TestClient(web_lake.app, raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def auth(web_lake):
-    return lambda role: {"Authorization": f"Bearer {web_lake.tokens[role]}"}
 
 
 def ok(response, status: int = 200):

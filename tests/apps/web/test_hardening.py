@@ -31,17 +31,6 @@ HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def client(web_lake):
-    with TestClient(web_lake.app, raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def auth(web_lake):
-    return lambda role: {"Authorization": f"Bearer {web_lake.tokens[role]}"}
-
-
 def status(response, expected: int) -> dict:
     assert response.status_code == expected, response.text
     body = response.json()

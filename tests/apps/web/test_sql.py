@@ -10,22 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.slow
 
 SLOW = "SELECT count(*) FROM range(100000) a, range(100000) b WHERE (a.range * b.range) % 7 = 3"
-
-
-@pytest.fixture(scope="module")
-def client(web_lake):
-    with TestClient(web_lake.app, raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def auth(web_lake):
-    return lambda role: {"Authorization": f"Bearer {web_lake.tokens[role]}"}
 
 
 def _sql(client, auth, role: str, query: str, **body):
