@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -77,7 +78,7 @@ from ingest.rows import (
 )
 from jobs.privacy import suppress_erased
 from quality.gates import QualityGateError, gate_ingest
-from schemas import SourceContract, load_source
+from schemas import ContractError, SourceContract, load_source
 
 LINEAGE = ["_source_file", "_batch_id", "_ingested_at"]
 LANDED = "_landed_"
@@ -320,16 +321,34 @@ def _parse(batch: _Batch) -> DataFrame:
 
 def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
     """Read one checked file into the common shape, its fields mapped to the contract's columns: ``_raw``
-    (``_raw_fields`` for Parquet), contract columns as text, ``_extra``, ``_malformed``."""
-    if contract.format == "parquet":
-        return (
-            spark.read.parquet(str(landed.read_path))
-            .transform(from_parquet(contract.input_fields))
-            .transform(with_mapped_columns(contract))
-        )
-    lines = spark.read.text(str(landed.read_path)).withColumnRenamed("value", RAW)
-    lines = lines.filter(F.trim(F.regexp_replace(F.col(RAW), "\ufeff", "")) != "")
-    return lines.transform(parse_lines(contract, landed.header, landed.header_line))
+    (``_raw_fields`` for Parquet), contract columns as text, ``_extra``, ``_malformed``.
+
+    Raises:
+        ContractError: a column's ``expr:`` cannot run on the engine (an unknown function or field), found
+            by analysing the plan before any row is read.
+    """
+    try:  # classic Spark analyses each step as it is built, Spark Connect when asked for the schema
+        if contract.format == "parquet":
+            read = (
+                spark.read.parquet(str(landed.read_path))
+                .transform(from_parquet(contract.input_fields))
+                .transform(with_mapped_columns(contract))
+            )
+        else:
+            lines = spark.read.text(str(landed.read_path)).withColumnRenamed("value", RAW)
+            lines = lines.filter(F.trim(F.regexp_replace(F.col(RAW), "\ufeff", "")) != "")
+            read = lines.transform(parse_lines(contract, landed.header, landed.header_line))
+        if any(c.expr for c in contract.columns):
+            read.schema  # noqa: B018 - analysis only: an expression the engine cannot run fails here
+    except PySparkException as exc:
+        exprs = "; ".join(f"{c.name}: {c.expr}" for c in contract.columns if c.expr)
+        if not exprs:
+            raise
+        raise ContractError(
+            f"source {contract.name}: the file cannot be mapped by the contract's expr: ({exprs}): "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from None
+    return read
 
 
 def _json_keys(df: DataFrame) -> set[str]:

@@ -304,3 +304,34 @@ def test_a_source_with_one_id_type_publishes_its_oneids(env, spark) -> None:
     assert run(spark, s, "pos_transactions", DT).balanced
     ids = identity.run(spark, s, DT)
     assert ids.oneids == lake.read_dt("gold.oneid_map", DT).count() > 100
+
+
+def test_an_expression_the_engine_cannot_run_is_one_line_naming_it(env, spark, tmp_path: Path) -> None:
+    """An ``expr:`` with an unknown function passes validation (no engine there) but stops the ingest with a
+    ContractError naming the column and the expression, before any row is read or written, and the CLI says
+    it in one line (exit 2)."""
+    s, lake = env
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    text = (CONTRACTS / "pos_transactions.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: pos_transactions", "name: pos_bad_expr").replace(
+        "concat_ws('-', customer, date)", "no_such_function(customer)"
+    )
+    (folder / "pos_bad_expr.yaml").write_text(text, encoding="utf-8")
+    s = dataclasses.replace(s, contract_paths=(str(folder),))
+    landing = Path(s.landing_root) / "pos_bad_expr" / f"dt={DT}"
+    landing.mkdir(parents=True)
+    shutil.copy(FOREIGN / "pos_transactions.txt", landing)
+    with pytest.raises(ContractError, match=r"order_id: no_such_function\(customer\)"):
+        run(spark, s, "pos_bad_expr", DT)
+    assert not lake.exists("silver.orders") and not lake.exists("bronze.pos_bad_expr")
+    env_vars = {**os.environ, "CDP_CONTRACT_PATH": str(folder), "CDP_PII_KEY": "unit-test-key"}
+    proc = subprocess.run(
+        [CDP, "ingest", "pos_bad_expr", "--dt", DT, "--data-root", str(Path(s.data_root))],
+        env=env_vars,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "no_such_function(customer)" in proc.stderr
