@@ -9,6 +9,7 @@ import time
 import zipfile
 
 import pytest
+from web_checks import refused
 
 pytestmark = pytest.mark.slow
 
@@ -18,16 +19,6 @@ WOMEN = {"all": [{"tag": "gender", "op": "=", "value": "F"}]}
 def ok(response, status: int = 200):
     assert response.status_code == status, response.text
     return response.json()
-
-
-def refused(response, status: int, *words: str) -> str:
-    """A refusal: the expected status, a JSON reason naming the problem, and never a stack trace."""
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    assert isinstance(detail, str) and "Traceback" not in detail and 'File "' not in detail
-    for word in words:
-        assert word in detail, detail
-    return detail
 
 
 PROTECTED = [

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from web_checks import refused as _refused
 
 pytestmark = pytest.mark.slow
 
@@ -18,15 +19,6 @@ SLOW = "SELECT count(*) FROM range(100000) a, range(100000) b WHERE (a.range * b
 
 def _sql(client, auth, role: str, query: str, **body):
     return client.post("/api/sql", json={"query": query, **body}, headers=auth(role))
-
-
-def _refused(response, status: int, *words: str) -> str:
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    assert isinstance(detail, str) and "Traceback" not in detail and 'File "' not in detail
-    for word in words:
-        assert word in detail, detail
-    return detail
 
 
 def _audit(web_lake, client, auth) -> list[dict]:
