@@ -654,7 +654,7 @@
     const root = $("#page");
     root.innerHTML = "";
     root.dataset.page = page;
-    const pages = { tags: pageTags, builder: pageBuilder, audiences: pageAudiences, packs: pagePacks, sql: pageSql, audit: pageAudit };
+    const pages = Object.assign({ tags: pageTags, builder: pageBuilder, audiences: pageAudiences, packs: pagePacks, sql: pageSql, audit: pageAudit }, window.cdpPages);
     try {
       if (page === "audience") await pageAudience(root, decodeURIComponent(parts.slice(1).join("/")));
       else await (pages[page] || pageTags)(root, params);
@@ -664,6 +664,11 @@
     }
   }
 
+  // Pages in their own files (effect.js, creators.js, ...) register as window.cdpPages[name] = async (root, params)
+  // and use the shared helpers in window.cdpUi; they load after this file, so the first route waits for the document.
+  window.cdpUi = { h, api, guard, flash, fmt, shown, pct, can, ApiError, state };
+  window.cdpPages = window.cdpPages || {};
   window.addEventListener("hashchange", () => { $("#page").dataset.ready = ""; route(); });
-  route();
+  if (document.readyState === "complete") route();
+  else window.addEventListener("load", () => route());
 })();
