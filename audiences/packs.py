@@ -77,6 +77,8 @@ class Manifest:
     format_note: str = ""
     admin_only: bool = False
     raw_id_types: list[str] = field(default_factory=list)
+    holdout: dict[str, Any] | None = None
+    """For a pack exported for a campaign: ``campaign_id``, ``share`` and ``control_people`` kept out."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, default=str)

@@ -4,7 +4,8 @@ Landing layout: ``<landing_dir>/<source>/dt=YYYY-MM-DD/<source>-YYYY-MM-DD-<part
 The first landing day also carries history (CRM snapshot, ``history_days`` of orders and
 consent, 30 days of events / ad logs / engagements, full 3P snapshots); later days carry
 increments. The truth (never read by the pipeline) goes to ``truth_dir``:
-``persons.parquet``, ``identifiers.parquet``, ``future_purchases.parquet`` and ``bad_rows.json``.
+``persons.parquet``, ``identifiers.parquet``, ``future_purchases.parquet``, ``bad_rows.json`` and
+``generation.json`` (the arguments).
 """
 
 from __future__ import annotations
@@ -143,6 +144,10 @@ def _chunks(index: np.ndarray) -> Iterator[np.ndarray]:
         yield index[begin : begin + MAX_PART_ROWS]
 
 
+    # The arguments, so later simulations (demo.campaigns) rebuild the same people and their future orders.
+    arguments = {"persons": persons, "start": start.isoformat(), "days": days, "history_days": history_days,
+                 "seed": seed, "bad_row_rate": bad_row_rate}  # fmt: skip
+    (truth_dir / "generation.json").write_text(json.dumps(arguments, indent=2) + "\n", encoding="utf-8")
 def _day(day: int) -> date:
     """Calendar date of a day number."""
     return EPOCH + timedelta(days=day)

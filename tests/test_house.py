@@ -2,7 +2,7 @@
 
 Rooms, from the ground floor up (README, "Contributing"):
     platform  cdp, schemas                       imports nothing above it
-    stages    ingest identity tags audiences quality   platform, and identity's identifier vocabulary
+    stages    ingest identity tags audiences effect quality   platform, and identity's identifier vocabulary
     jobs      jobs                               stages + platform
     top       apps runners demo bench            anything below, and each other
     dags      dags                               runners + platform only (DAGs stay thin)
@@ -26,6 +26,7 @@ ROOMS = {
     "identity": "stage",
     "tags": "stage",
     "audiences": "stage",
+    "effect": "stage",
     "quality": "stage",
     "jobs": "jobs",
     "apps": "top",

@@ -9,6 +9,7 @@ gold.audience_members (version) -> consent filter (latest consent) -> identifier
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import getpass
 import uuid
@@ -27,6 +28,7 @@ from audiences.export import (
 from audiences.packs import Manifest, PackStore, write_pack
 from jobs.audiences.context import EXPORTS, MAP, AudienceContext
 from jobs.audiences.registry import AudienceVersion, find_version
+from jobs.effect_groups import hold_out, store_groups
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +58,13 @@ def _pack_lines(ctx: AudienceContext, v: AudienceVersion, dest: Destination, typ
     pdf = lines.toPandas()
     people = int(pdf.loc[pdf["line"].notna(), "oneid"].nunique())
     return _Lines(pdf, people, raw.count() - kept.count())
+
+
+def _hold_out(ctx: AudienceContext, lines: _Lines, campaign_id: str, share: float) -> tuple[_Lines, set[str]]:
+    """The lines without the campaign's control group, and the control OneIDs."""
+    frame, control = hold_out(ctx.lake, lines.frame, campaign_id, share)
+    people = int(frame.loc[frame["line"].notna(), "oneid"].nunique())
+    return dataclasses.replace(lines, frame=frame, people=people), control
 
 
 def _check_size(lines: _Lines, v: AudienceVersion, dest: Destination, types: list[str], minimum: int) -> None:
@@ -124,6 +133,8 @@ def export(
     created_by: str | None = None,
     max_file_bytes: int | None = None,
 ) -> Manifest:
+    campaign_id: str | None = None,
+    holdout: float = 0.0,
     """Write a pack of an audience version for a destination and log it in ``gold.audience_exports``.
 
     Members are consent-filtered again with the latest consent, identifiers are put in the destination's form
@@ -140,6 +151,9 @@ def export(
         created_by: the author recorded in the manifest (the OS user by default).
         max_file_bytes: overrides the destination's file size limit.
 
+        campaign_id: the campaign the pack is for: its groups are stored for the effect analysis
+            (``gold.campaign_holdouts``) and ``holdout`` of the people are kept out as its control group.
+        holdout: the share of the people held out (a stable hash of campaign and OneID, :mod:`effect.holdout`).
     Returns:
         The manifest written at ``<packs root>/<audience_id>/v<version>/<destination>/manifest.json``.
 
@@ -154,6 +168,9 @@ def export(
     v = find_version(ctx, audience_id, version)
     lines = _pack_lines(ctx, v, dest, types)
     minimum = settings.min_pack_size if min_size is None else min_size
+    control: set[str] = set()
+    if campaign_id:  # the campaign's control group stays out of the pack (jobs.effect_groups)
+        lines, control = _hold_out(ctx, lines, campaign_id, holdout)
     _check_size(lines, v, dest, types, minimum)
     counts, lines_by_type = _by_type(lines, dest, types)
     now = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
@@ -175,6 +192,11 @@ def export(
         created_by=created_by or getpass.getuser(),
     )
     folder = PackStore(settings.packs_root).folder(v.audience_id, v.version, dest.name)
+    if campaign_id:
+        manifest.holdout = {"campaign_id": campaign_id, "share": holdout, "control_people": len(control)}
     manifest = write_pack(folder, dest, lines_by_type, manifest, max_file_bytes=max_file_bytes, when=now)
     _log_export(ctx, manifest, now)
     return manifest
+    if campaign_id:
+        members = set(lines.frame.loc[lines.frame["line"].notna(), "oneid"].astype(str))
+        store_groups(ctx.lake, campaign_id, (v.audience_id, v.version, dest.name), members, control, holdout)
