@@ -127,10 +127,20 @@ def register(
     *,
     registered_by: str | None = None,
     id_types: list[str] | None = None,
+    export_pack: bool = True,
 ) -> Registration:
     """Record which campaign used which pack (``gold.campaigns``, replacing an earlier registration of the
     same id). With a holdout, or when the pack was not exported yet, the pack is (re)written for the campaign
     with its control group kept out (:func:`jobs.audiences.export` with ``campaign_id``).
+
+    Args:
+        spark: the session.
+        settings: the deployment's settings.
+        campaign: the campaign, or its registration document (:func:`effect.plan_campaign`).
+        registered_by: the author (the OS user by default).
+        id_types: the ID types of the pack when it is written; all the destination takes by default.
+        export_pack: False records the campaign only (its pack is exported later, e.g. by a schedule); until
+            then the effect run reports it as ``campaign_without_pack``.
 
     Raises:
         CampaignError: the registration is invalid.
@@ -144,7 +154,7 @@ def register(
     held = (manifest or {}).get("holdout") or {}
     same = held.get("campaign_id") == c.campaign_id and float(held.get("share") or 0) == c.holdout
     result = Registration(c, pack_path=(manifest or {}).get("path"))
-    if manifest is None or (c.holdout > 0 and not same):
+    if export_pack and (manifest is None or (c.holdout > 0 and not same)):
         m = export(
             spark, settings, c.pack.audience_id, c.pack.destination, version=c.pack.version,
             id_types=id_types, created_by=registered_by, campaign_id=c.campaign_id, holdout=c.holdout,
