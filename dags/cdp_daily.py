@@ -20,6 +20,9 @@ One run per day (`ds` = the logical date), each stage behind a quality gate:
    `gold.oneid_map`, tag coverage within bounds, row counts against the previous date).
 7. **refresh_audiences**: every rule audience re-evaluated on the new profile (a new version in
    `gold.audience_members`) and its **scheduled exports** written as packs (人群包).
+- **measure_effect** (after refresh_audiences): every registered campaign measured up to the date (cost
+  figures, funnel, incremental lift against its holdout, attribution of the orders) into `gold.effect_*` and
+  `gold.attribution`; bad input reported in `gold.effect_issues`.
 
 A failed critical expectation fails its task at once (no retries: the data must change first), so the
 date's later stages do not run and the tables they would write keep their previous content. Warnings are
@@ -58,6 +61,7 @@ IDENTITY = [_table(t) for t in ("gold.oneid_map", "gold.oneid_changes", "gold.id
 TAGS = [_table(t) for t in ("gold.tags", "gold.profile", "gold.tag_stats")]
 AUDIENCES = [_table(t) for t in ("gold.audiences", "gold.audience_members", "gold.audience_exports")]
 TAG_LAYERS = ("raw", "fact", "model", "predictive")
+EFFECT = [_table(t) for t in ("gold.effect_summary", "gold.effect_daily", "gold.effect_lift", "gold.attribution")]
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",
@@ -120,6 +124,12 @@ def cdp_daily():
 
         return check_tables(["gold.tags", "gold.profile", "gold.tag_stats"], ds, stage="tags")
 
+    @task(outlets=EFFECT, execution_timeout=timedelta(hours=1), **IN_ORDER)
+    def measure_effect(ds: str | None = None) -> dict:
+        from runners.orchestration import measure_effect as measure
+
+        return measure(ds)
+
     @task(outlets=AUDIENCES, execution_timeout=timedelta(hours=2), **IN_ORDER)
     def refresh_audiences(ds: str | None = None) -> dict:
         from runners.orchestration import refresh_audiences as refresh
@@ -133,7 +143,10 @@ def cdp_daily():
         current = build_tags.override(task_id=f"tags_{layer}")(layer)
         previous >> current
         previous = current
-    previous >> check_tags() >> refresh_audiences()
+    audiences = refresh_audiences()
+    previous >> check_tags() >> audiences
+
+    audiences >> measure_effect()
 
 
 cdp_daily()

@@ -140,8 +140,9 @@ def read_pack_lines(folder: Path) -> tuple[dict, dict[str, set[str]]]:
     return manifest, lines
 
 
-def match_people(destination: str, lines: dict[str, set[str]], identifiers: pa.Table) -> dict[int, str]:
-    """Person id -> the ID type through which the platform matched them (as a platform matches hashes).
+def match_people(destination: str, lines: dict[str, set[str]], identifiers: pa.Table) -> dict[int, tuple[str, str]]:
+    """Person id -> the identifier ``(id_type, value)`` through which the platform matched them (as a platform
+    matches hashes), a device in preference: the platform serves the campaign on it.
 
     Raises:
         ValueError: a destination whose hashing the simulation does not play.
@@ -149,14 +150,16 @@ def match_people(destination: str, lines: dict[str, set[str]], identifiers: pa.T
     forms = FORMS.get(destination)
     if forms is None:
         raise ValueError(f"cannot simulate destination {destination!r}; use one of {', '.join(FORMS)}")
-    matched: dict[int, str] = {}
+    matched: dict[int, tuple[str, str]] = {}
     ids = identifiers.to_pydict()
     for id_type, value, person, shared in zip(ids["id_type"], ids["id_value"], ids["person_id"], ids["shared"],
                                               strict=True):  # fmt: skip
         if shared or id_type not in forms or id_type not in lines:
             continue
         if forms[id_type](value) in lines[id_type]:
-            matched.setdefault(int(person), id_type)
+            p = int(person)
+            if p not in matched or (matched[p][0] not in DEVICE_TYPES and id_type in DEVICE_TYPES):
+                matched[p] = (id_type, value)
     return matched
 
 
@@ -318,7 +321,8 @@ def simulate_campaign(landing_dir: Path, truth_dir: Path, spec: CampaignSpec) ->
                           window_end.isoformat(), spec.true_effect, pack_lines=sum(map(len, lines.values())))  # fmt: skip
     identifiers = pq.read_table(truth_dir / "identifiers.parquet")
     matched = match_people(manifest["destination"], lines, identifiers)
-    devices = _devices(identifiers)
+    # served on the matched device, or (matched by phone) on one of the person's own devices
+    devices = _devices(identifiers) | {p: m for p, m in matched.items() if m[0] in DEVICE_TYPES}
     truth.matched_people = len(matched)
     candidates = sorted(p for p in matched if p in devices)
     reached = [p for p in candidates if rng.random() < spec.reach]

@@ -44,6 +44,8 @@ IDENTITY_TABLES = (
 )
 TAG_TABLES = ("gold.tags", "gold.profile", "gold.tag_stats", "gold.models")
 AUDIENCE_TABLES = ("gold.consent_optouts", "gold.audiences", "gold.audience_members", "gold.audience_exports")
+EFFECT_TABLES = ("gold.effect_summary", "gold.effect_daily", "gold.effect_lift", "gold.effect_aipl",
+                 "gold.effect_issues", "gold.attribution")  # fmt: skip
 VACUUM_RETENTION_HOURS = 168
 """Maintenance keeps 7 days of history: time travel and readers still on an older version keep working."""
 
@@ -294,6 +296,26 @@ def export_audience(
         "path": manifest.path,
         "people": manifest.people,
         "lines": manifest.lines,
+    }
+
+
+def measure_effect(dt: str) -> dict[str, Any]:
+    """Measure every registered campaign up to the date and attribute the orders (``jobs.effect.run``);
+    skipped when the effect job is not installed. Bad input is reported in the result, not raised."""
+    _skip_unless("jobs.effect")
+    from effect import EffectError
+    from jobs import effect
+
+    settings = task_settings()
+    with writing(settings, EFFECT_TABLES):
+        report = _fail_fast((EffectError,), lambda: effect.run(task_spark(settings), settings, dt))
+    return {
+        "dt": dt,
+        "campaigns": report.campaigns,
+        "lifts": [x["sentence"] for x in report.lifts if x["metric"] == "conversion_rate"],
+        "issues": sorted({i["kind"] for i in report.issues}),
+        "attributed_orders": report.attributed_orders,
+        "seconds": report.seconds,
     }
 
 

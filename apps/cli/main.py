@@ -8,7 +8,8 @@ folder. The groups, in the order ``cdp --help`` lists them:
   :mod:`apps.cli.ingest` ``ingest``, ``init-key``; :mod:`apps.cli.sql` ``sql``; :mod:`apps.cli.web`
   ``serve`` and ``token``;
 - :mod:`apps.cli.contracts`, :mod:`apps.cli.lake`, :mod:`apps.cli.engine`, :mod:`apps.cli.identity`,
-  :mod:`apps.cli.quality`, :mod:`apps.cli.airflow`, :mod:`apps.cli.tags`, :mod:`apps.cli.audience`.
+  :mod:`apps.cli.quality`, :mod:`apps.cli.airflow`, :mod:`apps.cli.tags`, :mod:`apps.cli.audience`,
+  :mod:`apps.cli.effect` (``campaign``, ``effect``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from apps.cli.audience import app as audience_app
 from apps.cli.bench import app as bench_app
 from apps.cli.contracts import app as contracts_app
 from apps.cli.demo import app as demo_app
+from apps.cli.effect import app as effect_app
+from apps.cli.effect import campaign_app
 from apps.cli.engine import app as engine_app
 from apps.cli.identity import app as identity_app
 from apps.cli.ingest import app as ingest_app
@@ -54,6 +57,8 @@ for group in (
     airflow_app,
     tags_app,
     audience_app,
+    campaign_app,
+    effect_app,
     privacy_app,
     token_app,
 ):
