@@ -30,6 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from apps.web.audit import AuditMiddleware
 from apps.web.auth import TokenStore
+from apps.web.effect import router as effect_router
 from apps.web.errors import expected_errors, status_of
 from apps.web.routes import router
 from apps.web.state import WebState
@@ -64,6 +65,7 @@ TAGS_METADATA = [
     },
     {"name": "tasks", "description": "Status of long tasks (lookalike, export) started by other endpoints."},
     {"name": "sql", "description": "Analyst SQL over every lake table (DuckDB over Delta snapshots)."},
+    {"name": "effect", "description": "Campaigns on packs: cost, funnel, attribution and incremental lift."},
     {"name": "admin", "description": "The audit log."},
 ]
 
@@ -113,6 +115,7 @@ def create_app(
     app.state.web = WebState(settings, spark)
     _add_error_answers(app)
     app.include_router(router, prefix="/api")
+    app.include_router(effect_router, prefix="/api")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_docs(app)
 
