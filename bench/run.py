@@ -235,6 +235,10 @@ def run_bench(
 
         with console.status(f"{n:,} persons: estimate, create, lookalike, export"):
             audience_figures = audience_bench(get_spark(run_settings), run_settings, dates[-1], console)
+        from bench.effect import effect_bench
+
+        with console.status(f"{n:,} persons: campaigns on packs, simulated, and the effect stage"):
+            effect_figures = effect_bench(get_spark(run_settings), run_settings, dates[-1], console)
         with console.status(f"{n:,} persons: connected components on the OneID edges, scipy, networkx"):
             component_figures = _component_figures(run_settings, dates[-1], n, data_root, console)
         with console.status(f"{n:,} persons: timing the quality suites"):
@@ -249,6 +253,7 @@ def run_bench(
                 "gate_shares": shares,
                 "tags": tag_figures,
                 "audiences": audience_figures,
+                "effect": effect_figures,
                 "components": component_figures,
             }
         )

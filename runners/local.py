@@ -88,6 +88,16 @@ def _audiences(spark, settings: Settings, dt: _dt.date, result: StageResult) -> 
     result.extra = {"balance": report.lines(), "exports": report.exports, "refused": report.refused}
 
 
+def _effect(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Measure every registered campaign up to the date and attribute the orders (gold.effect_*)."""
+    from jobs import effect
+
+    report = effect.run(spark, settings, dt)
+    result.rows_in = report.delivery_rows
+    result.rows_out = report.attributed_orders
+    result.extra = {"balance": report.lines()}
+
+
 DEMO_AUDIENCES = Path(__file__).resolve().parent.parent / "audiences" / "examples"
 """Audience definitions the demo creates after its first date (rule audiences with scheduled packs)."""
 
@@ -120,6 +130,55 @@ def demo_audiences(spark, settings: Settings, dt: _dt.date, folder: Path = DEMO_
                 lines.append(f"  pack {m.destination}: {m.people:,} people, {m.lines:,} lines -> {m.path}")
             except PackTooSmallError as exc:
                 lines.append(f"  pack {schedule['destination']} refused: {exc}")
+    return lines + demo_campaigns(spark, settings, dt)
+
+
+DEMO_CAMPAIGNS = (
+    # (campaign id, media, audience, destination, holdout, true effect: the chance a reached person buys because
+    # of the ad); packs for the platforms the simulation plays (demo.campaigns: md5 platforms)
+    ("TX-DEMO-INTEREST", "tencent", "interested_not_bought", "tencent", 0.2, 0.06),
+    ("OE-DEMO-IMPORTANT", "oceanengine", "important_customers", "oceanengine", 0.2, 0.02),
+)
+
+
+def demo_campaigns(spark, settings: Settings, dt: _dt.date) -> list[str]:
+    """Register the demo campaigns on the example audiences' packs (written again with a holdout) and
+    simulate them on the demo's later dates (:mod:`demo.campaigns`): the daily effect stage measures them.
+
+    Returns:
+        One line per campaign for the console; nothing when the demo has a single date.
+    """
+    import json
+
+    from audiences.errors import AudienceError
+    from demo.campaigns import CampaignSpec, simulate_campaign
+    from jobs import audiences, effect
+
+    args = json.loads((Path(settings.truth_root) / "generation.json").read_text(encoding="utf-8"))
+    last = _dt.date.fromisoformat(args["start"]) + _dt.timedelta(days=int(args["days"]) - 1)
+    if last <= dt:
+        return []
+    lines = []
+    for campaign_id, media, audience, destination, holdout, true_effect in DEMO_CAMPAIGNS:
+        try:
+            v = audiences.show(spark, settings, audience)
+            pack = f"{v.audience_id}/v{v.version}/{destination}"
+            doc = {"campaign_id": campaign_id, "media": media, "pack": pack, "start": dt + _dt.timedelta(days=1),
+                   "end": last, "budget": 2000, "holdout": holdout, "attribution_window_days": 0}  # fmt: skip
+            reg = effect.register(spark, settings, doc, registered_by="demo")
+        except AudienceError as exc:
+            lines.append(f"campaign {campaign_id} not registered: {exc}")
+            continue
+        truth = simulate_campaign(
+            Path(settings.landing_root), Path(settings.truth_root),
+            CampaignSpec(campaign_id, media, Path(settings.packs_root) / pack, doc["start"], last,
+                         true_effect=true_effect, window_days=0),
+        )  # fmt: skip
+        lines += reg.lines()
+        lines.append(
+            f"  simulated: {truth.reached_people:,} reached, {truth.impressions:,} impressions, cost "
+            f"{truth.cost:,.2f}; truth: {truth.true_incremental_purchasers:,} incremental purchasers"
+        )
     return lines
 
 
@@ -130,6 +189,7 @@ def stages() -> list[Stage]:
         Stage("identity", _identity),
         Stage("tags", _tags),
         Stage("audiences", _audiences),
+        Stage("effect", _effect),
     ]
 
 

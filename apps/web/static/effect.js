@@ -60,9 +60,10 @@
   function funnel(el, s) {
     const steps = [["exposed 曝光", s.exposed], ["clicked 点击", s.clicked], ["visited 访问", s.visited],
       ["carted 加购", s.carted], ["purchased 购买", s.purchased]];
+    // a count below the minimum group size arrives as "< k": drawn as an empty bar, named in its label
     window.Charts.bars(el, steps.map(([label, value]) => ({
-      label, value: typeof value === "number" ? value : 0,
-      note: typeof value === "number" ? (s.exposed ? share(value / s.exposed) : "") : String(value),
+      label: typeof value === "number" ? label : `${label} (${value})`, value: typeof value === "number" ? value : 0,
+      note: typeof value === "number" && typeof s.exposed === "number" && s.exposed ? share(value / s.exposed) : "",
     })));
   }
 
@@ -90,6 +91,7 @@
       svg.appendChild(n);
     };
     add("line", { x1: sx(0), x2: sx(0), y1: 4, y2: 34, stroke: "#999", "stroke-dasharray": "3 3" });
+    add("text", { x: sx(0), y: 10, "text-anchor": "middle" }, "0");
     add("rect", { x: sx(x.abs_ci_low), y: 14, width: Math.max(2, sx(x.abs_ci_high) - sx(x.abs_ci_low)), height: 10, fill: x.abs_ci_low > 0 ? "#8fd19e" : "#f3c98b", rx: 3 });
     add("circle", { cx: sx(x.abs_lift), cy: 19, r: 5, fill: "#2f6fdf" });
     add("text", { x: sx(x.abs_ci_low), y: 45, "text-anchor": "middle" }, format(x.abs_ci_low));
@@ -102,7 +104,7 @@
   function campaignCard(r, s) {
     const { h } = window.cdpUi;
     const funnelEl = h("div", { "data-testid": "effect-funnel" });
-    const trendEl = h("div", { "data-testid": "effect-trend" });
+    const trendEl = h("div", { "data-testid": "effect-trend", style: "max-width: 720px" });
     const lifts = r.lift.filter((x) => x.campaign_id === s.campaign_id);
     const card = h("div", { class: "card", "data-testid": `effect-${s.campaign_id}` },
       h("h2", {}, `${s.name || s.campaign_id} · ${s.media}`),
