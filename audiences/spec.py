@@ -10,6 +10,7 @@ A definition is either a bare rule (see :mod:`audiences.rules`) or a document::
     engaged: {creators: [kol_001], within_days: 30}   # an engagement audience (a rule in short form)
     exports:                             # optional: packs written after every refresh
       - {destination: tencent, id_types: [phone, oaid]}
+      - {destination: oceanengine, campaign_id: OE-2026-11-A, holdout: 0.1}   # a campaign's packs, with control
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class ExportSchedule:
 
     destination: str
     id_types: tuple[str, ...] = ()
+    campaign_id: str | None = None
+    """The campaign the packs are for: its control group (``holdout``) is kept out (effect analysis)."""
+    holdout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,9 @@ class AudienceSpec:
             doc["seed"] = {"path": self.seed.path, "id_type": self.seed.id_type}
         if self.exports:
             doc["exports"] = [
-                {"destination": e.destination, "id_types": list(e.id_types)} for e in self.exports
+                {"destination": e.destination, "id_types": list(e.id_types)}
+                | ({"campaign_id": e.campaign_id, "holdout": e.holdout} if e.campaign_id else {})
+                for e in self.exports
             ]
         return doc
 
@@ -141,7 +147,17 @@ def _exports(value: Any) -> tuple[ExportSchedule, ...]:
         ids = item.get("id_types") or []
         if not isinstance(ids, list):
             raise RuleError(f"audience definition: exports[{i}].id_types is a list of ID types")
-        out.append(ExportSchedule(str(item["destination"]), tuple(str(t) for t in ids)))
+        campaign, holdout = item.get("campaign_id"), item.get("holdout", 0.0)
+        if holdout and not campaign:
+            raise RuleError(f"audience definition: exports[{i}].holdout needs the campaign_id it is kept for")
+        if not isinstance(holdout, int | float) or not 0 <= holdout <= 0.5:
+            raise RuleError(f"audience definition: exports[{i}].holdout is a share from 0 to 0.5")
+        out.append(
+            ExportSchedule(
+                str(item["destination"]), tuple(str(t) for t in ids), str(campaign) if campaign else None,
+                float(holdout),
+            )
+        )
     return tuple(out)
 
 

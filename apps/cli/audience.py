@@ -284,6 +284,10 @@ def export_cmd(
         typer.Option(help="Minimum people (default: the min_pack_size setting, CDP_MIN_PACK_SIZE, 1,000)."),
     ] = None,
     by: Annotated[str | None, typer.Option(help="Author recorded in the manifest.")] = None,
+    campaign_id: Annotated[
+        str | None, typer.Option(help="The campaign the pack is for (its groups are kept for cdp effect).")
+    ] = None,
+    holdout: Annotated[float, typer.Option(help="Share kept out of the pack as the campaign's control.")] = 0.0,
     data_root: DataRoot = None,
 ) -> None:
     """Write a pack (人群包) under packs/<audience>/<version>/<destination>/ with its manifest."""
@@ -301,6 +305,8 @@ def export_cmd(
         id_types=types,
         min_size=min_size,
         created_by=by,
+        campaign_id=campaign_id,
+        holdout=holdout,
     )
     console.print(
         f"{m.audience_id} v{m.version} -> {m.destination}: {m.people:,} people, {m.lines:,} lines in "
@@ -313,6 +319,8 @@ def export_cmd(
             f"  {t} ({c['platform_type']}): {c['lines']:,} lines"
             + (f"; skipped {skipped}" if skipped else "")
         )
+    if m.holdout:
+        console.print(f"  campaign {m.holdout['campaign_id']}: {m.holdout['control_people']:,} people held out")
     console.print(f"pack: {m.path}")
 
 

@@ -99,7 +99,8 @@ def _written_packs(ctx: AudienceContext) -> set[tuple[str, int, str]]:
 
 def _schedules(v: AudienceVersion) -> list[ExportSchedule]:
     return [
-        ExportSchedule(e["destination"], tuple(e.get("id_types") or ()))
+        ExportSchedule(e["destination"], tuple(e.get("id_types") or ()), e.get("campaign_id"),
+                       float(e.get("holdout") or 0.0))  # fmt: skip
         for e in v.definition.get("exports") or []
     ]
 
@@ -135,7 +136,8 @@ def _export_scheduled(
             continue
         try:
             m = export(ctx.spark, ctx.settings, v.audience_id, schedule.destination, version=v.version,
-                       id_types=list(schedule.id_types) or None, created_by=created_by)  # fmt: skip
+                       id_types=list(schedule.id_types) or None, created_by=created_by,
+                       campaign_id=schedule.campaign_id, holdout=schedule.holdout)  # fmt: skip
             report.exports.append(f"{v.audience_id}@{v.version} -> {schedule.destination}: {m.lines:,} lines")
         except PackTooSmallError as exc:
             report.refused.append(str(exc))

@@ -86,3 +86,18 @@ def test_the_python_and_spark_holdout_scores_agree(spark) -> None:
     )
     for r in df.collect():
         assert r["score"] == pytest.approx(holdout_score(r["oneid"], "OE-1"), abs=1e-12)
+
+
+def test_scheduled_exports_carry_a_campaign_and_its_holdout() -> None:
+    from audiences.errors import RuleError
+    from audiences.spec import parse_audience
+
+    doc = {"name": "x", "rule": {"all": [{"tag": "gender", "op": "=", "value": "F"}]},
+           "exports": [{"destination": "oceanengine", "campaign_id": "OE-1", "holdout": 0.1}, {"destination": "csv"}]}  # fmt: skip
+    spec = parse_audience(doc)
+    assert (spec.exports[0].campaign_id, spec.exports[0].holdout) == ("OE-1", 0.1)
+    assert spec.exports[1].campaign_id is None
+    assert spec.document()["exports"][0] == {"destination": "oceanengine", "id_types": [], "campaign_id": "OE-1",
+                                             "holdout": 0.1}  # fmt: skip
+    with pytest.raises(RuleError, match=r"exports\[0\].holdout needs the campaign_id"):
+        parse_audience(doc | {"exports": [{"destination": "csv", "holdout": 0.1}]})
