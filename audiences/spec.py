@@ -10,7 +10,7 @@ A definition is either a bare rule (see :mod:`audiences.rules`) or a document::
     engaged: {creators: [kol_001], within_days: 30}   # an engagement audience (a rule in short form)
     exports:                             # optional: packs written after every refresh
       - {destination: tencent, id_types: [phone, oaid]}
-      - {destination: oceanengine, campaign_id: OE-2026-11-A, holdout: 0.1}   # a campaign's packs, with control
+      - {destination: oceanengine, campaign_id: OE-2026-11-A, holdout: 0.1}   # a campaign's packs
 """
 
 from __future__ import annotations
@@ -154,7 +154,9 @@ def _exports(value: Any) -> tuple[ExportSchedule, ...]:
             raise RuleError(f"audience definition: exports[{i}].holdout is a share from 0 to 0.5")
         out.append(
             ExportSchedule(
-                str(item["destination"]), tuple(str(t) for t in ids), str(campaign) if campaign else None,
+                str(item["destination"]),
+                tuple(str(t) for t in ids),
+                str(campaign) if campaign else None,
                 float(holdout),
             )
         )

@@ -38,16 +38,37 @@ def effect_bench(spark, settings: Settings, day: _dt.date, console: Console) -> 
     with measure("effect: register (packs with holdout)") as r:
         v = audiences.create(spark, settings, AUDIENCE, dt=day, created_by="bench")
         for campaign_id, media, holdout, _ in CAMPAIGNS:
-            effect.register(spark, settings, {"campaign_id": campaign_id, "media": media,
-                            "pack": f"{v.audience_id}/v{v.version}/{media}", "start": nxt, "end": nxt,
-                            "holdout": holdout, "attribution_window_days": 0, "budget": 10_000}, registered_by="bench")  # fmt: skip
+            effect.register(
+                spark,
+                settings,
+                {
+                    "campaign_id": campaign_id,
+                    "media": media,
+                    "pack": f"{v.audience_id}/v{v.version}/{media}",
+                    "start": nxt,
+                    "end": nxt,
+                    "holdout": holdout,
+                    "attribution_window_days": 0,
+                    "budget": 10_000,
+                },
+                registered_by="bench",
+            )
         r.rows_in = v.size
     results.append(r)
     with measure("effect: simulate campaigns") as r:
         for campaign_id, media, _, true_effect in CAMPAIGNS:
-            spec = CampaignSpec(campaign_id, media, Path(settings.packs_root) / v.audience_id / f"v{v.version}" / media,
-                                nxt, nxt, true_effect=true_effect, window_days=0)  # fmt: skip
-            truths[campaign_id] = simulate_campaign(Path(settings.landing_root), Path(settings.truth_root), spec)
+            spec = CampaignSpec(
+                campaign_id,
+                media,
+                Path(settings.packs_root) / v.audience_id / f"v{v.version}" / media,
+                nxt,
+                nxt,
+                true_effect=true_effect,
+                window_days=0,
+            )
+            truths[campaign_id] = simulate_campaign(
+                Path(settings.landing_root), Path(settings.truth_root), spec
+            )
         r.rows_out = sum(t.impressions for t in truths.values())
     results.append(r)
     with measure(f"effect: ingest {nxt}") as r:
@@ -68,10 +89,20 @@ def effect_bench(spark, settings: Settings, day: _dt.date, console: Console) -> 
         x = lifts.get(campaign_id) or {}
         low, high = x.get("incremental_ci_low"), x.get("incremental_ci_high")
         covered = low is not None and low <= t.true_incremental_purchasers <= high
-        table.add_row(campaign_id, f"{x.get('treatment_n', 0):,}", f"{x.get('control_n', 0):,}",
-                      f"{x.get('incremental') or 0:,.0f}", f"{low or 0:,.0f} to {high or 0:,.0f}",
-                      f"{t.true_incremental_purchasers:,}", str(covered))  # fmt: skip
-        out["campaigns"][campaign_id] = {"measured": x.get("incremental"), "ci": [low, high],
-                                         "truth": t.true_incremental_purchasers, "covered": covered}  # fmt: skip
+        table.add_row(
+            campaign_id,
+            f"{x.get('treatment_n', 0):,}",
+            f"{x.get('control_n', 0):,}",
+            f"{x.get('incremental') or 0:,.0f}",
+            f"{low or 0:,.0f} to {high or 0:,.0f}",
+            f"{t.true_incremental_purchasers:,}",
+            str(covered),
+        )
+        out["campaigns"][campaign_id] = {
+            "measured": x.get("incremental"),
+            "ci": [low, high],
+            "truth": t.true_incremental_purchasers,
+            "covered": covered,
+        }
     console.print(table)
     return out

@@ -61,7 +61,7 @@ IDENTITY = [_table(t) for t in ("gold.oneid_map", "gold.oneid_changes", "gold.id
 TAGS = [_table(t) for t in ("gold.tags", "gold.profile", "gold.tag_stats")]
 AUDIENCES = [_table(t) for t in ("gold.audiences", "gold.audience_members", "gold.audience_exports")]
 TAG_LAYERS = ("raw", "fact", "model", "predictive")
-EFFECT = [_table(t) for t in ("gold.effect_summary", "gold.effect_daily", "gold.effect_lift", "gold.attribution")]
+EFFECT = [_table(t) for t in ("gold.effect_summary", "gold.effect_lift", "gold.attribution")]
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",

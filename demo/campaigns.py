@@ -29,7 +29,6 @@ daily ingest picks them up like any other file. Only people with a member id or 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import zipfile
@@ -54,18 +53,46 @@ MD5_FORMS = {
     "oaid": lambda v: hashlib.md5(v.lower().encode()).hexdigest(),
 }
 """How the md5 platforms (tencent, oceanengine) hash each ID type (as :mod:`audiences.export` writes them)."""
-SHA256_FORMS = {t: (lambda v: hashlib.sha256(v.encode()).hexdigest()) for t in ("phone", "imei", "idfa", "oaid")}
+SHA256_FORMS = {
+    t: (lambda v: hashlib.sha256(v.encode()).hexdigest()) for t in ("phone", "imei", "idfa", "oaid")
+}
 FORMS = {"tencent": MD5_FORMS, "oceanengine": MD5_FORMS, "csv": SHA256_FORMS}
 DEVICE_TYPES = ("oaid", "idfa", "imei")
 AD_SCHEMA = pa.schema(
     [(c, pa.string()) for c in ("log_id",)]
     + [("event_time", pa.timestamp("us"))]
-    + [(c, pa.string()) for c in ("media", "campaign_id", "adgroup_id", "creative_id", "event_type", "imei", "oaid",
-                                  "idfa", "android_id", "os")]  # fmt: skip
+    + [
+        (c, pa.string())
+        for c in (
+            "media",
+            "campaign_id",
+            "adgroup_id",
+            "creative_id",
+            "event_type",
+            "imei",
+            "oaid",
+            "idfa",
+            "android_id",
+            "os",
+        )
+    ]
     + [("cost", pa.float64())]
 )
-ORDER_COLUMNS = ("order_id", "line_no", "member_id", "phone", "order_time", "channel", "store_id", "sku", "category",
-                 "quantity", "unit_price", "amount", "status")  # fmt: skip
+ORDER_COLUMNS = (
+    "order_id",
+    "line_no",
+    "member_id",
+    "phone",
+    "order_time",
+    "channel",
+    "store_id",
+    "sku",
+    "category",
+    "quantity",
+    "unit_price",
+    "amount",
+    "status",
+)
 
 
 @dataclass(frozen=True)
@@ -140,7 +167,9 @@ def read_pack_lines(folder: Path) -> tuple[dict, dict[str, set[str]]]:
     return manifest, lines
 
 
-def match_people(destination: str, lines: dict[str, set[str]], identifiers: pa.Table) -> dict[int, tuple[str, str]]:
+def match_people(
+    destination: str, lines: dict[str, set[str]], identifiers: pa.Table
+) -> dict[int, tuple[str, str]]:
     """Person id -> the identifier ``(id_type, value)`` through which the platform matched them (as a platform
     matches hashes), a device in preference: the platform serves the campaign on it.
 
@@ -152,8 +181,9 @@ def match_people(destination: str, lines: dict[str, set[str]], identifiers: pa.T
         raise ValueError(f"cannot simulate destination {destination!r}; use one of {', '.join(FORMS)}")
     matched: dict[int, tuple[str, str]] = {}
     ids = identifiers.to_pydict()
-    for id_type, value, person, shared in zip(ids["id_type"], ids["id_value"], ids["person_id"], ids["shared"],
-                                              strict=True):  # fmt: skip
+    for id_type, value, person, shared in zip(
+        ids["id_type"], ids["id_value"], ids["person_id"], ids["shared"], strict=True
+    ):
         if shared or id_type not in forms or id_type not in lines:
             continue
         if forms[id_type](value) in lines[id_type]:
@@ -168,8 +198,9 @@ def _devices(identifiers: pa.Table) -> dict[int, tuple[str, str]]:
     out: dict[int, tuple[str, str]] = {}
     ids = identifiers.to_pydict()
     rank = {t: i for i, t in enumerate(DEVICE_TYPES)}
-    for id_type, value, person, shared in zip(ids["id_type"], ids["id_value"], ids["person_id"], ids["shared"],
-                                              strict=True):  # fmt: skip
+    for id_type, value, person, shared in zip(
+        ids["id_type"], ids["id_value"], ids["person_id"], ids["shared"], strict=True
+    ):
         if shared or id_type not in rank:
             continue
         p = int(person)
@@ -226,7 +257,9 @@ def _people(truth_dir: Path) -> dict[int, dict]:
     }
 
 
-def world_orders(landing_dir: Path, truth_dir: Path, through: date) -> tuple[list[str], dict[int, list[tuple]]]:
+def world_orders(
+    landing_dir: Path, truth_dir: Path, through: date
+) -> tuple[list[str], dict[int, list[tuple]]]:
     """Write the world's own orders for days after the generator's landing days up to ``through`` (the
     generator simulated them for its future window; its arguments in ``generation.json`` rebuild them).
 
@@ -263,8 +296,14 @@ def world_orders(landing_dir: Path, truth_dir: Path, through: date) -> tuple[lis
     return written, natural
 
 
-def _deliver(spec: CampaignSpec, rng: np.random.Generator, reached: list[int], devices: dict, out: _Writer,
-             truth: CampaignTruth) -> dict[int, tuple[int, bool]]:  # fmt: skip
+def _deliver(
+    spec: CampaignSpec,
+    rng: np.random.Generator,
+    reached: list[int],
+    devices: dict,
+    out: _Writer,
+    truth: CampaignTruth,
+) -> dict[int, tuple[int, bool]]:
     """Impressions, clicks and cost of the reached people; returns person -> (first exposure, clicked)."""
     days = (spec.end - spec.start).days + 1
     first: dict[int, tuple[int, bool]] = {}
@@ -279,22 +318,47 @@ def _deliver(spec: CampaignSpec, rng: np.random.Generator, reached: list[int], d
             when = _ts(day, np.array([seconds[k]]))[0]
             t = int((when - datetime(1970, 1, 1)).total_seconds())
             first.setdefault(p, (t, False))
-            row = {"log_id": f"{spec.campaign_id}-{p}-{k}", "event_time": when, "media": spec.media,
-                   "campaign_id": spec.campaign_id, "adgroup_id": f"{spec.campaign_id}-AG1", "creative_id": None,
-                   "event_type": "impression", "imei": None, "oaid": None, "idfa": None, "android_id": None,
-                   "os": "ios" if id_type == "idfa" else "android",
-                   "cost": round(spec.cpm / 1000 * float(rng.lognormal(0, 0.2)), 4)}  # fmt: skip
+            row = {
+                "log_id": f"{spec.campaign_id}-{p}-{k}",
+                "event_time": when,
+                "media": spec.media,
+                "campaign_id": spec.campaign_id,
+                "adgroup_id": f"{spec.campaign_id}-AG1",
+                "creative_id": None,
+                "event_type": "impression",
+                "imei": None,
+                "oaid": None,
+                "idfa": None,
+                "android_id": None,
+                "os": "ios" if id_type == "idfa" else "android",
+                "cost": round(spec.cpm / 1000 * float(rng.lognormal(0, 0.2)), 4),
+            }
             row[id_type] = value
             out.add("ad_delivery", day, row)
             truth.impressions += 1
             truth.cost += row["cost"]
             if rng.random() < spec.ctr:
-                click = dict(row, log_id=row["log_id"] + "-c", event_type="click", cost=0.0,
-                             event_time=when + timedelta(seconds=int(rng.integers(2, 60))))  # fmt: skip
+                click = dict(
+                    row,
+                    log_id=row["log_id"] + "-c",
+                    event_type="click",
+                    cost=0.0,
+                    event_time=when + timedelta(seconds=int(rng.integers(2, 60))),
+                )
                 out.add("ad_delivery", day, click)
-                out.add("events", day, {"event_id": click["log_id"] + "-pv", "event_time": click["event_time"]
-                        + timedelta(seconds=5), "channel": "app", "event_type": "product_view", id_type: value,
-                        "os": row["os"], "page": "campaign_landing"})  # fmt: skip
+                out.add(
+                    "events",
+                    day,
+                    {
+                        "event_id": click["log_id"] + "-pv",
+                        "event_time": click["event_time"] + timedelta(seconds=5),
+                        "channel": "app",
+                        "event_type": "product_view",
+                        id_type: value,
+                        "os": row["os"],
+                        "page": "campaign_landing",
+                    },
+                )
                 truth.clicks += 1
                 clicked = True
         first[p] = (first[p][0], clicked)
@@ -317,8 +381,16 @@ def simulate_campaign(landing_dir: Path, truth_dir: Path, spec: CampaignSpec) ->
     rng = np.random.default_rng([spec.seed, int(hashlib.md5(spec.campaign_id.encode()).hexdigest()[:8], 16)])
     window_end = spec.end + timedelta(days=spec.window_days)
     manifest, lines = read_pack_lines(Path(spec.pack))
-    truth = CampaignTruth(spec.campaign_id, spec.media, str(spec.pack), spec.start.isoformat(), spec.end.isoformat(),
-                          window_end.isoformat(), spec.true_effect, pack_lines=sum(map(len, lines.values())))  # fmt: skip
+    truth = CampaignTruth(
+        spec.campaign_id,
+        spec.media,
+        str(spec.pack),
+        spec.start.isoformat(),
+        spec.end.isoformat(),
+        window_end.isoformat(),
+        spec.true_effect,
+        pack_lines=sum(map(len, lines.values())),
+    )
     identifiers = pq.read_table(truth_dir / "identifiers.parquet")
     matched = match_people(manifest["destination"], lines, identifiers)
     # served on the matched device, or (matched by phone) on one of the person's own devices
@@ -335,12 +407,22 @@ def simulate_campaign(landing_dir: Path, truth_dir: Path, spec: CampaignSpec) ->
     truth.files = out.write()
     folder = truth_dir / "campaigns"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{spec.campaign_id}.json").write_text(json.dumps(asdict(truth), indent=2) + "\n", encoding="utf-8")
+    (folder / f"{spec.campaign_id}.json").write_text(
+        json.dumps(asdict(truth), indent=2) + "\n", encoding="utf-8"
+    )
     return truth
 
 
-def _buy(spec: CampaignSpec, rng: np.random.Generator, first: dict[int, tuple[int, bool]], people: dict[int, dict],
-         natural: dict[int, list[tuple]], devices: dict, out: _Writer, truth: CampaignTruth) -> None:  # fmt: skip
+def _buy(
+    spec: CampaignSpec,
+    rng: np.random.Generator,
+    first: dict[int, tuple[int, bool]],
+    people: dict[int, dict],
+    natural: dict[int, list[tuple]],
+    devices: dict,
+    out: _Writer,
+    truth: CampaignTruth,
+) -> None:
     """Caused orders of the reached people (with their add-to-cart events) and the platform's conversions."""
     start_s = int((datetime.combine(spec.start, datetime.min.time()) - datetime(1970, 1, 1)).total_seconds())
     end_s = start_s + ((spec.end - spec.start).days + 1 + spec.window_days) * SECONDS_PER_DAY
@@ -356,14 +438,39 @@ def _buy(spec: CampaignSpec, rng: np.random.Generator, first: dict[int, tuple[in
         cents = int(ref.SKU_PRICE_CENTS[sku])
         category = ref.CATEGORIES[int(np.searchsorted(ref.SKU_OFFSET, sku, side="right") - 1)]
         order_id = f"OC{when:%Y%m%d}{_digits(spec.campaign_id)}{n:06d}"
-        out.add("orders", when.date(), {"order_id": order_id, "line_no": "1", "member_id": who.get("member_id"),
-                "phone": None if who.get("member_id") else who.get("phone"), "order_time": when.isoformat(sep=" "),
-                "channel": "app", "store_id": None, "sku": ref.SKU_IDS[sku], "category": category, "quantity": "1",
-                "unit_price": f"{cents / 100:.2f}", "amount": f"{cents / 100:.2f}", "status": "paid"})  # fmt: skip
+        out.add(
+            "orders",
+            when.date(),
+            {
+                "order_id": order_id,
+                "line_no": "1",
+                "member_id": who.get("member_id"),
+                "phone": None if who.get("member_id") else who.get("phone"),
+                "order_time": when.isoformat(sep=" "),
+                "channel": "app",
+                "store_id": None,
+                "sku": ref.SKU_IDS[sku],
+                "category": category,
+                "quantity": "1",
+                "unit_price": f"{cents / 100:.2f}",
+                "amount": f"{cents / 100:.2f}",
+                "status": "paid",
+            },
+        )
         id_type, value = devices[p]
-        out.add("events", when.date(), {"event_id": f"{order_id}-cart", "event_time": when - timedelta(minutes=3),
-                "channel": "app", "event_type": "add_to_cart", id_type: value, "sku": ref.SKU_IDS[sku],
-                "category": category})  # fmt: skip
+        out.add(
+            "events",
+            when.date(),
+            {
+                "event_id": f"{order_id}-cart",
+                "event_time": when - timedelta(minutes=3),
+                "channel": "app",
+                "event_type": "add_to_cart",
+                id_type: value,
+                "sku": ref.SKU_IDS[sku],
+                "category": category,
+            },
+        )
         truth.caused_purchasers += 1
         truth.true_incremental_orders += 1
         truth.true_incremental_revenue = round(truth.true_incremental_revenue + cents / 100, 2)
@@ -378,13 +485,26 @@ def _digits(text: str) -> str:
     return f"{int(hashlib.md5(text.encode()).hexdigest()[:12], 16) % 10**9:09d}"
 
 
-def _conversion(spec: CampaignSpec, p: int, t: int, devices: dict, out: _Writer, truth: CampaignTruth) -> None:
+def _conversion(
+    spec: CampaignSpec, p: int, t: int, devices: dict, out: _Writer, truth: CampaignTruth
+) -> None:
     when = datetime(1970, 1, 1) + timedelta(seconds=t + 60)
     id_type, value = devices[p]
-    row = {"log_id": f"{spec.campaign_id}-{p}-conv", "event_time": when, "media": spec.media,
-           "campaign_id": spec.campaign_id, "adgroup_id": f"{spec.campaign_id}-AG1", "creative_id": None,
-           "event_type": "conversion", "imei": None, "oaid": None, "idfa": None, "android_id": None,
-           "os": "ios" if id_type == "idfa" else "android", "cost": 0.0}  # fmt: skip
+    row = {
+        "log_id": f"{spec.campaign_id}-{p}-conv",
+        "event_time": when,
+        "media": spec.media,
+        "campaign_id": spec.campaign_id,
+        "adgroup_id": f"{spec.campaign_id}-AG1",
+        "creative_id": None,
+        "event_type": "conversion",
+        "imei": None,
+        "oaid": None,
+        "idfa": None,
+        "android_id": None,
+        "os": "ios" if id_type == "idfa" else "android",
+        "cost": 0.0,
+    }
     row[id_type] = value
     out.add("ad_delivery", when.date(), row)
     truth.platform_conversions += 1

@@ -133,6 +133,10 @@ def generate(
     finally:
         landing.finish()
     (truth_dir / "bad_rows.json").write_text(json.dumps(bad_rows.counts, indent=2) + "\n", encoding="utf-8")
+    # The arguments, so later simulations (demo.campaigns) rebuild the same people and their future orders.
+    arguments = {"persons": persons, "start": start.isoformat(), "days": days, "history_days": history_days,
+                 "seed": seed, "bad_row_rate": bad_row_rate}  # fmt: skip
+    (truth_dir / "generation.json").write_text(json.dumps(arguments, indent=2) + "\n", encoding="utf-8")
     seconds = perf_counter() - began
     say(f"done: {sum(landing.rows.values()):,} rows in {len(landing.files)} files, {seconds:.1f} s")
     return GenerationSummary(persons, dates, dict(landing.rows), list(landing.files), seconds)
@@ -144,10 +148,6 @@ def _chunks(index: np.ndarray) -> Iterator[np.ndarray]:
         yield index[begin : begin + MAX_PART_ROWS]
 
 
-    # The arguments, so later simulations (demo.campaigns) rebuild the same people and their future orders.
-    arguments = {"persons": persons, "start": start.isoformat(), "days": days, "history_days": history_days,
-                 "seed": seed, "bad_row_rate": bad_row_rate}  # fmt: skip
-    (truth_dir / "generation.json").write_text(json.dumps(arguments, indent=2) + "\n", encoding="utf-8")
 def _day(day: int) -> date:
     """Calendar date of a day number."""
     return EPOCH + timedelta(days=day)

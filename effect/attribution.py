@@ -17,6 +17,7 @@ every order appears under every model and credits of one order and model add up 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
@@ -77,9 +78,7 @@ def rule_credits(touch: DataFrame, *, lookback_days: int = 7, half_life_days: fl
             "time_decay": F.col("_decay"),
         }
         keys = ["order_id", "oneid", "order_time", "amount", "media", "campaign_id"]
-        parts = [
-            ranked.select(*keys, F.lit(m).alias("model"), c.alias("credit")) for m, c in credit.items()
-        ]
+        parts = [ranked.select(*keys, F.lit(m).alias("model"), c.alias("credit")) for m, c in credit.items()]
         out = parts[0]
         for p in parts[1:]:
             out = out.unionByName(p)
@@ -98,12 +97,15 @@ def _unattributed(orders: DataFrame, joined: DataFrame, models: Sequence[str]) -
     touched = joined.select("order_id").distinct()
     alone = orders.join(touched, "order_id", "left_anti")
     return alone.select(
-        "order_id", "oneid", "order_time", "amount",
+        "order_id",
+        "oneid",
+        "order_time",
+        "amount",
         F.explode(F.array(*[F.lit(m) for m in models])).alias("model"),
         F.lit(None).cast("string").alias("media"),
         F.lit(None).cast("string").alias("campaign_id"),
         F.lit(1.0).alias("credit"),
-    )  # fmt: skip
+    )
 
 
 def markov_removal_effects(paths: Iterable[tuple[Sequence[str], int, int]]) -> dict[str, float]:
@@ -122,7 +124,7 @@ def markov_removal_effects(paths: Iterable[tuple[Sequence[str], int, int]]) -> d
         path = list(path)[-MAX_PATH:]
         channels.update(path)
         states = ["(start)", *path]
-        for a, b in zip(states, states[1:], strict=False):
+        for a, b in itertools.pairwise(states):
             counts[(a, b)] += conv + null
         if conv:
             counts[(states[-1], "(conversion)")] += conv
@@ -165,12 +167,16 @@ def markov_paths(touch: DataFrame, orders: DataFrame, *, lookback_days: int = 7)
     touched OneID without an order (its touches as a non-converting path), channels in time order with
     repeats of the same channel in a row collapsed; small enough to collect (one row per distinct path)."""
     channel = F.concat_ws(_SEP, F.coalesce("media", F.lit("None")), F.coalesce("campaign_id", F.lit("None")))
-    conv = orders.transform(_order_touches(touch, lookback_days)).groupBy("order_id").agg(
-        F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t")
+    conv = (
+        orders.transform(_order_touches(touch, lookback_days))
+        .groupBy("order_id")
+        .agg(F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t"))
     )
     buyers = orders.select("oneid").distinct()
-    null = touch.join(buyers, "oneid", "left_anti").groupBy("oneid").agg(
-        F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t")
+    null = (
+        touch.join(buyers, "oneid", "left_anti")
+        .groupBy("oneid")
+        .agg(F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t"))
     )
     path = F.concat_ws(">", F.expr("transform(t, x -> x.c)"))
     both = conv.select(path.alias("path"), F.lit(1).alias("c"), F.lit(0).alias("n")).unionByName(
@@ -195,7 +201,9 @@ def markov_credits(touch: DataFrame, effects: DataFrame, *, lookback_days: int =
 
     def transform(orders: DataFrame) -> DataFrame:
         joined = orders.transform(_order_touches(touch, lookback_days))
-        channels = joined.select("order_id", "oneid", "order_time", "amount", "media", "campaign_id").distinct()
+        channels = joined.select(
+            "order_id", "oneid", "order_time", "amount", "media", "campaign_id"
+        ).distinct()
         with_effect = channels.join(effects, ["media", "campaign_id"], "left").withColumn(
             "effect", F.coalesce(F.col("effect"), F.lit(0.0))
         )
@@ -203,9 +211,15 @@ def markov_credits(touch: DataFrame, effects: DataFrame, *, lookback_days: int =
         total, n = F.sum("effect").over(order), F.count("*").over(order)
         credit = F.when(total > 0, F.col("effect") / total).otherwise(F.lit(1.0) / n)
         credited = with_effect.select(
-            "order_id", "oneid", "order_time", "amount", F.lit(MARKOV).alias("model"), "media", "campaign_id",
+            "order_id",
+            "oneid",
+            "order_time",
+            "amount",
+            F.lit(MARKOV).alias("model"),
+            "media",
+            "campaign_id",
             credit.alias("credit"),
-        ).where(F.col("credit") > 0)  # fmt: skip
+        ).where(F.col("credit") > 0)
         return credited.unionByName(_unattributed(orders, joined, (MARKOV,)))
 
     return transform

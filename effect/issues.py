@@ -32,27 +32,31 @@ ISSUE_COLUMNS = "kind string, campaign_id string, rows long, amount double, deta
 
 
 def _issue(df: DataFrame, kind: str, detail: F.Column, amount: F.Column | None = None) -> DataFrame:
-    return df.groupBy("campaign_id").agg(
-        F.count("*").alias("rows"),
-        (F.sum(amount) if amount is not None else F.lit(None)).cast("double").alias("amount"),
-        detail.alias("detail"),
-    ).select(F.lit(kind).alias("kind"), "campaign_id", "rows", "amount", "detail")
+    return (
+        df.groupBy("campaign_id")
+        .agg(
+            F.count("*").alias("rows"),
+            (F.sum(amount) if amount is not None else F.lit(None)).cast("double").alias("amount"),
+            detail.alias("detail"),
+        )
+        .select(F.lit(kind).alias("kind"), "campaign_id", "rows", "amount", "detail")
+    )
 
 
 def delivery_issues(delivery: DataFrame, campaigns: DataFrame) -> DataFrame:
     """The bad input in delivery logs (``campaign_id, media, event_type, event_time, cost, oneid``) against
     the registered ``campaigns``: ``(kind, campaign_id, rows, amount, detail)``, one row per kind and
     campaign (see the module doc)."""
-    known = campaigns.select(
-        "campaign_id", F.col("media").alias("_media"), "start_date", "end_date"
-    )
+    known = campaigns.select("campaign_id", F.col("media").alias("_media"), "start_date", "end_date")
     tagged = delivery.join(known, "campaign_id", "left")
     unknown = _issue(
         tagged.where(F.col("_media").isNull()),
         "unknown_campaign",
-        F.concat(F.lit("delivery logs of a campaign not registered: "),
-                 F.concat_ws(", ", F.array_sort(F.collect_set("media"))),
-                 F.lit("; register it with cdp campaign register to measure it")),  # fmt: skip
+        F.concat(
+            F.lit("delivery logs of a campaign not registered: "),
+            F.concat_ws(", ", F.array_sort(F.collect_set("media"))),
+            F.lit("; register it with cdp campaign register to measure it"),
+        ),
         F.col("cost"),
     )
     negative = _issue(
@@ -69,19 +73,30 @@ def delivery_issues(delivery: DataFrame, campaigns: DataFrame) -> DataFrame:
             & ((day < F.col("start_date")) | (day > F.col("end_date")))
         ),
         "outside_dates",
-        F.concat(F.lit("delivery on days outside the campaign's dates: "),
-                 F.date_format(F.min(day), "yyyy-MM-dd"), F.lit(" to "), F.date_format(F.max(day), "yyyy-MM-dd")),  # fmt: skip
+        F.concat(
+            F.lit("delivery on days outside the campaign's dates: "),
+            F.date_format(F.min(day), "yyyy-MM-dd"),
+            F.lit(" to "),
+            F.date_format(F.max(day), "yyyy-MM-dd"),
+        ),
         F.col("cost"),
     )
     media = _issue(
         tagged.where(F.col("_media").isNotNull() & (F.lower("media") != F.col("_media"))),
         "wrong_media",
-        F.concat(F.lit("delivery reported by "), F.concat_ws(", ", F.array_sort(F.collect_set("media"))),
-                 F.lit(", not the registered media "), F.first("_media")),  # fmt: skip
+        F.concat(
+            F.lit("delivery reported by "),
+            F.concat_ws(", ", F.array_sort(F.collect_set("media"))),
+            F.lit(", not the registered media "),
+            F.first("_media"),
+        ),
         F.col("cost"),
     )
-    return unknown.unionByName(negative).unionByName(outside).unionByName(media).unionByName(
-        clicks_without_impressions(delivery)
+    return (
+        unknown.unionByName(negative)
+        .unionByName(outside)
+        .unionByName(media)
+        .unionByName(clicks_without_impressions(delivery))
     )
 
 

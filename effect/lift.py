@@ -153,9 +153,24 @@ def conversion_lift(buyers_t: int, n_t: int, buyers_c: int, n_c: int) -> LiftRes
     if warning:
         sentence += f" Warning: {warning}."
     return LiftResult(
-        metric, n_t, n_c, p_t, p_c, diff, low, high, rel, rel_low, rel_high, p_value,
-        inc, inc_low, inc_high, warning=warning, sentence=sentence,
-    )  # fmt: skip
+        metric,
+        n_t,
+        n_c,
+        p_t,
+        p_c,
+        diff,
+        low,
+        high,
+        rel,
+        rel_low,
+        rel_high,
+        p_value,
+        inc,
+        inc_low,
+        inc_high,
+        warning=warning,
+        sentence=sentence,
+    )
 
 
 def revenue_lift(
@@ -204,6 +219,24 @@ def revenue_lift(
         + (f" Warning: {warning}." if warning else "")
     )
     return LiftResult(
-        metric, n_t, n_c, m_t, m_c, diff, low, high, rel, rel_low, rel_high, p_value, inc, inc_low, inc_high,
-        roas, roas_low, roas_high, warning=warning, sentence=sentence,
-    )  # fmt: skip
+        metric,
+        n_t,
+        n_c,
+        m_t,
+        m_c,
+        diff,
+        low,
+        high,
+        rel,
+        rel_low,
+        rel_high,
+        p_value,
+        inc,
+        inc_low,
+        inc_high,
+        roas,
+        roas_low,
+        roas_high,
+        warning=warning,
+        sentence=sentence,
+    )

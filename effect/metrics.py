@@ -102,17 +102,27 @@ def campaign_delivery(delivery: DataFrame) -> DataFrame:
 
 def daily_delivery(delivery: DataFrame) -> DataFrame:
     """The same totals per campaign and day (``day``, the date of ``event_time``)."""
-    return delivery.withColumn("day", F.to_date("event_time")).groupBy("campaign_id", "day").agg(*_delivery_sums())
+    return (
+        delivery.withColumn("day", F.to_date("event_time"))
+        .groupBy("campaign_id", "day")
+        .agg(*_delivery_sums())
+    )
 
 
 def exposures(delivery: DataFrame) -> DataFrame:
     """``(campaign_id, oneid, first_exposed, first_clicked)`` of every OneID the campaign reached: its first
     impression (or first click when the log has no impression before it) and first click."""
     keyed = delivery.where(F.col("oneid").isNotNull())
-    return keyed.groupBy("campaign_id", "oneid").agg(
-        F.min(F.when(F.col("event_type").isin(IMPRESSION, CLICK), F.col("event_time"))).alias("first_exposed"),
-        F.min(F.when(F.col("event_type") == CLICK, F.col("event_time"))).alias("first_clicked"),
-    ).where(F.col("first_exposed").isNotNull())
+    return (
+        keyed.groupBy("campaign_id", "oneid")
+        .agg(
+            F.min(F.when(F.col("event_type").isin(IMPRESSION, CLICK), F.col("event_time"))).alias(
+                "first_exposed"
+            ),
+            F.min(F.when(F.col("event_type") == CLICK, F.col("event_time"))).alias("first_clicked"),
+        )
+        .where(F.col("first_exposed").isNotNull())
+    )
 
 
 def paid_orders(order_lines: DataFrame) -> DataFrame:
@@ -140,8 +150,7 @@ def purchases_after_exposure(campaigns: DataFrame, orders: DataFrame, dt: _dt.da
             exposed.join(windows, "campaign_id")
             .join(orders.select("oneid", "order_id", "order_time", "amount"), "oneid")
             .where(
-                (F.col("order_time") >= F.col("first_exposed"))
-                & (F.to_date("order_time") <= F.col("_last"))
+                (F.col("order_time") >= F.col("first_exposed")) & (F.to_date("order_time") <= F.col("_last"))
             )
             .groupBy("campaign_id", "oneid")
             .agg(F.countDistinct("order_id").alias("orders"), F.sum("amount").alias("revenue"))
@@ -150,9 +159,7 @@ def purchases_after_exposure(campaigns: DataFrame, orders: DataFrame, dt: _dt.da
     return transform
 
 
-def funnel(
-    campaigns: DataFrame, events: DataFrame, orders: DataFrame, dt: _dt.date
-) -> Transform:
+def funnel(campaigns: DataFrame, events: DataFrame, orders: DataFrame, dt: _dt.date) -> Transform:
     """A transform of :func:`exposures` to one row per campaign: ``exposed, clicked, visited, carted,
     purchased``, each the exposed OneIDs that did it after their first exposure and by the end of the
     attribution window (or ``dt``); purchased counts paid orders."""
@@ -173,7 +180,9 @@ def funnel(
         bought = exposed.transform(purchases_after_exposure(campaigns, orders, dt)).select(
             "campaign_id", "oneid", F.lit(1).alias("_purchased")
         )
-        people = base.join(acts, ["campaign_id", "oneid"], "left").join(bought, ["campaign_id", "oneid"], "left")
+        people = base.join(acts, ["campaign_id", "oneid"], "left").join(
+            bought, ["campaign_id", "oneid"], "left"
+        )
         return people.groupBy("campaign_id").agg(
             F.count("*").alias("exposed"),
             F.count("first_clicked").alias("clicked"),
@@ -193,7 +202,8 @@ def group_outcomes(campaigns: DataFrame, orders: DataFrame, dt: _dt.date) -> Tra
     def transform(members: DataFrame) -> DataFrame:
         windows = campaigns.select("campaign_id", F.col("start_date"), _window_end(dt).alias("_last"))
         bought = (
-            members.select("campaign_id", "oneid").distinct()
+            members.select("campaign_id", "oneid")
+            .distinct()
             .join(windows, "campaign_id")
             .join(orders.select("oneid", "order_id", "order_time", "amount"), "oneid")
             .where(
@@ -202,8 +212,10 @@ def group_outcomes(campaigns: DataFrame, orders: DataFrame, dt: _dt.date) -> Tra
             .groupBy("campaign_id", "oneid")
             .agg(F.countDistinct("order_id").alias("_orders"), F.sum("amount").alias("_revenue"))
         )
-        per_person = members.select("campaign_id", "oneid", "arm").distinct().join(
-            bought, ["campaign_id", "oneid"], "left"
+        per_person = (
+            members.select("campaign_id", "oneid", "arm")
+            .distinct()
+            .join(bought, ["campaign_id", "oneid"], "left")
         )
         revenue = F.coalesce(F.col("_revenue"), F.lit(0.0))
         return per_person.groupBy("campaign_id", "arm").agg(

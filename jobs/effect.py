@@ -2,7 +2,8 @@
 
     gold.campaigns (registered: campaign -> pack, media, dates, budget, holdout share)
     gold.campaign_holdouts (written at export: pack members = treatment, held-out people = control)
-    silver.ad_events (up to dt) -- OneIDs (gold.oneid_map, latest <= dt) --> delivery with oneid (NULL: unmatched)
+    silver.ad_events (up to dt) -- OneIDs (gold.oneid_map, latest <= dt) --> delivery with oneid (NULL:
+        unmatched)
     silver.orders -> paid orders with oneid;  silver.events -> 1P behaviour with oneid
         -> gold.effect_issues   bad input, reported (unknown campaigns, negative cost, clicks without
                                 impressions, delivery outside the dates or on other media, no pack)
@@ -68,14 +69,24 @@ from effect.issues import ISSUE_COLUMNS
 from jobs.effect_groups import HOLDOUTS
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 log = logging.getLogger(__name__)
 
 CAMPAIGNS = "gold.campaigns"
-SUMMARY, DAILY, LIFT, AIPL = "gold.effect_summary", "gold.effect_daily", "gold.effect_lift", "gold.effect_aipl"
+SUMMARY, DAILY, LIFT, AIPL = (
+    "gold.effect_summary",
+    "gold.effect_daily",
+    "gold.effect_lift",
+    "gold.effect_aipl",
+)
 ATTRIBUTION, ISSUES = "gold.attribution", "gold.effect_issues"
-MAP, PROFILE, EXPORTS, MEMBERS = "gold.oneid_map", "gold.profile", "gold.audience_exports", "gold.audience_members"
+MAP, PROFILE, EXPORTS, MEMBERS = (
+    "gold.oneid_map",
+    "gold.profile",
+    "gold.audience_exports",
+    "gold.audience_members",
+)
 VIEWS = {"ad_events": "silver.ad_events", "orders": "silver.orders", "events": "silver.events"}
 ATTRIBUTION_DAYS = 30
 """Orders of this many days up to dt are attributed (more when a registered campaign started earlier)."""
@@ -106,7 +117,8 @@ class Registration:
         ]
         if self.exported:
             out.append(
-                f"  pack written with the holdout: {self.people:,} people in the pack, {self.control:,} held out "
+                f"  pack written with the holdout: {self.people:,} people in the pack, "
+                f"{self.control:,} held out "
                 f"-> {self.pack_path} (upload this pack)"
             )
         elif self.pack_path:
@@ -116,7 +128,9 @@ class Registration:
 
 def _manifest(settings: Settings, campaign: Campaign) -> dict[str, Any] | None:
     pack = campaign.pack
-    path = Path(settings.packs_root) / pack.audience_id / f"v{pack.version}" / pack.destination / "manifest.json"
+    path = (
+        Path(settings.packs_root) / pack.audience_id / f"v{pack.version}" / pack.destination / "manifest.json"
+    )
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -156,9 +170,16 @@ def register(
     result = Registration(c, pack_path=(manifest or {}).get("path"))
     if export_pack and (manifest is None or (c.holdout > 0 and not same)):
         m = export(
-            spark, settings, c.pack.audience_id, c.pack.destination, version=c.pack.version,
-            id_types=id_types, created_by=registered_by, campaign_id=c.campaign_id, holdout=c.holdout,
-        )  # fmt: skip
+            spark,
+            settings,
+            c.pack.audience_id,
+            c.pack.destination,
+            version=c.pack.version,
+            id_types=id_types,
+            created_by=registered_by,
+            campaign_id=c.campaign_id,
+            holdout=c.holdout,
+        )
         result = Registration(c, m.path, m.people, int((m.holdout or {}).get("control_people") or 0), True)
     row = c.to_row() | {
         "registered_at": _dt.datetime.now(_dt.UTC).replace(tzinfo=None, microsecond=0),
@@ -204,7 +225,8 @@ class EffectReport:
         ]
         for s in self.summaries:
             out.append(
-                f"  {s['campaign_id']}: reach {s['reach']:,}, {s['impressions']:,} impressions, {s['clicks']:,} "
+                f"  {s['campaign_id']}: reach {s['reach']:,}, {s['impressions']:,} impressions, "
+                f"{s['clicks']:,} "
                 f"clicks, cost {s['cost']:,.2f}, CPM {_f(s['cpm'])}, CTR {_p(s['ctr'])}, revenue "
                 f"{s['revenue']:,.2f}, ROAS {_f(s['roas'])}"
             )
@@ -214,9 +236,14 @@ class EffectReport:
             if len(found) > 3:  # e.g. the delivery logs of every campaign nobody registered: one line
                 names = ", ".join(str(i["campaign_id"]) for i in found[:5])
                 rows = sum(i["rows"] for i in found)
-                out.append(f"  ISSUE {kind}: {len(found)} campaigns ({names}, ...), {rows:,} rows; {found[0]['detail']}")
+                out.append(
+                    f"  ISSUE {kind}: {len(found)} campaigns ({names}, ...), {rows:,} rows; "
+                    + found[0]["detail"]
+                )
                 continue
-            out += [f"  ISSUE {kind} {i['campaign_id'] or ''}: {i['rows']:,} rows; {i['detail']}" for i in found]
+            out += [
+                f"  ISSUE {kind} {i['campaign_id'] or ''}: {i['rows']:,} rows; {i['detail']}" for i in found
+            ]
         return out
 
 
@@ -328,9 +355,14 @@ def _inputs(ctx: RunContext) -> _Inputs:
     keyed, rows = _keyed(ctx, "ad_events", oneid_map, touch_since, "event_time")
     ids = keyed.select("log_id", "oneid").dropDuplicates(["log_id"])
     delivery = rows.join(ids, "log_id", "left").select(
-        "log_id", "event_time", F.lower("media").alias("media"), "campaign_id", F.lower("event_type").alias("event_type"),
-        F.col("cost").cast("double").alias("cost"), "oneid",
-    )  # fmt: skip
+        "log_id",
+        "event_time",
+        F.lower("media").alias("media"),
+        "campaign_id",
+        F.lower("event_type").alias("event_type"),
+        F.col("cost").cast("double").alias("cost"),
+        "oneid",
+    )
     delivery = ctx.checkpoint(delivery, "delivery")
     order_lines, _ = _keyed(ctx, "orders", oneid_map, since, "order_time")
     orders = ctx.checkpoint(order_lines.transform(paid_orders), "orders")
@@ -407,8 +439,10 @@ def _summaries(ctx: RunContext, inputs: _Inputs, issues: list[dict]) -> list[dic
     daily = daily.transform(with_cost_figures).drop("revenue", "cpa", "cvr", "roas", "roi")
     ctx.lake.replace_dt(DAILY, daily, ctx.dt)
     exposed = ctx.checkpoint(valid.transform(exposures), "exposures")
-    bought = exposed.transform(purchases_after_exposure(c, inputs.orders, ctx.dt)).groupBy("campaign_id").agg(
-        F.count("*").alias("buyers"), F.sum("orders").alias("orders"), F.sum("revenue").alias("revenue")
+    bought = (
+        exposed.transform(purchases_after_exposure(c, inputs.orders, ctx.dt))
+        .groupBy("campaign_id")
+        .agg(F.count("*").alias("buyers"), F.sum("orders").alias("orders"), F.sum("revenue").alias("revenue"))
     )
     steps = exposed.transform(funnel(c, inputs.events, inputs.orders, ctx.dt))
     groups = inputs.members.groupBy("campaign_id").agg(
@@ -416,12 +450,38 @@ def _summaries(ctx: RunContext, inputs: _Inputs, issues: list[dict]) -> list[dic
         F.sum((F.col("arm") == "control").cast("long")).alias("control"),
     )
     window_end = F.least(F.date_add("end_date", F.col("attribution_window_days")), F.lit(ctx.dt))
-    zero = ["impressions", "clicks", "conversions", "cost", "reach", "clickers", "unmatched_impressions",
-            "buyers", "orders", "revenue", "members", "control", "exposed", "clicked", "visited", "carted",
-            "purchased"]  # fmt: skip
+    zero = [
+        "impressions",
+        "clicks",
+        "conversions",
+        "cost",
+        "reach",
+        "clickers",
+        "unmatched_impressions",
+        "buyers",
+        "orders",
+        "revenue",
+        "members",
+        "control",
+        "exposed",
+        "clicked",
+        "visited",
+        "carted",
+        "purchased",
+    ]
     summary = (
-        c.select("campaign_id", "name", "media", "audience_id", "version", "destination", "start_date",
-                 "end_date", window_end.alias("window_end"), "budget")  # fmt: skip
+        c.select(
+            "campaign_id",
+            "name",
+            "media",
+            "audience_id",
+            "version",
+            "destination",
+            "start_date",
+            "end_date",
+            window_end.alias("window_end"),
+            "budget",
+        )
         .join(valid.transform(campaign_delivery), "campaign_id", "left")
         .join(bought, "campaign_id", "left")
         .join(steps, "campaign_id", "left")
@@ -453,8 +513,15 @@ def _lifts(ctx: RunContext, inputs: _Inputs, summaries: list[dict]) -> list[dict
         k = by[campaign_id].get("control") or {"people": 0, "buyers": 0, "revenue": 0.0, "revenue_sq": 0.0}
         results = (
             conversion_lift(t["buyers"], t["people"], k["buyers"], k["people"]),
-            revenue_lift(t["revenue"], t["revenue_sq"], t["people"], k["revenue"], k["revenue_sq"], k["people"],
-                         cost.get(campaign_id)),  # fmt: skip
+            revenue_lift(
+                t["revenue"],
+                t["revenue_sq"],
+                t["people"],
+                k["revenue"],
+                k["revenue_sq"],
+                k["people"],
+                cost.get(campaign_id),
+            ),
         )
         rows += [{"campaign_id": campaign_id, **x.to_row()} for x in results]
     contract = ctx.lake.contracts[LIFT]
@@ -481,9 +548,12 @@ def _aipl(ctx: RunContext, inputs: _Inputs) -> None:
         before_dt = ctx.lake.latest_dt(PROFILE, before=r["start_date"])
         if before_dt is None or after_dt is None:
             continue
-        stage = {d: ctx.read_dt(PROFILE, d).select(F.col("oneid").cast("string").alias("oneid"),
-                                                    F.col("aipl_stage").alias("stage"))
-                 for d in (before_dt, after_dt)}  # fmt: skip
+        stage = {
+            d: ctx.read_dt(PROFILE, d).select(
+                F.col("oneid").cast("string").alias("oneid"), F.col("aipl_stage").alias("stage")
+            )
+            for d in (before_dt, after_dt)
+        }
         members = inputs.members.where(F.col("campaign_id") == r["campaign_id"])
         parts.append(
             members.transform(aipl_transitions(stage[before_dt], stage[after_dt])).withColumn(
@@ -519,7 +589,7 @@ def _split(key: str) -> tuple[str | None, str | None]:
     return (None if media == "None" else media), (None if campaign == "None" else campaign)
 
 
-# ---- reading the report -------------------------------------------------------------------------------------
+# ---- reading the report ----------------------------------------------------------------------------------
 
 
 def report(
@@ -534,9 +604,13 @@ def report(
     """
     lake = Lake.from_settings(spark, settings)
     campaigns = list_campaigns(spark, settings)
-    chosen = [c for c in campaigns if c.campaign_id == key] or [c for c in campaigns if c.pack.audience_id == key]
+    chosen = [c for c in campaigns if c.campaign_id == key] or [
+        c for c in campaigns if c.pack.audience_id == key
+    ]
     if not chosen:
-        known = ", ".join(sorted({c.campaign_id for c in campaigns} | {c.pack.audience_id for c in campaigns}))
+        known = ", ".join(
+            sorted({c.campaign_id for c in campaigns} | {c.pack.audience_id for c in campaigns})
+        )
         raise UnknownCampaignError(
             f"{key!r} is neither a registered campaign nor an audience with one"
             + (f"; registered: {known}" if known else "; register one with cdp campaign register")

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 HOLDOUTS = "gold.campaign_holdouts"
 
 
-def hold_out(lake: Lake, frame: pd.DataFrame, campaign_id: str, share: float) -> tuple[pd.DataFrame, set[str]]:
+def hold_out(
+    lake: Lake, frame: pd.DataFrame, campaign_id: str, share: float
+) -> tuple[pd.DataFrame, set[str]]:
     """Keep a campaign's control group out of a pack's lines (:mod:`effect.holdout`).
 
     Args:
@@ -38,14 +40,21 @@ def hold_out(lake: Lake, frame: pd.DataFrame, campaign_id: str, share: float) ->
     eligible = frame.loc[frame["line"].notna(), "oneid"].astype(str).unique()
     already: list[str] = []
     if lake.exists(HOLDOUTS):
-        stored = lake.read(HOLDOUTS).where((F.col("campaign_id") == campaign_id) & (F.col("arm") == "control"))
+        stored = lake.read(HOLDOUTS).where(
+            (F.col("campaign_id") == campaign_id) & (F.col("arm") == "control")
+        )
         already = [r[0] for r in stored.select("oneid").distinct().collect()]
     control = control_oneids(eligible, campaign_id, share, already)
     return frame[~frame["oneid"].astype(str).isin(control)], control
 
 
 def store_groups(
-    lake: Lake, campaign_id: str, pack: tuple[str, int, str], treatment: set[str], control: set[str], share: float
+    lake: Lake,
+    campaign_id: str,
+    pack: tuple[str, int, str],
+    treatment: set[str],
+    control: set[str],
+    share: float,
 ) -> None:
     """Replace the groups of one pack of a campaign in ``gold.campaign_holdouts``.
 
@@ -61,7 +70,9 @@ def store_groups(
 
     audience_id, version, destination = pack
     now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None, microsecond=0)
-    people = [(o, arm) for arm, group in (("treatment", treatment), ("control", control)) for o in sorted(group)]
+    people = [
+        (o, arm) for arm, group in (("treatment", treatment), ("control", control)) for o in sorted(group)
+    ]
     pdf = pd.DataFrame(
         {
             "campaign_id": campaign_id,
@@ -76,7 +87,11 @@ def store_groups(
         },
         index=range(len(people)),
     )
-    frame = lake.spark.createDataFrame(pdf, lake.contracts[HOLDOUTS].ddl) if people else lake.spark.createDataFrame([], lake.contracts[HOLDOUTS].ddl)
+    frame = (
+        lake.spark.createDataFrame(pdf, lake.contracts[HOLDOUTS].ddl)
+        if people
+        else lake.spark.createDataFrame([], lake.contracts[HOLDOUTS].ddl)
+    )
     with lake.lock(HOLDOUTS):
         if lake.exists(HOLDOUTS):
             lake.delete(

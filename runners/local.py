@@ -134,8 +134,8 @@ def demo_audiences(spark, settings: Settings, dt: _dt.date, folder: Path = DEMO_
 
 
 DEMO_CAMPAIGNS = (
-    # (campaign id, media, audience, destination, holdout, true effect: the chance a reached person buys because
-    # of the ad); packs for the platforms the simulation plays (demo.campaigns: md5 platforms)
+    # (campaign id, media, audience, destination, holdout, true effect: the chance a reached person buys
+    # because of the ad); packs for the platforms the simulation plays (demo.campaigns: md5 platforms)
     ("TX-DEMO-INTEREST", "tencent", "interested_not_bought", "tencent", 0.2, 0.06),
     ("OE-DEMO-IMPORTANT", "oceanengine", "important_customers", "oceanengine", 0.2, 0.02),
 )
@@ -163,8 +163,9 @@ def demo_campaigns(spark, settings: Settings, dt: _dt.date) -> list[str]:
         try:
             v = audiences.show(spark, settings, audience)
             pack = f"{v.audience_id}/v{v.version}/{destination}"
-            doc = {"campaign_id": campaign_id, "media": media, "pack": pack, "start": dt + _dt.timedelta(days=1),
-                   "end": last, "budget": 2000, "holdout": holdout, "attribution_window_days": 0}  # fmt: skip
+            start = dt + _dt.timedelta(days=1)
+            doc = {"campaign_id": campaign_id, "media": media, "pack": pack, "start": start, "end": last,
+                   "budget": 2000, "holdout": holdout, "attribution_window_days": 0}  # fmt: skip
             reg = effect.register(spark, settings, doc, registered_by="demo")
         except AudienceError as exc:
             lines.append(f"campaign {campaign_id} not registered: {exc}")

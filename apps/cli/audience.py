@@ -287,7 +287,7 @@ def export_cmd(
     campaign_id: Annotated[
         str | None, typer.Option(help="The campaign the pack is for (its groups are kept for cdp effect).")
     ] = None,
-    holdout: Annotated[float, typer.Option(help="Share kept out of the pack as the campaign's control.")] = 0.0,
+    holdout: Annotated[float, typer.Option(help="Share held out as the campaign's control.")] = 0.0,
     data_root: DataRoot = None,
 ) -> None:
     """Write a pack (人群包) under packs/<audience>/<version>/<destination>/ with its manifest."""
@@ -320,7 +320,8 @@ def export_cmd(
             + (f"; skipped {skipped}" if skipped else "")
         )
     if m.holdout:
-        console.print(f"  campaign {m.holdout['campaign_id']}: {m.holdout['control_people']:,} people held out")
+        held = m.holdout
+        console.print(f"  campaign {held['campaign_id']}: {held['control_people']:,} people held out")
     console.print(f"pack: {m.path}")
 
 

@@ -56,25 +56,42 @@ def _run(fn, *args, **kwargs):
 
 @campaign_app.command("register")
 def register_cmd(
-    pack: Annotated[str, typer.Option(help="<audience>/v<N>/<destination>, e.g. interested_not_bought/v1/oceanengine")],
+    pack: Annotated[
+        str, typer.Option(help="<audience>/v<N>/<destination>, e.g. interested_not_bought/v1/oceanengine")
+    ],
     media: Annotated[str, typer.Option(help="oceanengine | tencent | kuaishou | baidu | ...")],
-    campaign_id: Annotated[str, typer.Option(help="The platform's campaign id (campaign_id of the delivery logs).")],
+    campaign_id: Annotated[
+        str, typer.Option(help="The platform's campaign id (campaign_id of the delivery logs).")
+    ],
     start: Annotated[_dt.date, date_option("First day of delivery (YYYY-MM-DD).")],
     end: Annotated[_dt.date, date_option("Last day of delivery (YYYY-MM-DD).")],
     budget: Annotated[float | None, typer.Option(help="Budget in CNY.")] = None,
-    holdout: Annotated[float, typer.Option(help="Share of the audience kept out of the pack as control.")] = 0.0,
-    window: Annotated[int, typer.Option(help="Attribution window: days after the end whose purchases count.")] = 7,
+    holdout: Annotated[
+        float, typer.Option(help="Share of the audience kept out of the pack as control.")
+    ] = 0.0,
+    window: Annotated[
+        int, typer.Option(help="Attribution window: days after the end whose purchases count.")
+    ] = 7,
     name: Annotated[str | None, typer.Option(help="A display name.")] = None,
     no_export: Annotated[bool, typer.Option(help="Record only; the pack is exported later.")] = False,
     by: Annotated[str | None, typer.Option(help="Author recorded in the registry.")] = None,
     data_root: DataRoot = None,
 ) -> None:
-    """Record which campaign used which pack; with --holdout the pack is (re)written with the control kept out."""
+    """Record which campaign used which pack; with --holdout the pack is (re)written without the control."""
     from effect import CampaignError
     from jobs import effect as job
 
-    document = {"campaign_id": campaign_id, "media": media, "pack": pack, "start": start, "end": end,
-                "budget": budget, "holdout": holdout, "attribution_window_days": window, "name": name}  # fmt: skip
+    document = {
+        "campaign_id": campaign_id,
+        "media": media,
+        "pack": pack,
+        "start": start,
+        "end": end,
+        "budget": budget,
+        "holdout": holdout,
+        "attribution_window_days": window,
+        "name": name,
+    }
     try:
         from effect import plan_campaign
 
@@ -95,16 +112,24 @@ def list_cmd(data_root: DataRoot = None) -> None:
     spark, settings = _env(data_root)
     campaigns = job.list_campaigns(spark, settings)
     if not campaigns:
-        console.print("no campaign registered; cdp campaign register --pack <audience>/v<N>/<destination> ...")
+        console.print(
+            "no campaign registered; cdp campaign register --pack <audience>/v<N>/<destination> ..."
+        )
         return
     table = Table(title="campaigns (gold.campaigns)")
     for col in ("campaign", "media", "pack", "start", "end", "budget", "holdout", "window"):
         table.add_column(col)
     for c in campaigns:
         table.add_row(
-            c.campaign_id, c.media, str(c.pack), str(c.start), str(c.end),
-            "-" if c.budget is None else f"{c.budget:,.0f}", f"{c.holdout:.0%}", f"{c.attribution_window_days} d",
-        )  # fmt: skip
+            c.campaign_id,
+            c.media,
+            str(c.pack),
+            str(c.start),
+            str(c.end),
+            "-" if c.budget is None else f"{c.budget:,.0f}",
+            f"{c.holdout:.0%}",
+            f"{c.attribution_window_days} d",
+        )
     console.print(table)
 
 
@@ -114,7 +139,7 @@ def run_cmd(
     no_markov: Annotated[bool, typer.Option(help="Skip the data-driven Markov attribution.")] = False,
     data_root: DataRoot = None,
 ) -> None:
-    """Measure every registered campaign up to a date and attribute the orders (gold.effect_*, gold.attribution)."""
+    """Measure the registered campaigns up to a date; attribute the orders (gold.effect_*, attribution)."""
     from jobs import effect as job
 
     spark, settings = _env(data_root)
@@ -135,15 +160,28 @@ def _people(n: Any, k: int) -> str:
 
 
 FIGURES = (
-    ("members", "pack members", "people"), ("control", "held out", "people"), ("reach", "reach", "people"),
-    ("impressions", "impressions", ",d"), ("clicks", "clicks", ",d"), ("conversions", "conversions", ",d"),
-    ("cost", "cost (CNY)", ",.2f"), ("budget", "budget (CNY)", ",.0f"), ("cpm", "CPM", ",.2f"),
-    ("cpc", "CPC", ",.2f"), ("cpa", "CPA", ",.2f"), ("ctr", "CTR", ".2%"), ("cvr", "CVR", ".2%"),
-    ("revenue", "revenue of the exposed", ",.2f"), ("roas", "ROAS", ",.2f"), ("roi", "ROI", ".1%"),
-    ("exposed", "funnel: exposed", "people"), ("clicked", "funnel: clicked", "people"),
-    ("visited", "funnel: visited", "people"), ("carted", "funnel: carted", "people"),
+    ("members", "pack members", "people"),
+    ("control", "held out", "people"),
+    ("reach", "reach", "people"),
+    ("impressions", "impressions", ",d"),
+    ("clicks", "clicks", ",d"),
+    ("conversions", "conversions", ",d"),
+    ("cost", "cost (CNY)", ",.2f"),
+    ("budget", "budget (CNY)", ",.0f"),
+    ("cpm", "CPM", ",.2f"),
+    ("cpc", "CPC", ",.2f"),
+    ("cpa", "CPA", ",.2f"),
+    ("ctr", "CTR", ".2%"),
+    ("cvr", "CVR", ".2%"),
+    ("revenue", "revenue of the exposed", ",.2f"),
+    ("roas", "ROAS", ",.2f"),
+    ("roi", "ROI", ".1%"),
+    ("exposed", "funnel: exposed", "people"),
+    ("clicked", "funnel: clicked", "people"),
+    ("visited", "funnel: visited", "people"),
+    ("carted", "funnel: carted", "people"),
     ("purchased", "funnel: purchased", "people"),
-)  # fmt: skip
+)
 
 
 def _table(reports: list[dict], k: int) -> Table:
@@ -153,7 +191,9 @@ def _table(reports: list[dict], k: int) -> Table:
     for s in summaries:
         table.add_column(f"{s['campaign_id']}\n{s['audience_id']} v{s['version']}", justify="right")
     for key, label, spec in FIGURES:
-        table.add_row(label, *[_people(s[key], k) if spec == "people" else _num(s[key], spec) for s in summaries])
+        table.add_row(
+            label, *[_people(s[key], k) if spec == "people" else _num(s[key], spec) for s in summaries]
+        )
     return table
 
 
@@ -176,9 +216,13 @@ def report_cmd(
             console.print(Text(f"lift {x['campaign_id']} {x['metric']}: {x['sentence']}"))
         for i in r["issues"]:
             if i["kind"] != "unknown_campaign":
-                console.print(Text(f"ISSUE {i['kind']} {i['campaign_id']}: {i['rows']:,} rows; {i['detail']}"))
+                console.print(
+                    Text(f"ISSUE {i['kind']} {i['campaign_id']}: {i['rows']:,} rows; {i['detail']}")
+                )
         days = {}
         for d in r["daily"]:
-            days.setdefault(d["campaign_id"], []).append(f"{d['day']}: {d['impressions']:,} imp, {d['cost']:,.2f}")
+            days.setdefault(d["campaign_id"], []).append(
+                f"{d['day']}: {d['impressions']:,} imp, {d['cost']:,.2f}"
+            )
         for campaign_id, line in days.items():
             console.print(Text(f"daily {campaign_id}: " + "; ".join(line)))

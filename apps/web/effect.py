@@ -20,8 +20,18 @@ from apps.web.state import web_state
 
 router = APIRouter(tags=["effect"])
 
-PEOPLE = ("members", "control", "reach", "clickers", "buyers", "exposed", "clicked", "visited", "carted",
-          "purchased")  # fmt: skip
+PEOPLE = (
+    "members",
+    "control",
+    "reach",
+    "clickers",
+    "buyers",
+    "exposed",
+    "clicked",
+    "visited",
+    "carted",
+    "purchased",
+)
 
 
 class CampaignBody(BaseModel):
@@ -29,7 +39,9 @@ class CampaignBody(BaseModel):
 
     campaign_id: str = Field(description="The platform's campaign id (campaign_id of the delivery logs)")
     media: str = Field(description="oceanengine / tencent / kuaishou / baidu / ...")
-    pack: str = Field(description="<audience>/v<N>/<destination>", examples=["interested_not_bought/v1/oceanengine"])
+    pack: str = Field(
+        description="<audience>/v<N>/<destination>", examples=["interested_not_bought/v1/oceanengine"]
+    )
     start: _dt.date
     end: _dt.date
     budget: float | None = None
@@ -67,14 +79,17 @@ def public_report(report: dict[str, Any], k: int) -> dict[str, Any]:
     from audiences.insight import public_count
 
     out = dict(report)
-    out["summary"] = [{c: public_count(v, k) if c in PEOPLE else v for c, v in s.items()} for s in report["summary"]]
+    out["summary"] = [
+        {c: public_count(v, k) if c in PEOPLE else v for c, v in s.items()} for s in report["summary"]
+    ]
     out["lift"] = [
         x | {"treatment_n": public_count(x["treatment_n"], k), "control_n": public_count(x["control_n"], k)}
         for x in report["lift"]
     ]
     out["aipl"] = [a | {"people": public_count(a["people"], k)} for a in report["aipl"]]
     out["daily"] = [
-        d | {"reach": public_count(d["reach"], k), "clickers": public_count(d["clickers"], k)} for d in report["daily"]
+        d | {"reach": public_count(d["reach"], k), "clickers": public_count(d["clickers"], k)}
+        for d in report["daily"]
     ]
     return out
 
@@ -98,14 +113,25 @@ def register_campaign(
 
     state = web_state(request)
     document = body.model_dump(exclude={"export_pack"})
-    result = _errors(lambda: effect.register(state.spark, state.settings, document, registered_by=principal.name,
-                                             export_pack=body.export_pack))  # fmt: skip
-    return jsonable({"campaign_id": result.campaign.campaign_id, "exported": result.exported,
-                     "pack_path": result.pack_path, "lines": result.lines()})  # fmt: skip
+    result = _errors(
+        lambda: effect.register(
+            state.spark, state.settings, document, registered_by=principal.name, export_pack=body.export_pack
+        )
+    )
+    return jsonable(
+        {
+            "campaign_id": result.campaign.campaign_id,
+            "exported": result.exported,
+            "pack_path": result.pack_path,
+            "lines": result.lines(),
+        }
+    )
 
 
 @router.post("/effect/run", summary="Measure every campaign up to a date (the daily effect stage)")
-def run_effect(body: RunBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]) -> dict[str, Any]:
+def run_effect(
+    body: RunBody, request: Request, principal: Annotated[Principal, Depends(EDITORS)]
+) -> dict[str, Any]:
     from jobs import effect
 
     state = web_state(request)
@@ -113,7 +139,9 @@ def run_effect(body: RunBody, request: Request, principal: Annotated[Principal, 
     return jsonable({"dt": report.dt, "campaigns": report.campaigns, "lines": report.lines()})
 
 
-@router.get("/effect/{key}", summary="A campaign's (or an audience's) report: cost, funnel, lift, daily trend")
+@router.get(
+    "/effect/{key}", summary="A campaign's (or an audience's) report: cost, funnel, lift, daily trend"
+)
 def effect_report(
     key: str,
     request: Request,

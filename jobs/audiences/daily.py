@@ -99,8 +99,12 @@ def _written_packs(ctx: AudienceContext) -> set[tuple[str, int, str]]:
 
 def _schedules(v: AudienceVersion) -> list[ExportSchedule]:
     return [
-        ExportSchedule(e["destination"], tuple(e.get("id_types") or ()), e.get("campaign_id"),
-                       float(e.get("holdout") or 0.0))  # fmt: skip
+        ExportSchedule(
+            e["destination"],
+            tuple(e.get("id_types") or ()),
+            e.get("campaign_id"),
+            float(e.get("holdout") or 0.0),
+        )
         for e in v.definition.get("exports") or []
     ]
 

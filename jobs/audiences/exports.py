@@ -132,9 +132,9 @@ def export(
     min_size: int | None = None,
     created_by: str | None = None,
     max_file_bytes: int | None = None,
-) -> Manifest:
     campaign_id: str | None = None,
     holdout: float = 0.0,
+) -> Manifest:
     """Write a pack of an audience version for a destination and log it in ``gold.audience_exports``.
 
     Members are consent-filtered again with the latest consent, identifiers are put in the destination's form
@@ -150,10 +150,10 @@ def export(
         min_size: the minimum people; ``settings.min_pack_size`` when omitted.
         created_by: the author recorded in the manifest (the OS user by default).
         max_file_bytes: overrides the destination's file size limit.
-
         campaign_id: the campaign the pack is for: its groups are stored for the effect analysis
             (``gold.campaign_holdouts``) and ``holdout`` of the people are kept out as its control group.
-        holdout: the share of the people held out (a stable hash of campaign and OneID, :mod:`effect.holdout`).
+        holdout: the share of the people held out (a hash of campaign and OneID, :mod:`effect.holdout`).
+
     Returns:
         The manifest written at ``<packs root>/<audience_id>/v<version>/<destination>/manifest.json``.
 
@@ -167,10 +167,10 @@ def export(
     ctx = AudienceContext.open(spark, settings)
     v = find_version(ctx, audience_id, version)
     lines = _pack_lines(ctx, v, dest, types)
-    minimum = settings.min_pack_size if min_size is None else min_size
     control: set[str] = set()
     if campaign_id:  # the campaign's control group stays out of the pack (jobs.effect_groups)
         lines, control = _hold_out(ctx, lines, campaign_id, holdout)
+    minimum = settings.min_pack_size if min_size is None else min_size
     _check_size(lines, v, dest, types, minimum)
     counts, lines_by_type = _by_type(lines, dest, types)
     now = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
@@ -191,12 +191,12 @@ def export(
         created_at=now.isoformat(),
         created_by=created_by or getpass.getuser(),
     )
-    folder = PackStore(settings.packs_root).folder(v.audience_id, v.version, dest.name)
     if campaign_id:
         manifest.holdout = {"campaign_id": campaign_id, "share": holdout, "control_people": len(control)}
+    folder = PackStore(settings.packs_root).folder(v.audience_id, v.version, dest.name)
     manifest = write_pack(folder, dest, lines_by_type, manifest, max_file_bytes=max_file_bytes, when=now)
     _log_export(ctx, manifest, now)
-    return manifest
     if campaign_id:
         members = set(lines.frame.loc[lines.frame["line"].notna(), "oneid"].astype(str))
         store_groups(ctx.lake, campaign_id, (v.audience_id, v.version, dest.name), members, control, holdout)
+    return manifest

@@ -28,10 +28,13 @@ def _journeys(spark):
         TOUCHES,
     )
     orders = spark.createDataFrame(
-        [("O1", "u1", T(2026, 11, 10, 12), 100.0), ("O2", "u2", T(2026, 11, 10, 12), 50.0),
-         ("O3", "u3", T(2026, 11, 10, 12), 30.0)],
+        [
+            ("O1", "u1", T(2026, 11, 10, 12), 100.0),
+            ("O2", "u2", T(2026, 11, 10, 12), 50.0),
+            ("O3", "u3", T(2026, 11, 10, 12), 30.0),
+        ],
         ORDERS,
-    )  # fmt: skip
+    )
     return touches, orders
 
 
@@ -46,10 +49,13 @@ def test_each_rule_model_on_hand_made_journeys(spark) -> None:
     expected = {
         ("last_touch", "O1", "C3"): 1.0,
         ("first_touch", "O1", "C1"): 1.0,
-        ("linear", "O1", "C1"): 1 / 3, ("linear", "O1", "C2"): 1 / 3, ("linear", "O1", "C3"): 1 / 3,
-        ("time_decay", "O1", "C1"): w[0] / sum(w), ("time_decay", "O1", "C2"): w[1] / sum(w),
+        ("linear", "O1", "C1"): 1 / 3,
+        ("linear", "O1", "C2"): 1 / 3,
+        ("linear", "O1", "C3"): 1 / 3,
+        ("time_decay", "O1", "C1"): w[0] / sum(w),
+        ("time_decay", "O1", "C2"): w[1] / sum(w),
         ("time_decay", "O1", "C3"): w[2] / sum(w),
-    }  # fmt: skip
+    }
     for model in ("last_touch", "first_touch", "linear", "time_decay"):
         expected[(model, "O2", "C2")] = 1.0
         expected[(model, "O3", None)] = 1.0  # unattributed: no touch in the look-back
@@ -75,7 +81,12 @@ def test_markov_credits_follow_the_removal_effects(spark) -> None:
         "media string, campaign_id string, effect double",
     )
     got = _credits(orders.transform(markov_credits(touches, effects)))
-    assert got == pytest.approx({
-        ("markov", "O1", "C1"): 0.25, ("markov", "O1", "C2"): 0.5, ("markov", "O1", "C3"): 0.25,
-        ("markov", "O2", "C2"): 1.0, ("markov", "O3", None): 1.0,
-    })  # fmt: skip
+    assert got == pytest.approx(
+        {
+            ("markov", "O1", "C1"): 0.25,
+            ("markov", "O1", "C2"): 0.5,
+            ("markov", "O1", "C3"): 0.25,
+            ("markov", "O2", "C2"): 1.0,
+            ("markov", "O3", None): 1.0,
+        }
+    )

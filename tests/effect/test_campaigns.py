@@ -24,9 +24,15 @@ GOOD = {
 def test_a_registration_becomes_a_campaign_plan() -> None:
     c = plan_campaign(GOOD)
     assert c == Campaign(
-        "OE-2026-11-A", "oceanengine", PackRef("interested_not_bought", 2, "oceanengine"),
-        dt.date(2026, 11, 2), dt.date(2026, 11, 8), 5000.0, 0.1, 7,
-    )  # fmt: skip
+        "OE-2026-11-A",
+        "oceanengine",
+        PackRef("interested_not_bought", 2, "oceanengine"),
+        dt.date(2026, 11, 2),
+        dt.date(2026, 11, 8),
+        5000.0,
+        0.1,
+        7,
+    )
     assert c.window_end == dt.date(2026, 11, 15)
     row = c.to_row()
     assert row["audience_id"] == "interested_not_bought" and row["holdout_share"] == 0.1
@@ -92,12 +98,22 @@ def test_scheduled_exports_carry_a_campaign_and_its_holdout() -> None:
     from audiences.errors import RuleError
     from audiences.spec import parse_audience
 
-    doc = {"name": "x", "rule": {"all": [{"tag": "gender", "op": "=", "value": "F"}]},
-           "exports": [{"destination": "oceanengine", "campaign_id": "OE-1", "holdout": 0.1}, {"destination": "csv"}]}  # fmt: skip
+    doc = {
+        "name": "x",
+        "rule": {"all": [{"tag": "gender", "op": "=", "value": "F"}]},
+        "exports": [
+            {"destination": "oceanengine", "campaign_id": "OE-1", "holdout": 0.1},
+            {"destination": "csv"},
+        ],
+    }
     spec = parse_audience(doc)
     assert (spec.exports[0].campaign_id, spec.exports[0].holdout) == ("OE-1", 0.1)
     assert spec.exports[1].campaign_id is None
-    assert spec.document()["exports"][0] == {"destination": "oceanengine", "id_types": [], "campaign_id": "OE-1",
-                                             "holdout": 0.1}  # fmt: skip
+    assert spec.document()["exports"][0] == {
+        "destination": "oceanengine",
+        "id_types": [],
+        "campaign_id": "OE-1",
+        "holdout": 0.1,
+    }
     with pytest.raises(RuleError, match=r"exports\[0\].holdout needs the campaign_id"):
         parse_audience(doc | {"exports": [{"destination": "csv", "holdout": 0.1}]})

@@ -40,16 +40,43 @@ def measured(spark, copy_demo_lake, tmp_path_factory: pytest.TempPathFactory) ->
     s = copy_demo_lake(tmp_path_factory.mktemp("effect") / "data", min_pack_size=100, min_group_size=10)
     v = audiences.create(spark, s, MEMBERS, dt=dt.date(2026, 11, 1))
     pack = f"{v.audience_id}/v{v.version}/oceanengine"
-    registration = {"campaign_id": "OE-E2E-1", "media": "oceanengine", "pack": pack, "start": DAY, "end": DAY,
-                    "budget": 300, "holdout": 0.3, "attribution_window_days": 0}  # fmt: skip
+    registration = {
+        "campaign_id": "OE-E2E-1",
+        "media": "oceanengine",
+        "pack": pack,
+        "start": DAY,
+        "end": DAY,
+        "budget": 300,
+        "holdout": 0.3,
+        "attribution_window_days": 0,
+    }
     reg = effect.register(spark, s, registration, registered_by="test")
-    effect.register(spark, s, registration | {"campaign_id": "TC-LATER", "media": "tencent",
-                    "pack": f"{v.audience_id}/v{v.version}/tencent", "holdout": 0.0}, export_pack=False)  # fmt: skip
+    effect.register(
+        spark,
+        s,
+        registration
+        | {
+            "campaign_id": "TC-LATER",
+            "media": "tencent",
+            "pack": f"{v.audience_id}/v{v.version}/tencent",
+            "holdout": 0.0,
+        },
+        export_pack=False,
+    )
     truth = simulate_campaign(
-        Path(s.landing_root), Path(s.truth_root),
-        CampaignSpec("OE-E2E-1", "oceanengine", Path(s.packs_root) / pack, DAY, DAY, true_effect=0.15,
-                     window_days=0, seed=3),
-    )  # fmt: skip
+        Path(s.landing_root),
+        Path(s.truth_root),
+        CampaignSpec(
+            "OE-E2E-1",
+            "oceanengine",
+            Path(s.packs_root) / pack,
+            DAY,
+            DAY,
+            true_effect=0.15,
+            window_days=0,
+            seed=3,
+        ),
+    )
     for source in ("ad_delivery", "orders", "events"):
         ingest.run(spark, s, source, DAY)
     return Measured(s, v.audience_id, pack, reg, truth, effect.run(spark, s, DAY))
@@ -72,7 +99,9 @@ def test_the_measured_lift_holds_the_truth_and_the_costs_add_up(measured: Measur
     assert summary["exposed"] >= summary["clicked"] > 0 and summary["purchased"] > 0
     lifts = {(x["campaign_id"], x["metric"]): x for x in report.lifts}
     conv = lifts[("OE-E2E-1", "conversion_rate")]
-    assert conv["incremental_ci_low"] <= truth.true_incremental_purchasers <= conv["incremental_ci_high"], conv
+    assert conv["incremental_ci_low"] <= truth.true_incremental_purchasers <= conv["incremental_ci_high"], (
+        conv
+    )
     assert conv["incremental_ci_low"] > 0 and conv["p_value"] < 0.01
     revenue = lifts[("OE-E2E-1", "revenue_per_person")]
     assert revenue["incremental_ci_low"] <= truth.true_incremental_revenue <= revenue["incremental_ci_high"]
@@ -88,7 +117,13 @@ def test_bad_input_and_the_gold_tables(spark, measured: Measured) -> None:
     assert ("campaign_without_pack", "TC-LATER") in kinds
     assert any(k == "unknown_campaign" for k, _ in kinds)  # the demo's other campaigns, not registered
     lake = Lake(spark, measured.settings.lake_root)
-    for table in ("gold.effect_daily", "gold.effect_lift", "gold.effect_aipl", "gold.attribution", "gold.effect_issues"):
+    for table in (
+        "gold.effect_daily",
+        "gold.effect_lift",
+        "gold.effect_aipl",
+        "gold.attribution",
+        "gold.effect_issues",
+    ):
         assert lake.read(table).where(F.col("dt") == F.lit(DAY)).limit(1).count() == 1, table
     models = {r[0] for r in lake.read("gold.attribution").select("model").distinct().collect()}
     assert models == {"last_touch", "first_touch", "linear", "time_decay", "markov"}
@@ -117,10 +152,21 @@ def test_the_report_through_the_api_and_the_cli(spark, measured: Measured, tmp_p
         assert {x["metric"] for x in first["lift"]} == {"conversion_rate", "revenue_per_person"}
         assert second["summary"][0]["campaign_id"] == "TC-LATER"
         assert client.get("/api/effect/nothing", headers=marketer).status_code == 404
-        bad = client.post("/api/campaigns", headers=marketer, json={"campaign_id": "X", "media": "myspace",
-                          "pack": measured.pack, "start": "2026-11-02", "end": "2026-11-03"})  # fmt: skip
+        bad = client.post(
+            "/api/campaigns",
+            headers=marketer,
+            json={
+                "campaign_id": "X",
+                "media": "myspace",
+                "pack": measured.pack,
+                "start": "2026-11-02",
+                "end": "2026-11-03",
+            },
+        )
         assert bad.status_code == 422 and "unknown media" in bad.json()["detail"]
-    out = CliRunner().invoke(cli, ["effect", "report", "OE-E2E-1", "--data-root", measured.settings.data_root])
+    out = CliRunner().invoke(
+        cli, ["effect", "report", "OE-E2E-1", "--data-root", measured.settings.data_root]
+    )
     assert out.exit_code == 0, out.output
     assert "CPM" in out.output and "caused about" in out.output
 
@@ -133,8 +179,15 @@ def test_the_control_never_leaks_into_a_later_pack_of_the_campaign(spark, measur
     lake = Lake(spark, measured.settings.lake_root)
     groups = lake.read("gold.campaign_holdouts")
     control = {r[0] for r in groups.where("arm = 'control'").select("oneid").collect()}
-    audiences.export(spark, measured.settings, measured.audience, "oceanengine", min_size=100,
-                     campaign_id="OE-E2E-1", holdout=0.1)  # a smaller share: the stored control stays out  # fmt: skip
+    audiences.export(
+        spark,
+        measured.settings,
+        measured.audience,
+        "oceanengine",
+        min_size=100,
+        campaign_id="OE-E2E-1",
+        holdout=0.1,
+    )  # a smaller share: the stored control stays out
     again = lake.read("gold.campaign_holdouts")
     assert {r[0] for r in again.where("arm = 'control'").select("oneid").collect()} >= control
     assert not control & {r[0] for r in again.where("arm = 'treatment'").select("oneid").collect()}

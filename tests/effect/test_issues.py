@@ -26,9 +26,12 @@ def test_bad_delivery_rows_are_reported_per_kind_and_campaign(spark) -> None:
             ("X9", "baidu", "u5", "impression", T(2026, 11, 3, 9), 0.07),  # nobody registered X9
             ("X9", "baidu", "u5", "impression", T(2026, 11, 3, 9, 5), 0.07),
         ],
-        "campaign_id string, media string, oneid string, event_type string, event_time timestamp, cost double",
+        "campaign_id string, media string, oneid string, event_type string, event_time timestamp, "
+        "cost double",
     )
-    found = {(r["kind"], r["campaign_id"]): r.asDict() for r in delivery_issues(delivery, campaigns).collect()}
+    found = {
+        (r["kind"], r["campaign_id"]): r.asDict() for r in delivery_issues(delivery, campaigns).collect()
+    }
     assert set(found) == {
         ("unknown_campaign", "X9"),
         ("negative_cost", "C1"),

@@ -15,7 +15,9 @@ def test_conversion_lift_against_hand_computed_figures() -> None:
     r = conversion_lift(150, 1000, 100, 1000)
     se = math.sqrt(0.15 * 0.85 / 1000 + 0.10 * 0.90 / 1000)
     assert r.abs_lift == pytest.approx(0.05)
-    assert (r.abs_ci_low, r.abs_ci_high) == pytest.approx((0.05 - 1.959964 * se, 0.05 + 1.959964 * se), abs=1e-6)
+    assert (r.abs_ci_low, r.abs_ci_high) == pytest.approx(
+        (0.05 - 1.959964 * se, 0.05 + 1.959964 * se), abs=1e-6
+    )
     z = 0.05 / math.sqrt(0.125 * 0.875 * (2 / 1000))
     assert r.p_value == pytest.approx(2 * stats.norm.sf(z))
     assert r.rel_lift == pytest.approx(0.5)
@@ -41,7 +43,7 @@ def test_no_lift_is_said_plainly() -> None:
 )
 def test_small_groups_get_a_warning(args: tuple, warning: str) -> None:
     r = conversion_lift(*args)
-    assert warning in r.warning and "Warning" in r.sentence or "not measured" in r.sentence
+    assert (warning in r.warning and "Warning" in r.sentence) or "not measured" in r.sentence
 
 
 def test_the_conversion_interval_covers_the_true_lift_about_95_percent_of_the_time() -> None:

@@ -26,7 +26,15 @@ T = dt.datetime
 def test_cost_figures_against_a_hand_computed_fixture() -> None:
     assert cost_figures(2000, 50, 5, 120.0, 600.0) == pytest.approx(HAND)
     none = cost_figures(0, 0, 0, 0.0)
-    assert none == {"cpm": None, "cpc": None, "cpa": None, "ctr": None, "cvr": None, "roas": None, "roi": None}
+    assert none == {
+        "cpm": None,
+        "cpc": None,
+        "cpa": None,
+        "ctr": None,
+        "cvr": None,
+        "roas": None,
+        "roi": None,
+    }
 
 
 def test_the_spark_figures_are_the_same(spark) -> None:
@@ -55,26 +63,40 @@ def _delivery(spark):
 
 def test_delivery_totals_per_campaign(spark) -> None:
     rows = {r["campaign_id"]: r.asDict() for r in _delivery(spark).transform(campaign_delivery).collect()}
-    assert rows["C1"] == pytest.approx({
-        "campaign_id": "C1", "impressions": 4, "clicks": 1, "conversions": 1, "cost": 0.7, "reach": 2,
-        "clickers": 1, "unmatched_impressions": 1,
-    })  # fmt: skip
+    assert rows["C1"] == pytest.approx(
+        {
+            "campaign_id": "C1",
+            "impressions": 4,
+            "clicks": 1,
+            "conversions": 1,
+            "cost": 0.7,
+            "reach": 2,
+            "clickers": 1,
+            "unmatched_impressions": 1,
+        }
+    )
     assert rows["C2"]["reach"] == 1
 
 
 def test_funnel_and_revenue_count_what_happened_after_the_first_exposure(spark) -> None:
     campaigns = spark.createDataFrame([("C1", dt.date(2026, 11, 2), dt.date(2026, 11, 3), 2)], CAMPAIGNS)
     events = spark.createDataFrame(
-        [("u1", T(2026, 11, 2, 11, 2), "product_view"), ("u1", T(2026, 11, 2, 11, 5), "add_to_cart"),
-         ("u2", T(2026, 11, 1, 9), "add_to_cart")],  # u2 carted before the campaign reached them
+        [
+            ("u1", T(2026, 11, 2, 11, 2), "product_view"),
+            ("u1", T(2026, 11, 2, 11, 5), "add_to_cart"),
+            ("u2", T(2026, 11, 1, 9), "add_to_cart"),
+        ],  # u2 carted before the campaign reached them
         "oneid string, event_time timestamp, event_type string",
-    )  # fmt: skip
+    )
     lines = spark.createDataFrame(
-        [("O1", "u1", T(2026, 11, 2, 12), 100.0, "paid"), ("O1", "u1", T(2026, 11, 2, 12), 20.0, "paid"),
-         ("O2", "u2", T(2026, 11, 9), 50.0, "paid"),  # after the attribution window
-         ("O3", "u1", T(2026, 11, 4), 30.0, "refunded")],
+        [
+            ("O1", "u1", T(2026, 11, 2, 12), 100.0, "paid"),
+            ("O1", "u1", T(2026, 11, 2, 12), 20.0, "paid"),
+            ("O2", "u2", T(2026, 11, 9), 50.0, "paid"),  # after the attribution window
+            ("O3", "u1", T(2026, 11, 4), 30.0, "refunded"),
+        ],
         "order_id string, oneid string, order_time timestamp, amount double, status string",
-    )  # fmt: skip
+    )
     orders = lines.transform(paid_orders)
     exposed = _delivery(spark).where("campaign_id = 'C1'").transform(exposures)
     row = exposed.transform(funnel(campaigns, events, orders, dt.date(2026, 11, 10))).collect()[0].asDict()
@@ -83,9 +105,19 @@ def test_funnel_and_revenue_count_what_happened_after_the_first_exposure(spark) 
         [("C1", "u1", "treatment"), ("C1", "u2", "treatment"), ("C1", "u9", "control")],
         "campaign_id string, oneid string, arm string",
     )
-    out = {r["arm"]: r.asDict() for r in members.transform(group_outcomes(campaigns, orders, dt.date(2026, 11, 10))).collect()}
-    assert out["treatment"] == pytest.approx({
-        "campaign_id": "C1", "arm": "treatment", "people": 2, "buyers": 1, "orders": 1, "revenue": 120.0,
-        "revenue_sq": 14400.0,
-    })  # fmt: skip
+    out = {
+        r["arm"]: r.asDict()
+        for r in members.transform(group_outcomes(campaigns, orders, dt.date(2026, 11, 10))).collect()
+    }
+    assert out["treatment"] == pytest.approx(
+        {
+            "campaign_id": "C1",
+            "arm": "treatment",
+            "people": 2,
+            "buyers": 1,
+            "orders": 1,
+            "revenue": 120.0,
+            "revenue_sq": 14400.0,
+        }
+    )
     assert out["control"]["people"] == 1 and out["control"]["buyers"] == 0
