@@ -4,8 +4,8 @@ Both groups were eligible for the pack and split by a hash (:mod:`effect.holdout
 their outcomes over the campaign's window is what the campaign caused (intention to treat: every pack
 member counts, reached or not, so no self-selection of the people the platform happened to reach).
 
-- conversion rate (bought at least once): difference of proportions, 95% CI with the unpooled standard
-  error, two-sided p-value of the pooled z-test; relative lift with a CI by the delta method on the log
+- conversion rate (bought at least once): difference of proportions, 95% CI of Agresti and Caffo (the Wald
+  interval with one buyer and one non-buyer added to each group), two-sided p-value of the pooled z-test; relative lift with a CI by the delta method on the log
   ratio; incremental purchasers = difference x treatment size.
 - revenue per person: Welch's t (means and variances from sums and sums of squares), 95% CI and p-value;
   incremental revenue = difference x treatment size; incremental ROAS = incremental revenue / cost.
@@ -121,11 +121,14 @@ def conversion_lift(buyers_t: int, n_t: int, buyers_c: int, n_c: int) -> LiftRes
     p_t, p_c = buyers_t / n_t, buyers_c / n_c
     diff = p_t - p_c
     z = _z()
-    se = math.sqrt(p_t * (1 - p_t) / n_t + p_c * (1 - p_c) / n_c)
+    # Agresti-Caffo: one buyer and one non-buyer added to each group for the interval, which keeps its
+    # coverage when a group has few or no buyers (the plain Wald interval collapses to a point at 0)
+    a_t, a_c = (buyers_t + 1) / (n_t + 2), (buyers_c + 1) / (n_c + 2)
+    se = math.sqrt(a_t * (1 - a_t) / (n_t + 2) + a_c * (1 - a_c) / (n_c + 2))
     pooled = (buyers_t + buyers_c) / (n_t + n_c)
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
     p_value = float(2 * stats.norm.sf(abs(diff) / se0)) if se0 > 0 else 1.0
-    low, high = diff - z * se, diff + z * se
+    low, high = (a_t - a_c) - z * se, (a_t - a_c) + z * se
     rel = rel_low = rel_high = None
     if buyers_t > 0 and buyers_c > 0:
         rel = p_t / p_c - 1

@@ -136,9 +136,15 @@ def demo_audiences(spark, settings: Settings, dt: _dt.date, folder: Path = DEMO_
 DEMO_CAMPAIGNS = (
     # (campaign id, media, audience, destination, holdout, true effect: the chance a reached person buys
     # because of the ad); packs for the platforms the simulation plays (demo.campaigns: md5 platforms)
+    ("OE-DEMO-MEMBERS", "oceanengine", "demo_members", "oceanengine", 0.2, 0.05),
     ("TX-DEMO-INTEREST", "tencent", "interested_not_bought", "tencent", 0.2, 0.06),
     ("OE-DEMO-IMPORTANT", "oceanengine", "important_customers", "oceanengine", 0.2, 0.02),
 )
+DEMO_MEMBERS = {
+    "name": "demo_members",
+    "description": "Every member, retargeted on Oceanengine (the demo's measured campaign)",
+    "rule": {"all": [{"tag": "is_member", "op": "=", "value": True}]},
+}
 
 
 def demo_campaigns(spark, settings: Settings, dt: _dt.date) -> list[str]:
@@ -159,6 +165,8 @@ def demo_campaigns(spark, settings: Settings, dt: _dt.date) -> list[str]:
     if last <= dt:
         return []
     lines = []
+    v = audiences.create(spark, settings, DEMO_MEMBERS, dt=dt, created_by="demo")
+    lines.append(f"audience {v.audience_id}@{v.version}: {v.size:,} people")
     for campaign_id, media, audience, destination, holdout, true_effect in DEMO_CAMPAIGNS:
         try:
             v = audiences.show(spark, settings, audience)

@@ -13,10 +13,11 @@ from effect import conversion_lift, revenue_lift
 
 def test_conversion_lift_against_hand_computed_figures() -> None:
     r = conversion_lift(150, 1000, 100, 1000)
-    se = math.sqrt(0.15 * 0.85 / 1000 + 0.10 * 0.90 / 1000)
+    a_t, a_c = 151 / 1002, 101 / 1002  # Agresti-Caffo: one buyer and one non-buyer more in each group
+    se = math.sqrt(a_t * (1 - a_t) / 1002 + a_c * (1 - a_c) / 1002)
     assert r.abs_lift == pytest.approx(0.05)
     assert (r.abs_ci_low, r.abs_ci_high) == pytest.approx(
-        (0.05 - 1.959964 * se, 0.05 + 1.959964 * se), abs=1e-6
+        (a_t - a_c - 1.959964 * se, a_t - a_c + 1.959964 * se), abs=1e-6
     )
     z = 0.05 / math.sqrt(0.125 * 0.875 * (2 / 1000))
     assert r.p_value == pytest.approx(2 * stats.norm.sf(z))
@@ -75,3 +76,9 @@ def test_revenue_lift_is_welchs_t_test() -> None:
 def test_revenue_lift_without_a_control_is_not_measured() -> None:
     r = revenue_lift(100.0, 1000.0, 50, 0.0, 0.0, 0)
     assert r.abs_lift is None and "no control group" in r.warning
+
+
+def test_no_buyer_in_the_control_does_not_collapse_the_interval() -> None:
+    r = conversion_lift(11, 1800, 0, 440)
+    assert r.abs_ci_low < 0 < r.abs_ci_high  # the Wald interval would be 0.6% +- 0.4%, excluding zero
+    assert r.p_value > 0.05 and r.sentence.startswith("No lift could be shown")
