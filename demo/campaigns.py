@@ -432,7 +432,8 @@ def _buy(
             if clicked and rng.random() < 0.2:  # the platform claims a conversion it did not cause
                 _conversion(spec, p, t0, devices, out, truth)
             continue
-        t = min(t0 + int(rng.integers(600, 3 * SECONDS_PER_DAY)), end_s - 1)
+        # within three days of the first exposure, and before the window closes
+        t = t0 + int(rng.integers(600, max(601, min(3 * SECONDS_PER_DAY, end_s - 1 - t0))))
         when = datetime(1970, 1, 1) + timedelta(seconds=t)
         sku = int(rng.integers(0, len(ref.SKU_IDS)))
         cents = int(ref.SKU_PRICE_CENTS[sku])

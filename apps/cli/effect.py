@@ -219,6 +219,21 @@ def report_cmd(
                 console.print(
                     Text(f"ISSUE {i['kind']} {i['campaign_id']}: {i['rows']:,} rows; {i['detail']}")
                 )
+        moves: dict[tuple[str, str], list[str]] = {}
+        hidden: dict[tuple[str, str], int] = {}
+        for a in r["aipl"]:
+            if a["stage_before"] != a["stage_after"]:
+                group = (a["campaign_id"], a["arm"])
+                if a["people"] >= k:
+                    move = f"{a['stage_before']}->{a['stage_after']} {a['people']:,}"
+                    moves.setdefault(group, []).append(move)
+                else:
+                    hidden[group] = hidden.get(group, 0) + 1
+        for campaign_id, arm in sorted(set(moves) | set(hidden)):
+            shown = ", ".join(moves.get((campaign_id, arm), [])) or "no move of k people or more"
+            n = hidden.get((campaign_id, arm), 0)
+            small = f" ({n} smaller moves, < {k})" if n else ""
+            console.print(Text(f"AIPL {campaign_id} {arm}: {shown}{small}"))
         days = {}
         for d in r["daily"]:
             days.setdefault(d["campaign_id"], []).append(
