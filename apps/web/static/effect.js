@@ -119,12 +119,15 @@
       h("h3", {}, "Daily trend 每日趋势 (cost, CNY)"), trendEl);
     funnel(funnelEl, s);
     window.Charts.line(trendEl, r.daily.filter((d) => d.campaign_id === s.campaign_id).map((d) => ({ x: d.day, y: d.cost || 0 })), { format: money });
-    const aipl = r.aipl.filter((a) => a.campaign_id === s.campaign_id && a.stage_before !== a.stage_after);
-    if (aipl.length) {
+    const moves = r.aipl.filter((a) => a.campaign_id === s.campaign_id && a.stage_before !== a.stage_after);
+    const shown = moves.filter((a) => typeof a.people === "number");
+    if (moves.length) {
       const t = h("table", { class: "list", "data-testid": "effect-aipl" },
         h("tr", {}, ["group", "stage before", "stage after", "people"].map((c) => h("th", {}, c))));
-      for (const a of aipl) t.append(h("tr", {}, h("td", {}, a.arm), h("td", {}, a.stage_before), h("td", {}, a.stage_after), h("td", {}, num(a.people))));
-      card.append(h("h3", {}, "AIPL moves 人群流转 (before the campaign -> now)"), t);
+      for (const a of shown) t.append(h("tr", {}, h("td", {}, a.arm), h("td", {}, a.stage_before), h("td", {}, a.stage_after), h("td", {}, num(a.people))));
+      const small = moves.length - shown.length;
+      card.append(h("h3", {}, "AIPL moves 人群流转 (before the campaign -> now)"), shown.length ? t : "",
+        small ? h("p", { class: "muted" }, `${small} smaller moves not shown (fewer people than the minimum group size)`) : "");
     }
     if (s.issues) card.append(h("details", {}, h("summary", {}, "bad input 数据问题"), h("pre", {}, s.issues)));
     return card;
