@@ -3,7 +3,10 @@ exports compute from the vault, masks, bronze and vault encryption). Everything 
 
 OneID resolution (``DataFrame -> DataFrame``): the rules (``load_rules``), the identity graph
 (``record_identifiers``, ``find_hubs``, ``star_edges``), stable OneIDs (``assign_oneids``,
-``oneid_changes``) and their quality against a ground truth (``score``)."""
+``oneid_changes``) and their quality against a ground truth (``score``).
+
+Probabilistic linkage of records without strong identifiers (Fellegi-Sunter estimated by EM): ``link`` and
+its result ``Linkage``, ``score_linkage`` against a truth, ``waterfall`` of one pair."""
 
 from identity.evaluate import Evaluation, linkable_groups, score, truth_identifiers
 from identity.graph import (
@@ -18,6 +21,7 @@ from identity.graph import (
     star_edges,
     with_record_ids,
 )
+from identity.linkage import Linkage, LinkageModel, link, score_linkage, waterfall
 from identity.normalize import (
     JUNK_VALUES,
     NORMALIZERS,
@@ -47,7 +51,16 @@ from identity.pii import (
     platform_hash_columns,
 )
 from identity.resolve import assign_oneids, oneid_changes, with_components
-from identity.rules import IdentityRules, RulesError, SourcePlan, load_rules, plan_sources
+from identity.rules import (
+    IdentityRules,
+    LinkagePlan,
+    ProbabilisticRules,
+    RulesError,
+    SourcePlan,
+    load_rules,
+    plan_linkage,
+    plan_sources,
+)
 
 __all__ = [
     "JUNK_VALUES",
@@ -56,6 +69,10 @@ __all__ = [
     "PLATFORM_HASH_FORMS",
     "Evaluation",
     "IdentityRules",
+    "Linkage",
+    "LinkageModel",
+    "LinkagePlan",
+    "ProbabilisticRules",
     "RulesError",
     "SourcePlan",
     "assign_oneids",
@@ -82,18 +99,22 @@ __all__ = [
     "find_hubs",
     "find_person_hubs",
     "identifier_links",
+    "link",
     "linkable_groups",
     "load_rules",
     "oneid_changes",
     "person_anchors",
     "person_links",
+    "plan_linkage",
     "plan_sources",
     "platform_hash_columns",
     "record_identifiers",
     "record_vertices",
     "score",
+    "score_linkage",
     "star_edges",
     "truth_identifiers",
+    "waterfall",
     "with_components",
     "with_record_ids",
 ]

@@ -20,20 +20,23 @@ app = typer.Typer(
 )
 
 
-def _identity_run(dt: _dt.date, rules: Path | None, data_root: Path | None, rebuild: bool = False) -> None:
+def _identity_run(
+    dt: _dt.date, rules: Path | None, data_root: Path | None, rebuild: bool = False, link: bool | None = None
+) -> None:
     from cdp.engine import get_spark
     from identity.rules import RulesError
     from jobs.identity import IdentityError, run
+    from jobs.linkage import LinkageError
     from quality.gates import QualityGateError
     from schemas import ContractError
 
     settings = settings_for(data_root)
     try:
         with console.status(f"resolving identities {dt}"):
-            report = run(get_spark(settings), settings, dt, rules_path=rules, rebuild=rebuild)
+            report = run(get_spark(settings), settings, dt, rules_path=rules, rebuild=rebuild, link=link)
     except (RulesError, ContractError, SettingsError) as exc:
         raise fail(exc, 2) from None
-    except (IdentityError, QualityGateError) as exc:
+    except (IdentityError, QualityGateError, LinkageError) as exc:
         raise fail(exc, 1) from None
     for line in report.summary():
         console.print(line, markup=False, highlight=False)
@@ -69,6 +72,71 @@ def identity_run(
 ) -> None:
     """Resolve silver identifiers into stable OneIDs for one date (gold.oneid_map and friends)."""
     _identity_run(dt, rules, data_root, rebuild)
+
+
+@app.command("link")
+def identity_link(
+    dt: Dt,
+    rules: Annotated[
+        Path | None, typer.Option(help="Identity rules file (default: the packaged identity/rules.yaml).")
+    ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Recompute a date later dates built on (then rerun the later dates in order)."),
+    ] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Probabilistic linkage of records without strong identifiers (the rules' probabilistic section, even
+    while enabled: false), then identity resolution with the accepted pairs; prints m/u, the score
+    distribution and the pairs each threshold accepts."""
+    _identity_run(dt, rules, data_root, rebuild, link=True)
+
+
+@app.command("explain-pair")
+def identity_explain_pair(
+    first: Annotated[str, typer.Argument(help="A record key (customer_no), or <id_type>:<key>.")],
+    second: Annotated[str, typer.Argument(help="The other record key.")],
+    dt: Annotated[_dt.date | None, date_option("Date YYYY-MM-DD; the latest when omitted.")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Show the match-weight waterfall of two records scored by probabilistic linkage."""
+    from cdp.engine import get_spark
+    from jobs.linkage import LinkageError, explain_pair
+
+    settings = settings_for(data_root)
+    try:
+        out = explain_pair(get_spark(settings), settings, first, second, dt=dt)
+    except (LinkageError, SettingsError) as exc:
+        raise fail(exc, 1) from None
+    pair = out["pair"]
+    if pair is None:
+        raise fail(
+            f"{first} and {second} were not scored at match probability >= 0.5 on {out['dt']}: no blocking "
+            "rule paired them, or their weight was low",
+            1,
+        )
+    console.print(
+        f"[bold]{_short(pair['src_type'], pair['src_value'], 30)} ~ "
+        f"{_short(pair['dst_type'], pair['dst_value'], 30)}[/bold] ({out['dt']}): "
+        f"match weight {pair['match_weight']:+.2f}, probability "
+        f"{pair['match_probability']:.6f}, {'accepted' if pair['accepted'] else 'not accepted'}; "
+        f"decided by {pair['deciding']}",
+        highlight=False,
+    )
+    table = Table(title="match weight waterfall (log2 Bayes factors)")
+    for col in ("step", "level", "m", "u", "weight", "cumulative", "probability"):
+        table.add_column(col, justify="left" if col in ("step", "level") else "right")
+    for r in out["waterfall"]:
+        table.add_row(
+            r["step"],
+            r["level"],
+            "" if r["m"] is None else f"{r['m']:.4f}",
+            "" if r["u"] is None else f"{r['u']:.5f}",
+            f"{r['weight']:+.2f}",
+            f"{r['cumulative']:+.2f}",
+            f"{r['probability']:.6f}",
+        )
+    console.print(table)
 
 
 def _short(id_type: str, value: str, width: int = 14) -> str:
@@ -159,7 +227,8 @@ def identity_evaluate(
     ] = None,
     data_root: DataRoot = None,
 ) -> None:
-    """Score the OneID map of a date against the demo ground truth (pairwise precision, recall, F1)."""
+    """Score the OneID map of a date against the demo ground truth (pairwise precision, recall, F1); with
+    the attribute-only demo records (demo.persons_noisy), also the probabilistic stage alone and the graph."""
     from cdp.engine import get_spark
     from jobs.identity import IdentityError, evaluate
 
@@ -168,6 +237,9 @@ def identity_evaluate(
         with console.status(f"evaluating OneIDs of {dt}"):
             result = evaluate(get_spark(settings), settings, dt, truth_path=truth)
     except (IdentityError, SettingsError) as exc:
+        # A lake of attribute-only records has only their truth: score what can be scored.
+        if isinstance(exc, IdentityError) and _print_linkage_scores(settings, dt):
+            return
         raise fail(exc, 1) from None
     table = Table(title=f"OneID quality {dt} (identity.evaluate explains each figure)")
     table.add_column("measure")
@@ -175,3 +247,26 @@ def identity_evaluate(
     for name, value in result.as_dict().items():
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
     console.print(table)
+    _print_linkage_scores(settings, dt)
+
+
+def _print_linkage_scores(settings, dt: _dt.date) -> bool:
+    """Scores of the attribute-only demo records when their truth exists: the probabilistic stage alone
+    (accepted pairs) and the whole graph (records in one OneID)."""
+    from cdp.engine import get_spark
+    from jobs.linkage import evaluate_linkage
+
+    scores = evaluate_linkage(get_spark(settings), settings, dt)
+    if not scores:
+        return False
+    table = Table(
+        title=f"attribute-only records {dt}: pairwise scores (recall_sharing: of pairs sharing an attribute)"
+    )
+    table.add_column("measure")
+    for name in scores:
+        table.add_column(name, justify="right")
+    for measure in next(iter(scores.values())).as_dict():
+        values = [s.as_dict()[measure] for s in scores.values()]
+        table.add_row(measure, *[f"{v:.4f}" if isinstance(v, float) else f"{v:,}" for v in values])
+    console.print(table)
+    return True
