@@ -23,6 +23,10 @@ Transform = Callable[[DataFrame], DataFrame]
 BLOCKING_PURPOSES = ("marketing", "ads", "all")
 """Purposes whose opt-out removes a person from audiences and packs."""
 OPT_OUT = "opt_out"
+OPT_IN_SPELLINGS = ("optin", "in", "granted", "grant", "yes", "y", "true", "subscribed", "consented")
+"""Statuses that grant consent, compared in lower case without separators (``OPT-IN``, ``Opt In``).
+Consent fails closed: any other status of a record (``OPT-OUT``, ``withdrawn``, a typo) blocks like an
+opt-out, so a spelling nobody foresaw never lets an opted-out person through."""
 
 
 def build_optouts(
@@ -51,7 +55,11 @@ def build_optouts(
         present = {c: t for c, t in ids.items() if c in consent.columns}
         records = consent.where(F.col(f"`{contract.event_time}`") < F.lit(end).cast("timestamp")).select(
             F.lower(F.trim(F.col("purpose"))).alias("purpose"),
-            F.lower(F.trim(F.col("status"))).alias("status"),
+            F.when(
+                F.lower(F.regexp_replace(F.col("status"), "[^A-Za-z]", "")).isin(*OPT_IN_SPELLINGS), "opt_in"
+            )
+            .otherwise(OPT_OUT)
+            .alias("status"),
             F.col(f"`{contract.event_time}`").alias("updated_at"),
             F.explode(
                 F.filter(

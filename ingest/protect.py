@@ -9,6 +9,10 @@ platforms match on are computed only at export time, from ``vault.identifiers`` 
 hash, the normalised value AES-256-GCM encrypted), which :func:`vault_identifiers` fills from the same
 normalised rows when the contract sets ``vault``.
 Pseudonymous identifiers (device IDs, openids, member IDs) stay in silver in their normalised form.
+
+Quarantine says what to fix without showing a person: ``_details`` holds each reason with the value that
+broke it, masked by the column's PII class (:func:`build_shown_value`), e.g.
+``invalid_identifier:phone=138****5678``.
 """
 
 from __future__ import annotations
@@ -22,10 +26,49 @@ from pyspark.sql import functions as F
 from identity.normalize import NORMALIZERS
 from identity.pii import build_encrypted, build_keyed_hash, build_masked
 from ingest.rows import REASONS, with_reason, with_typed_columns
-from schemas import ColumnSpec, SourceContract
+from schemas import ColumnSpec, SourceColumn, SourceContract
 
 Transform = Callable[[DataFrame], DataFrame]
 VAULT = "vault.identifiers"
+DETAILS = "_details"
+"""Quarantine: each reason of a row with the offending value masked by its PII class (``reason=value``)."""
+_TEXT = "_text"
+_SHOWN_LENGTH = 80  # a value shown in a detail is cut to this many characters
+
+
+def build_shown_value(column: SourceColumn, text: Column) -> Column:
+    """A column's text as quarantine may show it to the engineer who fixes the file: masked by its PII
+    class (direct: ``138****5678``, ``jo***@qq.com``, ``张*``; pseudonymous: ``abcd****6789``; quasi:
+    ``****``), or as it is, cut to 80 characters, when it is not personal."""
+    if column.pii == "direct":
+        if column.id_type == "phone":  # the digits, so a phone written with spaces or dashes masks alike
+            return build_masked(F.regexp_replace(text, "[^0-9+]", ""), "phone")
+        return build_masked(text, column.id_type or "name")
+    if column.pii == "pseudonymous" or column.id_type:
+        return build_masked(text, column.id_type or "member_id")
+    if column.pii == "quasi":
+        return F.when(text.isNotNull(), F.lit("****"))
+    return F.substring(text, 1, _SHOWN_LENGTH)
+
+
+def build_reason_details(contract: SourceContract) -> Column:
+    """The ``_details`` of a checked row (needs ``_reasons`` and the struct ``_text`` of the columns' text
+    before typing): ``<reason>=<shown value>`` for each reason about a value; empty for good rows."""
+    parts: list[Column] = []
+    for col in contract.columns:
+        kinds = ["bad_type"]
+        if col.spark_type.startswith("decimal"):
+            kinds.append("bad_scale")
+        if col.spark_type in ("date", "timestamp"):
+            kinds.append("impossible_time")
+        if col.id_type:
+            kinds.append("invalid_identifier")
+        shown = build_shown_value(col, F.col(_TEXT)[col.name])
+        for kind in kinds:
+            reason = f"{kind}:{col.name}"
+            parts.append(F.when(F.array_contains(REASONS, reason), F.concat_ws("=", F.lit(reason), shown)))
+    found = F.filter(F.array(*parts), lambda d: d.isNotNull())
+    return F.when(F.size(REASONS) > 0, found).otherwise(F.array().cast("array<string>"))
 
 
 def _direct_columns(col: ColumnSpec, value: Column, key: str) -> dict[str, Column]:
@@ -70,12 +113,17 @@ def with_normalized_identifiers(contract: SourceContract) -> Transform:
     return transform
 
 
-def with_checked_rows(contract: SourceContract, dt: _dt.date) -> Transform:
+def with_checked_rows(contract: SourceContract, dt: _dt.date, *, details: bool = False) -> Transform:
     """Parsed (and mapped) rows typed by the contract, identifier columns normalised, and
     ``invalid_identifier:<col>`` added to ``_reasons`` for each required identifier that did not normalise:
-    what ingest routes to silver or quarantine, and what ``cdp contracts preview`` shows."""
+    what ingest routes to silver or quarantine, and what ``cdp contracts preview`` shows. With ``details``,
+    ``_details`` says which value broke each reason, masked (:func:`build_reason_details`)."""
 
     def transform(df: DataFrame) -> DataFrame:
+        if details:
+            df = df.withColumn(
+                _TEXT, F.struct(*[F.col(f"`{c.name}`").alias(c.name) for c in contract.columns])
+            )
         typed = df.transform(with_typed_columns(contract, dt)).transform(
             with_normalized_identifiers(contract)
         )
@@ -85,7 +133,10 @@ def with_checked_rows(contract: SourceContract, dt: _dt.date) -> Transform:
                 reasons = with_reason(
                     reasons, F.array_contains("_rejected_ids", name), f"invalid_identifier:{name}"
                 )
-        return typed.withColumn(REASONS, reasons)
+        typed = typed.withColumn(REASONS, reasons)
+        if details:
+            typed = typed.withColumn(DETAILS, build_reason_details(contract)).drop(_TEXT)
+        return typed
 
     return transform
 

@@ -3,8 +3,11 @@
 These are pure transforms (DataFrame in, DataFrame out). A rejected row is never dropped: it carries its
 reasons in ``_reasons`` and the ingest job routes it to ``quarantine.<source>``.
 
-Reasons: ``malformed_line``, ``bad_encoding``, ``missing_required:<col>``, ``bad_type:<col>``,
-``impossible_time:<col>``, ``invalid_identifier:<col>`` (added by identity normalisation).
+Reasons: ``malformed_line``, ``bad_encoding``, ``missing_required:<col>``, ``bad_type:<col>`` (also a JSON
+array or object given for a text column), ``bad_scale:<col>`` (a decimal with more digits after the point
+than its ``decimal(p,s)`` keeps: never rounded), ``impossible_time:<col>``, ``invalid_identifier:<col>``
+(added by identity normalisation). A text among the contract's ``null_values`` (``null``, ``N/A``, ``-``...)
+is a missing value.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Callable
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -26,6 +28,10 @@ REASONS = "_reasons"
 EXTRA = "_extra"
 MALFORMED = "_malformed"
 RAW_FIELDS = "_raw_fields"
+NESTED = "_nested"
+"""JSON-lines parsing: the file fields of text columns whose value is a JSON array or object."""
+POSITION = "_position"
+"""The order in which records landed (files by landing time, then records in file order), for dedup."""
 
 EARLIEST_TIMESTAMP = "1970-01-01 00:00:00"
 EARLIEST_DATE = "1900-01-01"
@@ -52,7 +58,6 @@ def _csv_patterns(delimiter: str) -> tuple[str, str]:
 
 
 _CSV_FIELD, _CSV_SPLIT = _csv_patterns(",")
-_CSV_FIELD_LIMIT = 131_072  # csv.field_size_limit(): a longer field is an error, so the line is malformed
 _WHITESPACE = "".join(c for c in map(chr, range(0x10000)) if c.isspace())
 _STRIP = f"^[{_WHITESPACE}]+|[{_WHITESPACE}]+$"  # what str.strip() removes, for any regex engine
 
@@ -100,12 +105,13 @@ def _fields_shape(columns: list[str], positions: dict[str, int], extra: dict[str
 def parse_csv(header: list[str], columns: list[str], delimiter: str = ",") -> Transform:
     """Split CSV lines (column ``_raw``) into the contract's columns, as strings.
 
-    Quoted fields follow RFC 4180 exactly as Python's ``csv`` reads one line with ``strict=True``; a line
-    with an unclosed quote, text after a closing quote or the wrong number of fields is marked
-    ``_malformed``. Columns of the file the contract does not declare go to ``_extra`` as a JSON object of
-    their non-empty values. Parsed by the engine (Sail's ``from_csv`` ignores quotes), about twice as fast
-    as Python's ``csv`` in ``mapInPandas``: one regular expression validates the line, a split (or, on lines
-    with quotes, a regular expression) cuts it into fields.
+    Quoted fields follow RFC 4180 exactly as Python's ``csv`` reads one line with ``strict=True`` (without
+    its field size limit; a record with line breaks in quotes comes as one line, see
+    ``ingest.landing.LINE_BREAK``); a line with an unclosed quote, text after a closing quote or the wrong
+    number of fields is marked ``_malformed``. Columns of the file the contract does not declare go to
+    ``_extra`` as a JSON object of their non-empty values. Parsed by the engine (Sail's ``from_csv``
+    ignores quotes), about twice as fast as Python's ``csv`` in ``mapInPandas``: one regular expression
+    validates the line, a split (or, on lines with quotes, a regular expression) cuts it into fields.
 
     Args:
         header: the file's column names in file order.
@@ -138,15 +144,11 @@ def parse_csv(header: list[str], columns: list[str], delimiter: str = ",") -> Tr
             i: F.concat_ws("", F.regexp_replace(F.get("_quoted", i), '""', '"'), F.get("_plain", i))
             for i in range(len(header))
         }
-        # csv.field_size_limit(): one position at a time, as Sail cannot push a filter through a lambda.
-        too_long = reduce(
-            lambda a, b: a | b, [F.length(v) > _CSV_FIELD_LIMIT for v in value.values()], F.lit(False)
-        )
+        # No field size limit (Python's csv has one): a long field is a value, not a malformed line.
         malformed = (
             (F.col("_line") == delimiter)
             | ~F.col("_line").rlike(f"^(?:{d}(?:{field_pattern}))+$")
             | (F.size("_plain") != len(header))
-            | ((F.length("_line") > _CSV_FIELD_LIMIT) & too_long)
         )
         fields = split.select(
             RAW, *[v.alias(f"_f{i}") for i, v in value.items()], malformed.alias(MALFORMED)
@@ -184,14 +186,33 @@ def parse_whitespace(header: list[str], columns: list[str]) -> Transform:
     return transform
 
 
-def parse_jsonl(columns: list[str]) -> Transform:
+def parse_jsonl(columns: list[str], text_fields: list[str] | tuple[str, ...] = ()) -> Transform:
     """Parse JSON-lines records (column ``_raw``) into the contract's columns, as strings.
 
     A line that is not a JSON object is marked ``_malformed``; keys the contract does not declare go to
     ``_extra``. Numbers and nested values are kept as their JSON text. Columns come from a struct-typed
     ``from_json`` (looking values up in a parsed map is ten times slower on Sail).
+
+    Args:
+        columns: the file fields to extract.
+        text_fields: fields read into text columns: when given, ``_nested`` lists those whose value is a
+            JSON array or object (not text), for the row checks.
     """
     schema = ", ".join(f"`{c}` string" for c in columns)
+    nested_check: list[Column] = []
+    if text_fields:
+        arrays = F.from_json(F.col(RAW), ", ".join(f"`{c}` array<string>" for c in text_fields))
+        objects = F.from_json(F.col(RAW), ", ".join(f"`{c}` map<string,string>" for c in text_fields))
+        found = F.filter(
+            F.array(*[F.when(arrays[c].isNotNull() | objects[c].isNotNull(), F.lit(c)) for c in text_fields]),
+            lambda c: c.isNotNull(),
+        )
+        # Only lines with a value that opens an array or object are parsed again.
+        nested_check = [
+            F.when(F.col(RAW).rlike(":\\s*[\\[{]"), found)
+            .otherwise(F.array().cast("array<string>"))
+            .alias(NESTED)
+        ]
 
     def transform(df: DataFrame) -> DataFrame:
         undeclared = F.map_filter(
@@ -202,6 +223,7 @@ def parse_jsonl(columns: list[str]) -> Transform:
             F.from_json(F.col(RAW), schema).alias("_s"),
             undeclared.alias("_x"),
             F.json_object_keys(F.col(RAW)).isNull().alias(MALFORMED),
+            *nested_check,
         ).select(
             RAW,
             *[
@@ -210,6 +232,7 @@ def parse_jsonl(columns: list[str]) -> Transform:
             ],
             F.when(F.size("_x") > 0, F.to_json("_x")).alias(EXTRA),
             MALFORMED,
+            *nested_check,
         )
 
     return transform
@@ -222,8 +245,13 @@ def from_parquet(columns: list[str]) -> Transform:
     ties between duplicates): a JSON copy of every row would cost more than the rest of the step."""
 
     def transform(df: DataFrame) -> DataFrame:
-        present = [c for c in df.columns if c in columns]
-        extra = [c for c in df.columns if c not in columns]
+        # Column names are matched case-insensitively (the exact name first), as for CSV headers.
+        by_lower: dict[str, str] = {}
+        for c in df.columns:
+            by_lower.setdefault(c.lower(), c)
+        found = {c: c if c in df.columns else by_lower.get(c.lower()) for c in columns}
+        taken = {f for f in found.values() if f is not None}
+        extra = [c for c in df.columns if c not in taken]
         as_text = {c: F.nullif(F.trim(F.col(f"`{c}`").cast("string")), F.lit("")) for c in df.columns}
         extra_col = (
             F.to_json(F.struct(*[as_text[c].alias(c) for c in extra]))
@@ -232,7 +260,10 @@ def from_parquet(columns: list[str]) -> Transform:
         )
         return df.select(
             F.struct(*[as_text[c].alias(c) for c in df.columns]).alias(RAW_FIELDS),
-            *[(as_text[c] if c in present else F.lit(None).cast("string")).alias(c) for c in columns],
+            *[
+                (as_text[f] if (f := found[c]) is not None else F.lit(None).cast("string")).alias(c)
+                for c in columns
+            ],
             extra_col.alias(EXTRA),
             F.lit(False).alias(MALFORMED),
         )
@@ -263,7 +294,7 @@ def parse_lines(contract: SourceContract, header: list[str] | None, header_line:
 
     def transform(df: DataFrame) -> DataFrame:
         if contract.format == "jsonl":
-            parsed = df.transform(parse_jsonl(fields))
+            parsed = df.transform(parse_jsonl(fields, text_fields(contract)))
         else:
             if header_line is not None:
                 df = df.filter(F.regexp_replace(F.col(RAW), "^\ufeff", "") != F.lit(header_line))
@@ -276,6 +307,15 @@ def parse_lines(contract: SourceContract, header: list[str] | None, header_line:
         return parsed.transform(with_mapped_columns(contract))
 
     return transform
+
+
+def text_fields(contract: SourceContract) -> list[str]:
+    """The file fields read as they are into text (``string``) columns."""
+    return [
+        c.source_field
+        for c in contract.columns
+        if c.source_field and c.type is not None and c.spark_type == "string"
+    ]
 
 
 def _sql_literal(value: object) -> Column:
@@ -317,7 +357,7 @@ def with_mapped_columns(contract: SourceContract) -> Transform:
             return df
         keep = [c for c in (RAW, RAW_FIELDS) if c in df.columns]
         columns = [F.when(~F.col(MALFORMED), build_mapped_value(c)).alias(c.name) for c in contract.columns]
-        return df.select(*keep, *columns, EXTRA, MALFORMED)
+        return df.select(*keep, *columns, EXTRA, MALFORMED, *[c for c in (NESTED,) if c in df.columns])
 
     return transform
 
@@ -357,8 +397,19 @@ def with_typed_columns(contract: SourceContract, dt: _dt.date) -> Transform:
         dt: the logical date of the batch.
     """
     latest = (dt + _dt.timedelta(days=2)).isoformat()
+    missing = list(contract.null_values)
 
     def transform(df: DataFrame) -> DataFrame:
+        nested = NESTED in df.columns
+        if missing:  # texts that mean "no value" (identifier columns have their own junk lists)
+            sentinel = {c.name for c in contract.columns if not c.id_type}
+            df = df.select(
+                *[
+                    F.when(~F.col(f"`{c}`").isin(*missing), F.col(f"`{c}`")).alias(c) if c in sentinel
+                    else F.col(f"`{c}`")
+                    for c in df.columns
+                ]
+            )  # fmt: skip
         checks: list[Column] = [F.when(F.col(MALFORMED), F.lit("malformed_line"))]
         typed: dict[str, Column] = {}
         for col in contract.columns:
@@ -369,6 +420,18 @@ def with_typed_columns(contract: SourceContract, dt: _dt.date) -> Transform:
                 checks.append(F.when(~F.col(MALFORMED) & raw.isNull(), F.lit(f"missing_required:{col.name}")))
             if col.spark_type != "string":
                 checks.append(F.when(raw.isNotNull() & value.isNull(), F.lit(f"bad_type:{col.name}")))
+            elif nested and col.source_field:
+                checks.append(
+                    F.when(F.array_contains(NESTED, col.source_field), F.lit(f"bad_type:{col.name}"))
+                )
+            if col.spark_type.startswith("decimal"):
+                exact = _typed(col.name, "decimal(38,18)")  # the value as written, to compare with its scale
+                checks.append(
+                    F.when(
+                        value.isNotNull() & exact.isNotNull() & (value != exact),
+                        F.lit(f"bad_scale:{col.name}"),
+                    )
+                )
             if col.spark_type in ("timestamp", "date"):
                 low = EARLIEST_TIMESTAMP if col.spark_type == "timestamp" else EARLIEST_DATE
                 bound = F.lit(low).cast(col.spark_type)
@@ -379,7 +442,7 @@ def with_typed_columns(contract: SourceContract, dt: _dt.date) -> Transform:
                     )
                 )
         reasons = F.filter(F.array(*checks), lambda r: r.isNotNull())
-        rest = [c for c in df.columns if c not in typed]
+        rest = [c for c in df.columns if c not in typed and c != NESTED]
         return df.select(*rest, *[v.alias(k) for k, v in typed.items()], reasons.alias(REASONS))
 
     return transform
@@ -391,8 +454,9 @@ def with_reason(reasons: Column, condition: Column, reason: str) -> Column:
 
 
 def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
-    """Keep one row per key: the one with the greatest ``order_by`` (ties broken by the raw line, so the
-    choice is deterministic), or the first by raw line when there is no ordering column.
+    """Keep one row per key: the one with the greatest ``order_by``, then the one that landed last (the
+    greatest ``_position``, when the rows have one), then the first by raw line, so the choice is
+    deterministic. ``_position`` is dropped from the result.
 
     Only keys that occur more than once are ranked with a window; the rows of the other keys pass through
     untouched (most keys are unique, and a window sorts every row it sees). NULL keys form one key.
@@ -410,7 +474,12 @@ def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
         )
         same_key = [F.col(f"`{k}`").eqNullSafe(F.col(f"_key{i}")) for i, k in enumerate(keys)]
         single = df.join(repeated, same_key, "left_anti")
-        order = ([F.col(order_by).desc_nulls_last()] if order_by else []) + [build_raw_line(df.columns)]
+        landed = [F.col(POSITION).desc_nulls_last()] if POSITION in df.columns else []
+        order = [
+            *([F.col(order_by).desc_nulls_last()] if order_by else []),
+            *landed,
+            build_raw_line(df.columns),
+        ]
         window = Window.partitionBy(*key_cols).orderBy(*order)
         latest = (
             df.join(repeated, same_key, "left_semi")
@@ -418,7 +487,7 @@ def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
             .filter("_rank = 1")
             .drop("_rank")
         )
-        return single.unionByName(latest)
+        return single.unionByName(latest).drop(POSITION)
 
     return transform
 

@@ -288,6 +288,10 @@ def export_cmd(
         str | None, typer.Option(help="The campaign the pack is for (its groups are kept for cdp effect).")
     ] = None,
     holdout: Annotated[float, typer.Option(help="Share held out as the campaign's control.")] = 0.0,
+    consent_override: Annotated[
+        str | None,
+        typer.Option(help="Admin only: export although a consent batch is not applied (audited reason)."),
+    ] = None,
     data_root: DataRoot = None,
 ) -> None:
     """Write a pack (人群包) under packs/<audience>/<version>/<destination>/ with its manifest."""
@@ -307,6 +311,7 @@ def export_cmd(
         created_by=by,
         campaign_id=campaign_id,
         holdout=holdout,
+        consent_override=consent_override,
     )
     console.print(
         f"{m.audience_id} v{m.version} -> {m.destination}: {m.people:,} people, {m.lines:,} lines in "

@@ -3,26 +3,39 @@ audiences are made from, each at the latest date on or before the one asked for.
 
     gold.profile      (latest dt <= day) -> profile(day): one row per OneID, oneid as string, column types
     gold.oneid_map    (latest dt <= day) -> oneid_map(day): (id_type, id_value, oneid)
-    gold.consent_optouts (dt = day), else silver consent + gold.oneid_map -> optouts(day): (oneid)
+    silver consent (every record ingested so far) + gold.oneid_map (day and latest)
+        + gold.consent_optouts (dt = day) -> optouts(day): (oneid), the opt-outs known now
+    gold.ingest_runs (source consent) + the consent lease -> consent_refusal(): why exports must wait
     vault.identifiers (decrypted) + silver masks -> with_platform_hashes(): identifiers -> md5/sha256 forms,
         mask; platform_hashes(): the same for every identifier in the vault (seed lists of digests)
     gold.audience_members (audience_id, version) -> version_members(...)
 
 The operations (:mod:`jobs.audiences.registry`, ``definitions``, ``insights``, ``lookalikes``, ``exports``,
 ``daily``) open one :class:`AudienceContext` at their entry point and pass it inward.
+
+Consent fails closed: every audience version and every pack removes the opt-outs known when it is made (read
+then from silver consent, not only the day's stored snapshot), and an export is refused while a consent
+batch is not applied (its ingest failed, held rows back, or died half-way) unless an admin overrides it with
+a reason, which is written to ``gold.audit_log`` (:func:`guarded_export`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import getpass
+import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from audiences.consent import build_optouts
-from audiences.errors import MissingDataError
+from audiences.errors import AudienceError, MissingDataError
 from audiences.sources import build_masks, silver_table, with_platform_hashes
 from cdp.lake import Lake, parse_dt
 from cdp.run import union_all
@@ -45,6 +58,17 @@ AUDIENCES, MEMBERS, EXPORTS, OPTOUTS = (
 VAULT = "vault.identifiers"
 CONSENT_SOURCE = "consent"
 """The source whose silver table holds the opt-in / opt-out records."""
+RUNS, AUDIT = "gold.ingest_runs", "gold.audit_log"
+APPLIED = ("ok", "no_files")
+"""Ingest run statuses after which a consent batch is applied in full."""
+KNOWN_NOW = _dt.date(9999, 1, 1)
+"""The date that lets every consent record ingested so far count, whatever its time."""
+
+T = TypeVar("T")
+
+
+class ConsentNotAppliedError(AudienceError):
+    """A consent batch is not applied (its ingest failed or died): exports wait until it is fixed."""
 
 
 def as_day(dt: str | _dt.date | None) -> _dt.date | None:
@@ -136,22 +160,94 @@ class AudienceContext:
         return self.lake.read(MAP).where(F.col("dt") == F.lit(day)).select("id_type", "id_value", "oneid")
 
     def optouts(self, dt: _dt.date) -> DataFrame:
-        """Opted-out OneIDs (``oneid``) at ``dt``: the snapshot the refresh stored, else computed now."""
+        """Opted-out OneIDs (``oneid``) for an operation on ``dt``: the opt-outs known now, not only the ones
+        the day's refresh stored. Every consent record ingested so far counts (an opt-out ingested after the
+        refresh, or dated after ``dt``, still removes the person), mapped through the OneID map of ``dt``
+        and the latest one; the stored snapshot of ``dt`` is added, so nobody it removed comes back."""
+        parts = [self.compute_optouts(dt, known_now=True).select("oneid")]
+        if self.lake.exists(MAP) and self.lake.latest_dt(MAP) != self.lake.latest_dt(MAP, on_or_before=dt):
+            parts.append(self.compute_optouts(None, known_now=True).select("oneid"))
         if self.lake.exists(OPTOUTS):
-            stored = self.lake.read(OPTOUTS).where(F.col("dt") == F.lit(dt))
-            if stored.limit(1).count():
-                return stored.select("oneid")
-        return self.compute_optouts(dt).select("oneid")
+            parts.append(self.lake.read(OPTOUTS).where(F.col("dt") == F.lit(dt)).select("oneid"))
+        return union_all(parts).distinct()
 
-    def compute_optouts(self, dt: _dt.date) -> DataFrame:
-        """``(oneid, purposes, since)`` of every OneID opted out at ``dt``, from the consent silver table;
-        empty when the deployment has no consent source or no OneID map yet."""
+    def compute_optouts(self, dt: _dt.date | None, *, known_now: bool = False) -> DataFrame:
+        """``(oneid, purposes, since)`` of every OneID opted out at ``dt`` (with ``known_now``: by every
+        record ingested so far), through the OneID map of ``dt`` (the latest when None), from the consent
+        silver table; empty when the deployment has no consent source or no OneID map yet."""
         contract = self.sources.get(CONSENT_SOURCE)
         empty = self.spark.createDataFrame([], "oneid string, purposes string, since timestamp")
         if contract is None or not self.lake.exists(silver_table(contract)) or not self.lake.exists(MAP):
             return empty
-        consent = self.lake.read(silver_table(contract))
-        return consent.transform(build_optouts(contract, self.oneid_map(dt), dt))
+        consent = self.lake.read_silver(contract)
+        cut = KNOWN_NOW if known_now or dt is None else dt
+        return consent.transform(build_optouts(contract, self.oneid_map(dt), cut))
+
+    def consent_refusal(self) -> str | None:
+        """Why the opt-outs known now may miss some, or None: a consent ingest that died half-way, or the
+        latest run of a date of the consent source that did not apply its batch in full (failed threshold or
+        quality gate, refused files)."""
+        from cdp.leases import dead_holder
+
+        contract = self.sources.get(CONSENT_SOURCE)
+        if contract is None:
+            return None
+        dead = dead_holder(self.lake.root, silver_table(contract))
+        if dead is not None:
+            return f"the consent ingest {dead.describe()} stopped before it finished; rerun it ({dead.rerun})"
+        if not self.lake.exists(RUNS):
+            return None
+        latest = Window.partitionBy("dt").orderBy(F.col("started_at").desc())
+        failed = (
+            self.lake.read(RUNS)
+            .where(F.col("source") == contract.name)
+            .withColumn("_n", F.row_number().over(latest))
+            .where((F.col("_n") == 1) & ~F.col("status").isin(*APPLIED))
+            .orderBy("dt")
+            .select("dt", "status", "message")
+            .collect()
+        )
+        if not failed:
+            return None
+        first = failed[0]
+        return (
+            f"the consent batch of {first['dt']} is not applied ({first['status']}: {first['message']})"
+            + (f" nor those of {len(failed) - 1} more date(s)" if len(failed) > 1 else "")
+            + f"; fix the file and rerun cdp ingest {contract.name} --dt {first['dt']}"
+        )
+
+    def check_consent(self, what: str, *, override: str | None = None, by: str | None = None) -> None:
+        """Refuse ``what`` (an export) while a consent batch is not applied, unless ``override`` gives an
+        admin's reason: then the override is written to ``gold.audit_log`` and the export goes on.
+
+        Raises:
+            ConsentNotAppliedError: a consent batch is not applied and there is no override.
+        """
+        why = self.consent_refusal()
+        if why is None:
+            return
+        if not (override or "").strip():
+            raise ConsentNotAppliedError(
+                f"{what} refused: {why}. Opt-outs in that batch would leak. An admin may override with "
+                "--consent-override '<reason>' (audited)"
+            )
+        self._audit_override(what, why, (override or "").strip(), by or getpass.getuser())
+
+    def _audit_override(self, what: str, why: str, reason: str, by: str) -> None:
+        now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None, microsecond=0)
+        row: dict[str, Any] = {c.name: None for c in self.lake.contracts[AUDIT].columns}
+        row |= {
+            "event_id": uuid.uuid4().hex[:16],
+            "at": now,
+            "actor": by,
+            "role": "admin",
+            "action": "consent_override",
+            "status": "ok",
+            "detail_json": json.dumps({"export": what, "consent": why, "reason": reason}, ensure_ascii=False),
+            "dt": now.date(),
+        }
+        with self.lake.lock(AUDIT):
+            self.lake.append(AUDIT, self.spark.createDataFrame([row], self.lake.contracts[AUDIT].ddl))
 
     def with_platform_hashes(self) -> Transform | None:
         """A transform adding the platform hashes (decrypted from ``vault.identifiers``, for the identifiers
@@ -163,7 +259,7 @@ class AudienceContext:
         for contract in self.sources.values():
             table = silver_table(contract)
             if any(c.pii == "direct" and c.id_type for c in contract.columns) and self.lake.exists(table):
-                masks.append(self.lake.read(table).transform(build_masks(contract)))
+                masks.append(self.lake.read_silver(contract).transform(build_masks(contract)))
         return with_platform_hashes(
             self.lake.read(VAULT), union_all(masks) if masks else None, self.settings.require_pii_key()
         )
@@ -181,3 +277,36 @@ class AudienceContext:
         return self.lake.read(MEMBERS).where(
             (F.col("audience_id") == audience_id) & (F.col("version") == version)
         )
+
+
+def guarded_export(export: Callable[..., T]) -> Callable[..., T]:
+    """Wrap the export entry point ``export(spark, settings, audience_id, destination, ...)``: one export of
+    an audience at a time (the lease ``pack.<audience_id>``, so two never write one pack folder), and refused
+    while a consent batch is not applied unless ``consent_override='<reason>'`` is given (audited, see
+    :meth:`AudienceContext.check_consent`).
+
+    Raises:
+        ConsentNotAppliedError: a consent batch is not applied and there is no override.
+        cdp.leases.LeaseError: another export of the audience is running.
+    """
+
+    @functools.wraps(export)
+    def wrapper(
+        spark: SparkSession,
+        settings: Settings,
+        audience_id: str,
+        destination: str,
+        *args: Any,
+        consent_override: str | None = None,
+        **kwargs: Any,
+    ) -> T:
+        from cdp.leases import Holder
+
+        ctx = AudienceContext.open(spark, settings)
+        what = f"export of {audience_id} to {destination}"
+        holder = Holder(job=f"export {audience_id}", rerun=f"cdp audience export {audience_id}")
+        with ctx.lake.lease([f"pack.{audience_id}"], holder):
+            ctx.check_consent(what, override=consent_override, by=kwargs.get("created_by"))
+            return export(spark, settings, audience_id, destination, *args, **kwargs)
+
+    return wrapper

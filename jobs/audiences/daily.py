@@ -26,7 +26,7 @@ from audiences.spec import AudienceSpec, ExportSchedule, parse_audience
 from cdp.lake import LakeError, parse_dt
 from cdp.run import RunContext
 from cdp.settings import Settings
-from jobs.audiences.context import EXPORTS, MAP, OPTOUTS, PROFILE, AudienceContext
+from jobs.audiences.context import EXPORTS, MAP, OPTOUTS, PROFILE, AudienceContext, ConsentNotAppliedError
 from jobs.audiences.definitions import create
 from jobs.audiences.exports import export
 from jobs.audiences.registry import AudienceVersion, list_versions
@@ -34,6 +34,7 @@ from jobs.audiences.registry import AudienceVersion, list_versions
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+REFRESH_LEASE = "job.audience_refresh"
 REFRESHED_KINDS = ("rule", "engagement")
 """Audiences the refresh re-evaluates; seed lists and lookalikes keep the version they were made with."""
 
@@ -143,7 +144,7 @@ def _export_scheduled(
                        id_types=list(schedule.id_types) or None, created_by=created_by,
                        campaign_id=schedule.campaign_id, holdout=schedule.holdout)  # fmt: skip
             report.exports.append(f"{v.audience_id}@{v.version} -> {schedule.destination}: {m.lines:,} lines")
-        except PackTooSmallError as exc:
+        except (PackTooSmallError, ConsentNotAppliedError) as exc:  # the rerun after a fix writes it
             report.refused.append(str(exc))
 
 
@@ -168,6 +169,16 @@ def refresh(
     """
     started = time.perf_counter()
     run = RunContext.open(spark, settings, dt, stage="audiences")
+    # One refresh at a time (from the CLI and the DAG alike): two would both make the day's versions.
+    with run.lease(
+        OPTOUTS, REFRESH_LEASE, job="audience refresh", rerun=f"cdp audience refresh --dt {run.dt}"
+    ):
+        report = _refresh(run, created_by)
+    report.seconds = round(time.perf_counter() - started, 2)
+    return report
+
+
+def _refresh(run: RunContext, created_by: str) -> RefreshReport:
     ctx, day = AudienceContext.of_run(run), run.dt
     report = RefreshReport(day.isoformat(), optouts=_store_optouts(ctx, day))
     has_profile = _has_profile(ctx, day)
@@ -188,7 +199,6 @@ def refresh(
             if v is None:
                 continue
         _export_scheduled(ctx, v, written, created_by, report)
-    report.seconds = round(time.perf_counter() - started, 2)
     return report
 
 

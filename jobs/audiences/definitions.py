@@ -105,7 +105,7 @@ def rule_members(ctx: AudienceContext, rule: Rule, dt: _dt.date | None) -> tuple
             contract = ctx.sources[b.source]
             table = silver_table(contract)
             if ctx.lake.exists(table):
-                found = ctx.lake.read(table).transform(
+                found = ctx.lake.read_silver(contract).transform(
                     build_behaviour_set(contract, b, oneid_map, snapshot.dt)
                 )
                 flags = found.select("oneid", F.lit(True).alias(behaviour_column(i)))

@@ -26,7 +26,7 @@ from audiences.export import (
     validate_id_types,
 )
 from audiences.packs import Manifest, PackStore, write_pack
-from jobs.audiences.context import EXPORTS, MAP, AudienceContext
+from jobs.audiences.context import EXPORTS, MAP, AudienceContext, guarded_export
 from jobs.audiences.registry import AudienceVersion, find_version
 from jobs.effect_groups import hold_out, store_groups
 
@@ -121,6 +121,7 @@ def _log_export(ctx: AudienceContext, manifest: Manifest, now: _dt.datetime) -> 
         ctx.lake.append(EXPORTS, ctx.spark.createDataFrame([row], ctx.lake.contracts[EXPORTS].ddl))
 
 
+@guarded_export  # one export of an audience at a time; refused while a consent batch is not applied
 def export(
     spark: SparkSession,
     settings: Settings,

@@ -72,6 +72,19 @@ def test_build_optouts_gives_one_row_per_opted_out_oneid(spark, consent) -> None
     assert_df_equal(got, want)
 
 
+def test_a_status_spelled_otherwise_fails_closed(spark) -> None:
+    """``OPT-OUT``, ``Opt Out`` or a status nobody foresaw blocks; only a spelling of opt-in lets through."""
+    statuses = {"A": "OPT-OUT", "B": "Opt Out", "C": "withdrawn", "D": "OPT-IN", "E": "yes", "F": "opt_in"}
+    records = spark.createDataFrame(
+        [(f"r{m}", m, None, "marketing", status, at(1)) for m, status in statuses.items()], CONSENT_DDL
+    )
+    oneid_map = spark.createDataFrame(
+        [("member_id", m, i) for i, m in enumerate(statuses)], "id_type string, id_value string, oneid bigint"
+    )
+    got = records.transform(build_optouts(load_source("consent"), oneid_map, DT))
+    assert sorted(r.oneid for r in got.collect()) == ["0", "1", "2"]
+
+
 def test_build_optouts_blocks_only_the_given_purposes_and_all(spark, consent) -> None:
     records, oneid_map = consent
     got = records.transform(build_optouts(load_source("consent"), oneid_map, DT, purposes=("ADS",)))
