@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PERSONS ?= 20000
 DAYS ?= 2
 
-.PHONY: install demo demo-plain test test-fast bench bench-1m lint airflow serve clean
+.PHONY: install demo demo-plain test test-fast bench bench-1m bench-linkage-1m chaos lint airflow serve clean
 
 install: $(STAMP)
 
@@ -28,11 +28,18 @@ test: $(STAMP)  ## the whole test suite (CI runs this)
 test-fast: $(STAMP)  ## the quick loop: everything not marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: $(STAMP)  ## timings at 100k persons, audience operations at 1M profiles
+bench: $(STAMP)  ## timings at 100k persons, audience operations at 1M profiles, linkage at 100k records
 	$(BIN)/cdp bench --persons 100000 --audience-profiles 1000000
+	$(BIN)/python -m bench.linkage --records 100000
+
+bench-linkage-1m: $(STAMP)  ## probabilistic linkage at 100k and 1M attribute-only records, next to Splink on DuckDB
+	$(BIN)/python -m bench.linkage --records 100000 1000000
 
 bench-1m: $(STAMP)  ## every stage at 1M persons (not yet re-run within 24 GiB since the tags-stage rewrite)
 	$(BIN)/cdp bench --persons 1000000
+
+chaos: $(STAMP)  ## kills at random moments, concurrent pairs, consent leaks; prints a table (target: all zeros)
+	$(BIN)/python -m bench.chaos --persons 300 --kills $(or $(KILLS),12) --pairs $(or $(PAIRS),6) $(if $(SEED),--seed $(SEED))
 
 airflow: $(STAMP)  ## Airflow standalone on http://localhost:8080 with the DAGs and a local Sail server
 	$(BIN)/cdp airflow

@@ -239,6 +239,10 @@ def run_bench(
 
         with console.status(f"{n:,} persons: campaigns on packs, simulated, and the effect stage"):
             effect_figures = effect_bench(get_spark(run_settings), run_settings, dates[-1], console)
+        from bench.creators import creator_bench
+
+        with console.status(f"{n:,} persons: creator match, creator rankings on the truth"):
+            creator_figures = creator_bench(get_spark(run_settings), run_settings, dates[-1], console)
         with console.status(f"{n:,} persons: connected components on the OneID edges, scipy, networkx"):
             component_figures = _component_figures(run_settings, dates[-1], n, data_root, console)
         with console.status(f"{n:,} persons: timing the quality suites"):
@@ -254,6 +258,7 @@ def run_bench(
                 "tags": tag_figures,
                 "audiences": audience_figures,
                 "effect": effect_figures,
+                "creators": creator_figures,
                 "components": component_figures,
             }
         )

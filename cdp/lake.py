@@ -8,6 +8,8 @@ and SQL ``MERGE INTO`` / ``DELETE``; maintenance (compaction, vacuum, history) g
 (``deltalake``) on the same paths, because Sail has no ``OPTIMIZE``/``VACUUM``/``DESCRIBE HISTORY``.
 
 Sail does not detect conflicting Delta commits: callers must never write one table from two places at once.
+A run holds the lease of every table it writes (``Lake.lease``, :mod:`cdp.leases`); reading a table whose
+last writer died half-way raises ``PartialTableError`` naming the run to repeat.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schemas import TableContract, load_tables
+from schemas import SILVER_SOURCE, SourceContract, TableContract, load_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -170,10 +172,25 @@ class Lake:
             raise LakeError(
                 f"table {table} does not exist at {self.path(table)}; run the stage that writes it"
             )
+        from cdp.leases import check_readable
+
+        check_readable(self.root, table)
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", int(version))
         return reader.load(self.path(table))
+
+    def read_silver(self, source: SourceContract) -> DataFrame:
+        """The rows of ``silver.<entity>`` that one source wrote (several sources may feed one entity; a table
+        written before silver carried ``_source`` is taken whole).
+
+        Raises:
+            LakeError: the table does not exist.
+        """
+        from pyspark.sql import functions as F
+
+        df = self.read(silver_table(source.entity))
+        return df.where(F.col(SILVER_SOURCE) == source.name) if SILVER_SOURCE in df.columns else df
 
     def read_dt(self, table: str, dt: str | _dt.date, *, column: str = "dt") -> DataFrame:
         """The rows of one logical date of ``table`` (one partition of a ``dt``-partitioned table).
@@ -313,6 +330,20 @@ class Lake:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextmanager
+    def lease(self, tables: Sequence[str], holder: Any, *, wait: float | None = None) -> Iterator[dict]:
+        """Hold the leases of ``tables`` for a whole run: no other run (another process, a DAG task beside a
+        CLI run) writes them meanwhile, and a run that dies holding them is known to the next one
+        (:mod:`cdp.leases`). Yields the dead holders found (table -> ``cdp.leases.Holder``).
+
+        Raises:
+            cdp.leases.LeaseError: another live run holds one of them after ``wait`` seconds.
+        """
+        from cdp.leases import lease
+
+        with lease(self.root, tables, holder, wait=wait) as dead:
+            yield dead
 
     def delete(self, table: str, where: str) -> None:
         """Delete the rows of ``table`` matching the SQL predicate ``where``."""

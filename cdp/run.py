@@ -10,7 +10,13 @@ Jobs open a ``RunContext`` at their entry point and pass it inward::
         ctx.step("profile")
 
 The scratch folder is ``<data root>/_scratch/<stage>/<dt>/<run id>``: owned by this run alone, so two runs
-never delete each other's files, and removed when the block ends (also on error).
+never delete each other's files, and removed when the block ends (also on error). The run holds a lock on
+``<scratch>/.owner`` while it lives; the next run of any stage removes the scratch folders whose owner died
+(a ``kill -9`` leaves its checkpoints, plaintext included, only until then).
+
+A run that writes tables holds their leases for the whole run (``ctx.lease(...)``, :mod:`cdp.leases`): a
+second run of the same job, from the CLI or a DAG task, waits for or refuses the first with one line naming
+it, and a run that died half-way is known to the next one, which repairs its tables.
 
 Checkpoints are the one way this project cuts lineage: Sail ignores ``cache()``/``persist()``, so a result
 read twice is written to Parquet and read back (``parquet_checkpoint``). Code that checkpoints under its own
@@ -20,8 +26,12 @@ labels (the rounds of connected components) gets a sub-folder of the scratch wit
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
+import json
 import logging
+import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +47,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from cdp.settings import Settings
+    from schemas import SourceContract
 
 __all__ = ["Checkpoint", "RunContext", "parquet_checkpoint", "parse_dt", "union_all"]
 
@@ -94,6 +105,71 @@ def _remove(folder: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+CHAOS_KILL_AT = "CDP_CHAOS_KILL_AT"
+"""Fault injection: ``<stage>:<step>`` at which a run kills itself (see ``RunContext.step``)."""
+OWNER = ".owner"
+STALE_UNOWNED_SECONDS = 600
+"""A scratch entry without an owner file (an older layout, a run just starting) is removed after this age."""
+
+
+def _owner_alive(folder: Path) -> bool:
+    owner = folder / OWNER
+    if not owner.exists():
+        try:
+            return time.time() - folder.stat().st_mtime < STALE_UNOWNED_SECONDS
+        except FileNotFoundError:
+            return True
+    try:
+        fd = os.open(owner, os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # removed meanwhile by its owner
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True  # locked: the owner lives
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def sweep_scratch(base: str | Path) -> list[str]:
+    """Remove the scratch folders under ``base`` (``<data root>/_scratch``) whose run is gone: a run killed
+    before it could clean up (its checkpoints may hold plaintext), and files of older layouts. Folders of
+    live runs stay. Local folders only.
+
+    Returns:
+        The paths removed.
+    """
+    root = Path(base)
+    if "://" in str(base) or not root.is_dir():
+        return []
+    removed: list[str] = []
+
+    def entries(folder: Path) -> list[Path]:
+        try:
+            return list(folder.iterdir()) if folder.is_dir() else [folder]
+        except FileNotFoundError:  # removed meanwhile by the run that owned it
+            return []
+
+    for stage in entries(root):
+        for day in entries(stage):
+            for run in [day] if (day / OWNER).exists() else entries(day):
+                try:
+                    if run.is_dir() and _owner_alive(run):
+                        continue
+                    if not run.is_dir() and time.time() - run.stat().st_mtime < STALE_UNOWNED_SECONDS:
+                        continue
+                    shutil.rmtree(run, ignore_errors=True) if run.is_dir() else run.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    continue
+                removed.append(str(run))
+    if removed:
+        log.warning("removed %d scratch folder(s) of runs that did not finish: %s", len(removed), removed)
+    return removed
+
+
 @dataclass
 class RunContext:
     """What one stage run for one date shares between its steps.
@@ -149,9 +225,14 @@ class RunContext:
         return time.perf_counter() - self.started
 
     def step(self, name: str) -> float:
-        """Record that step ``name`` is done: ``steps[name]`` is the seconds since the run opened."""
+        """Record that step ``name`` is done: ``steps[name]`` is the seconds since the run opened.
+
+        Fault injection: with ``CDP_CHAOS_KILL_AT=<stage>:<step>`` (e.g. ``ingest:merge``, right after the
+        silver commit) the process kills itself with SIGKILL here, as a crash would (``tests/chaos``)."""
         self.steps[name] = round(self.elapsed(), 2)
         log.info("%s %s: %s done at %.1f s", self.stage, self.dt, name, self.steps[name])
+        if os.environ.get(CHAOS_KILL_AT) == f"{self.stage}:{name}":
+            os.kill(os.getpid(), signal.SIGKILL)
         return self.steps[name]
 
     # ---- scratch ----------------------------------------------------------------------------------------
@@ -175,11 +256,48 @@ class RunContext:
 
     @contextmanager
     def scratch_space(self) -> Iterator[str]:
-        """Hold this run's scratch folder for the block and remove it afterwards, also on error."""
+        """Hold this run's scratch folder for the block and remove it afterwards, also on error; first remove
+        the scratch left by runs that died (:func:`sweep_scratch`)."""
+        base = f"{self.settings.data_root}/_scratch"
+        if "://" in self.scratch:
+            try:
+                yield self.scratch
+            finally:
+                _remove(self.scratch)
+            return
+        sweep_scratch(base)
+        Path(self.scratch).mkdir(parents=True, exist_ok=True)
+        fd = os.open(Path(self.scratch) / OWNER, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, json.dumps({"pid": os.getpid(), "stage": self.stage, "dt": str(self.dt)}).encode())
             yield self.scratch
         finally:
             _remove(self.scratch)
+            os.close(fd)
+
+    @contextmanager
+    def lease(self, *tables: str, job: str | None = None, rerun: str = "") -> Iterator[dict]:
+        """Hold the leases of the ``tables`` this run writes for the block (see the module doc).
+
+        Args:
+            tables: the tables (or lake-wide names) this run writes.
+            job: what runs, for the message another run gets; the stage name when omitted.
+            rerun: the command that repairs the tables should this run die half-way.
+
+        Yields:
+            The runs that died holding one of these leases (table -> holder); this run repairs them.
+
+        Raises:
+            cdp.leases.LeaseError: another live run holds one of them (``CDP_LEASE_WAIT`` seconds waited).
+        """
+        from cdp.leases import Holder
+
+        holder = Holder(job=job or self.stage, dt=self.dt.isoformat(), run_id=self.run_id, rerun=rerun)
+        with self.lake.lease(tables, holder) as dead:
+            for table, who in dead.items():
+                log.warning("%s: repairing %s, left half-written by %s", self.stage, table, who.describe())
+            yield dead
 
     # ---- dates ------------------------------------------------------------------------------------------
 
@@ -217,3 +335,13 @@ class RunContext:
         from pyspark.sql import functions as F
 
         return self.lake.read(table).where(F.col(column) <= F.lit(self.dt))
+
+    def read_silver_up_to(self, source: SourceContract) -> DataFrame:
+        """The rows one source wrote to its entity's silver table, ingested up to this run's date.
+
+        Raises:
+            LakeError: the table does not exist.
+        """
+        from pyspark.sql import functions as F
+
+        return self.lake.read_silver(source).where(F.col("_dt") <= F.lit(self.dt))

@@ -23,6 +23,8 @@ One run per day (`ds` = the logical date), each stage behind a quality gate:
 - **measure_effect** (after refresh_audiences): every registered campaign measured up to the date (cost
   figures, funnel, incremental lift against its holdout, attribution of the orders) into `gold.effect_*` and
   `gold.attribution`; bad input reported in `gold.effect_issues`.
+8. **build_creators**: creator features, creator audience TGI and the high-potential
+   model (`gold.creator_*`); it returns without writing when no creator statistics were ingested.
 
 A failed critical expectation fails its task at once (no retries: the data must change first), so the
 date's later stages do not run and the tables they would write keep their previous content. Warnings are
@@ -60,6 +62,7 @@ INGEST_RUNS = _table("gold.ingest_runs")
 IDENTITY = [_table(t) for t in ("gold.oneid_map", "gold.oneid_changes", "gold.identity_report")]
 TAGS = [_table(t) for t in ("gold.tags", "gold.profile", "gold.tag_stats")]
 AUDIENCES = [_table(t) for t in ("gold.audiences", "gold.audience_members", "gold.audience_exports")]
+CREATORS = [_table(t) for t in ("gold.creator_features", "gold.creator_audience", "gold.creator_potential")]
 TAG_LAYERS = ("raw", "fact", "model", "predictive")
 EFFECT = [_table(t) for t in ("gold.effect_summary", "gold.effect_lift", "gold.attribution")]
 
@@ -124,6 +127,12 @@ def cdp_daily():
 
         return check_tables(["gold.tags", "gold.profile", "gold.tag_stats"], ds, stage="tags")
 
+    @task(outlets=CREATORS, execution_timeout=timedelta(hours=1), **IN_ORDER)
+    def build_creators(ds: str | None = None) -> dict:
+        from runners.orchestration import build_creators as build
+
+        return build(ds)
+
     @task(outlets=EFFECT, execution_timeout=timedelta(hours=1), **IN_ORDER)
     def measure_effect(ds: str | None = None) -> dict:
         from runners.orchestration import measure_effect as measure
@@ -144,7 +153,7 @@ def cdp_daily():
         previous >> current
         previous = current
     audiences = refresh_audiences()
-    previous >> check_tags() >> audiences
+    previous >> check_tags() >> audiences >> build_creators()
 
     audiences >> measure_effect()
 

@@ -71,6 +71,7 @@ def generate(
     seed: int = 42,
     bad_row_rate: float = 0.002,
     progress: Callable[[str], None] | None = None,
+    creators: int = 0,
 ) -> GenerationSummary:
     """Simulate a customer population and write daily landing files plus the ground truth.
 
@@ -87,6 +88,8 @@ def generate(
         seed: Random seed.
         bad_row_rate: Bad rows added per good row and source (0 disables them).
         progress: Optional callback receiving short progress messages.
+        creators: Creators of the ``creator_stats`` and ``creator_content`` sources (``demo.creators``); 0
+            writes neither.
 
     Returns:
         A summary of what was written.
@@ -132,6 +135,15 @@ def generate(
         say("dmp_segments and demographics written")
     finally:
         landing.finish()
+    if creators:
+        from demo.creators import write_creators
+
+        files, rows = write_creators(
+            landing_dir, truth_dir, start=start, days=days, creators=creators, seed=seed
+        )
+        landing.files.extend(files)
+        landing.rows.update(rows)
+        say(f"creator_stats and creator_content written ({creators:,} creators)")
     (truth_dir / "bad_rows.json").write_text(json.dumps(bad_rows.counts, indent=2) + "\n", encoding="utf-8")
     # The arguments, so later simulations (demo.campaigns) rebuild the same people and their future orders.
     arguments = {"persons": persons, "start": start.isoformat(), "days": days, "history_days": history_days,

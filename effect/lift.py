@@ -5,8 +5,9 @@ their outcomes over the campaign's window is what the campaign caused (intention
 member counts, reached or not, so no self-selection of the people the platform happened to reach).
 
 - conversion rate (bought at least once): difference of proportions, 95% CI of Agresti and Caffo (the Wald
-  interval with one buyer and one non-buyer added to each group), two-sided p-value of the pooled z-test; relative lift with a CI by the delta method on the log
-  ratio; incremental purchasers = difference x treatment size.
+  interval with one buyer and one non-buyer added to each group), two-sided p-value of the pooled z-test;
+  relative lift with a CI by the delta method on the log ratio; incremental purchasers = difference x
+  treatment size.
 - revenue per person: Welch's t (means and variances from sums and sums of squares), 95% CI and p-value;
   incremental revenue = difference x treatment size; incremental ROAS = incremental revenue / cost.
 

@@ -266,6 +266,7 @@ class _Inputs:
     events: DataFrame
     since: _dt.date
     delivery_rows: int
+    oneid_map: DataFrame | None = None
 
 
 def run(
@@ -369,7 +370,7 @@ def _inputs(ctx: RunContext) -> _Inputs:
     events, _ = _keyed(ctx, "events", oneid_map, since, "event_time")
     events = ctx.checkpoint(events.select("oneid", "event_time", "event_type"), "events")
     members = ctx.checkpoint(_members(ctx, campaigns), "members")
-    return _Inputs(campaigns, members, delivery, orders, events, since, delivery.count())
+    return _Inputs(campaigns, members, delivery, orders, events, since, delivery.count(), oneid_map)
 
 
 def _members(ctx: RunContext, campaigns: DataFrame) -> DataFrame:
@@ -507,6 +508,7 @@ def _lifts(ctx: RunContext, inputs: _Inputs, summaries: list[dict]) -> list[dict
     for r in sums:
         by.setdefault(r["campaign_id"], {})[r["arm"]] = r.asDict()
     cost = {s["campaign_id"]: s["cost"] for s in summaries}
+    reach = _order_identity_reach(ctx, inputs)
     rows: list[dict] = []
     for campaign_id in sorted(by):
         t = by[campaign_id].get("treatment") or {"people": 0, "buyers": 0, "revenue": 0.0, "revenue_sq": 0.0}
@@ -523,7 +525,10 @@ def _lifts(ctx: RunContext, inputs: _Inputs, summaries: list[dict]) -> list[dict
                 cost.get(campaign_id),
             ),
         )
-        rows += [{"campaign_id": campaign_id, **x.to_row()} for x in results]
+        rows += [
+            {"campaign_id": campaign_id, **x.to_row()} | _identity_gap(x.to_row(), reach.get(campaign_id))
+            for x in results
+        ]
     contract = ctx.lake.contracts[LIFT]
     names = [c.name for c in contract.columns if c.name != "dt"]
     frame = ctx.spark.createDataFrame([tuple(r[n] for n in names) for r in rows], _ddl(ctx, LIFT))
@@ -531,6 +536,45 @@ def _lifts(ctx: RunContext, inputs: _Inputs, summaries: list[dict]) -> list[dict
     return [r for r in rows if r["metric"] == "conversion_rate"] + [
         r for r in rows if r["metric"] == "revenue_per_person"
     ]
+
+
+IDENTITY_REACH_WARNING = 0.8
+"""Below this share of a campaign's people with an identifier orders carry, its lift is a lower bound."""
+
+
+def _order_identity_reach(ctx: RunContext, inputs: _Inputs) -> dict[str, float]:
+    """Per campaign, the share of its people (treatment and control) whose OneID holds an identifier of a
+    type orders carry (member id, phone): a purchase counts for the lift only through one of those."""
+    from jobs.tags import view_specs
+
+    if inputs.oneid_map is None:
+        return {}
+    types = sorted({t for _, t in view_specs(ctx.settings)["orders"].identifiers})
+    buyers = (
+        inputs.oneid_map.where(F.col("id_type").isin(*types))
+        .select(F.col("oneid").cast("string").alias("oneid"), F.lit(1).alias("_r"))
+        .dropDuplicates(["oneid"])
+    )
+    reach = (
+        inputs.members.join(buyers, "oneid", "left")
+        .groupBy("campaign_id")
+        .agg(F.avg(F.coalesce(F.col("_r"), F.lit(0))).alias("reach"))
+        .collect()
+    )
+    return {r["campaign_id"]: float(r["reach"]) for r in reach}
+
+
+def _identity_gap(row: dict, reach: float | None) -> dict:
+    """The row's warning and sentence, saying the lift is a lower bound when few of the campaign's people
+    can be followed to their orders."""
+    if reach is None or reach >= IDENTITY_REACH_WARNING:
+        return {}
+    gap = (
+        f"only {reach:.0%} of this campaign's people have a member id or phone their orders could carry; "
+        "purchases made under identifiers not linked to them are not seen, so the lift is a lower bound"
+    )
+    warning = f"{row['warning']}; {gap}" if row.get("warning") else gap
+    return {"warning": warning, "sentence": f"{row['sentence']} Warning: {gap}."}
 
 
 def _ddl(ctx: RunContext, table: str) -> str:

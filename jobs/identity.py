@@ -7,6 +7,9 @@
         -> gold.oneid_map          identifier -> OneID                            (snapshot per dt)
         -> gold.oneid_changes      merges, splits, retirements since the previous dt
         -> gold.identity_report    counts, component sizes, largest components, pruned hubs, alerts
+    with the rules' probabilistic linkage on (jobs.linkage, before the records step):
+        -> gold.id_match_pairs     scored record pairs, weight and deciding comparison (snapshot per dt)
+        -> gold.linkage_model      m, u and weight per comparison level                (snapshot per dt)
 
 Steps, one function each around the run's context (``cdp.run.RunContext``): records -> vertices -> hubs ->
 edges -> components -> oneids -> report -> audit -> publish.
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +68,25 @@ from identity.graph import with_vertex_ids as _with_vids
 from identity.normalize import NORMALIZERS
 from identity.pii import build_keyed_hash
 from identity.resolve import assign_oneids, oneid_changes, with_components
-from identity.rules import IdentityRules, SourcePlan, load_rules, plan_sources
-from quality.gates import gate_tables
-from schemas import load_sources
+from identity.rules import (
+    RULES_FILE,
+    IdentityRules,
+    RulesError,
+    SourcePlan,
+    load_rules,
+    plan_linkage,
+    plan_sources,
+)
+from jobs.linkage import (
+    LINKAGE_MODEL,
+    MATCH_PAIRS,
+    LinkageError,
+    LinkageReport,
+    audit_tables,
+    run_linkage,
+)
+from quality.gates import QualityGateError, gate_tables
+from schemas import SILVER_SOURCE, load_sources
 
 VERTICES, EDGES, PRUNED = "gold.id_vertices", "gold.id_edges", "gold.id_pruned_edges"
 MAP, CHANGES, REPORT = "gold.oneid_map", "gold.oneid_changes", "gold.identity_report"
@@ -104,6 +124,7 @@ class IdentityReport:
     steps: dict[str, float] = field(default_factory=dict)
     quality_seconds: float = 0.0
     kept: bool = False
+    linkage: LinkageReport | None = None
 
     def rows(self) -> list[dict]:
         """The report in the long form of ``gold.identity_report``."""
@@ -148,6 +169,8 @@ class IdentityReport:
             )
         )
         out.append(row("run", "rounds", self.rounds))
+        if self.linkage is not None:
+            out += [row(*r) for r in self.linkage.rows()]
         return out
 
     def summary(self) -> list[str]:
@@ -166,6 +189,8 @@ class IdentityReport:
             lines.append("  changes: " + ", ".join(f"{t} {n:,}" for t, n in sorted(self.changes.items())))
         if self.hub_types:
             lines.append("  shared: " + ", ".join(f"{t} {n:,}" for t, n in sorted(self.hub_types.items())))
+        if self.linkage is not None:
+            lines += self.linkage.summary()
         for a in self.alerts:
             lines.append(f"  ALERT {a['kind']}: {a['message']}")
         return lines
@@ -311,6 +336,7 @@ def run(
     *,
     rules_path: str | Path | None = None,
     rebuild: bool = False,
+    link: bool | None = None,
 ) -> IdentityReport:
     """Resolve identities for logical date ``dt`` and write the identity tables.
 
@@ -320,6 +346,8 @@ def run(
         dt: the logical date, a ``datetime.date`` or ``YYYY-MM-DD``.
         rules_path: identity rules; the packaged ``identity/rules.yaml`` when omitted.
         rebuild: recompute ``dt`` even when a later date's map already built on it (see the module doc).
+        link: run the probabilistic linkage of the rules' ``probabilistic`` section (``jobs.linkage``):
+            True forces it on, False off; None follows its ``enabled``.
 
     Returns:
         The run report (also written to ``gold.identity_report``); for a kept date, the published one
@@ -333,14 +361,23 @@ def run(
     """
     ctx = RunContext.open(spark, settings, dt, stage="identity")
     rules = load_rules(rules_path)
-    plans = plan_sources(rules, load_sources(settings.contract_paths), rules_path=rules_path)
-    key = settings.require_pii_key() if any(p.attributes for p in plans) else None
-    if not rebuild and (kept := _kept_report(ctx)) is not None:
-        kept.seconds = round(ctx.elapsed(), 3)
-        return kept
+    if link is not None:
+        rules = _with_linkage(rules, link, rules_path)
+    sources = load_sources(settings.contract_paths)
+    plans = plan_sources(rules, sources, rules_path=rules_path)
+    links = plan_linkage(rules, sources, rules_path=rules_path) if rules.linkage_enabled else []
+    key = settings.require_pii_key() if any(p.attributes for p in plans) or links else None
     report = IdentityReport(dt=ctx.dt.isoformat(), run_id=ctx.run_id, steps=ctx.steps)
-    with ctx.scratch_space():
-        records = _records(ctx, plans, key, report)
+    rerun = f"cdp identity run --dt {ctx.dt}"  # one writer per table: the leases, held for the whole run
+    audited = (MATCH_PAIRS, LINKAGE_MODEL) if links else ()
+    with ctx.lease(VERTICES, EDGES, PRUNED, MAP, CHANGES, REPORT, *audited, rerun=rerun), ctx.scratch_space():
+        if not rebuild and (kept := _kept_report(ctx)) is not None:
+            kept.seconds = round(ctx.elapsed(), 3)
+            return kept
+        pair_tuples = linkage = None
+        if links:
+            pair_tuples, linkage, report.linkage = run_linkage(ctx, rules, links, sources, key)
+        records = _records(ctx, plans, key, report, pair_tuples)
         vertices, new = _vertices(ctx, records)
         hubs = _hubs(ctx, rules, records, vertices)
         edges, pruned = _edges(ctx, records, hubs, vertices, report)
@@ -349,6 +386,8 @@ def run(
         _fill_report(report, rules, oneid_map, hubs, changes)
         report.seconds = round(ctx.elapsed(), 3)
         staged = _audit(ctx, rules, report, oneid_map, changes)
+        if linkage is not None:
+            staged |= audit_tables(ctx, rules, linkage, report.linkage, vertices)
         # Publish: nothing of this date is written before the gate passed.
         ctx.lake.append(VERTICES, new)
         ctx.lake.replace_dt(EDGES, edges, ctx.dt)
@@ -359,8 +398,27 @@ def run(
     return report
 
 
-def _records(ctx: RunContext, plans: list[SourcePlan], key: str | None, report: IdentityReport) -> DataFrame:
-    """Identifier tuples of every silver record ingested up to dt, with record ids (checkpointed).
+def _with_linkage(rules: IdentityRules, on: bool, rules_path: str | Path | None) -> IdentityRules:
+    """The rules with the probabilistic linkage switched on or off (``cdp identity link``)."""
+    if rules.probabilistic is None:
+        if not on:
+            return rules
+        raise RulesError(
+            f"{rules_path or RULES_FILE}: probabilistic: section is missing; declare its sources, "
+            "attributes, comparisons and blocking rules (see the README, Probabilistic linkage)"
+        )
+    return rules.model_copy(update={"probabilistic": rules.probabilistic.model_copy(update={"enabled": on})})
+
+
+def _records(
+    ctx: RunContext,
+    plans: list[SourcePlan],
+    key: str | None,
+    report: IdentityReport,
+    pair_tuples: DataFrame | None = None,
+) -> DataFrame:
+    """Identifier tuples of every silver record ingested up to dt, with record ids (checkpointed); the
+    accepted pairs of the probabilistic linkage are tuples too (``jobs.linkage``).
 
     Raises:
         IdentityError: no silver table with identifiers exists yet.
@@ -368,10 +426,15 @@ def _records(ctx: RunContext, plans: list[SourcePlan], key: str | None, report: 
     parts = []
     for plan in plans:
         if ctx.lake.exists(plan.table):
-            parts.append(ctx.read_up_to(plan.table).transform(record_identifiers(plan, key)))
+            rows = ctx.read_up_to(plan.table)
+            if SILVER_SOURCE in rows.columns:  # several sources may feed one entity: this source's rows
+                rows = rows.where(F.col(SILVER_SOURCE) == plan.source)
+            parts.append(rows.transform(record_identifiers(plan, key)))
             report.sources.append(plan.source)
     if not parts:
         raise IdentityError("no silver table with identifiers exists yet; run cdp ingest first")
+    if pair_tuples is not None:
+        parts.append(pair_tuples)
     records = ctx.checkpoint(with_record_ids(union_all(parts)), "records")
     ctx.step("records")
     return records
@@ -654,9 +717,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dt", required=True)
     parser.add_argument("--rules", help="identity rules file (default: the packaged identity/rules.yaml)")
+    parser.add_argument("--link", action="store_true", help="run the probabilistic linkage of the rules")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    report = run(get_spark(settings), settings, args.dt, rules_path=args.rules)
+    try:
+        report = run(get_spark(settings), settings, args.dt, rules_path=args.rules, link=args.link or None)
+    except (RulesError, IdentityError, QualityGateError, LinkageError) as exc:
+        # One clear line for the operator (the gate's results are in gold.quality_results), no traceback.
+        print(f"identity {args.dt}: {exc}", file=sys.stderr)
+        return 1
     for line in report.summary():
         print(line)
     return 0

@@ -34,6 +34,8 @@ import datetime as _dt
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -46,6 +48,7 @@ from cdp.lake import bronze_table, quarantine_table, silver_table
 from cdp.run import RunContext, union_all
 from cdp.settings import Settings
 from ingest.landing import (
+    LINE_BREAK,
     LandedFile,
     LandingError,
     check_file,
@@ -53,9 +56,13 @@ from ingest.landing import (
     find_files,
     json_keys_drift,
     landing_dir,
+    misnamed_folders,
     schema_drift,
+    unmatched_files,
+    unmatched_reason,
 )
 from ingest.protect import (
+    DETAILS,
     VAULT,
     protect_bronze_pii,
     protect_direct_pii,
@@ -66,6 +73,7 @@ from ingest.protect import (
 from ingest.rows import (
     EXTRA,
     MALFORMED,
+    POSITION,
     RAW,
     RAW_FIELDS,
     REASONS,
@@ -78,7 +86,7 @@ from ingest.rows import (
 )
 from jobs.privacy import suppress_erased
 from quality.gates import QualityGateError, gate_ingest
-from schemas import ContractError, SourceContract, load_source
+from schemas import SILVER_SOURCE, ContractError, SourceContract, load_source, load_sources
 
 LINEAGE = ["_source_file", "_batch_id", "_ingested_at"]
 LANDED = "_landed_"
@@ -238,7 +246,10 @@ def run(
     report = IngestReport(
         source=source, dt=ctx.dt.isoformat(), run_id=ctx.run_id, party=contract.party, steps=ctx.steps
     )
-    with ctx.scratch_space():
+    own = (bronze_table(contract.name), quarantine_table(contract.name), silver_table(contract.entity))
+    rerun = f"cdp ingest {source} --dt {ctx.dt}"  # one writer per table: the leases, held for the whole run
+    lease = ctx.lease(*own, job=f"ingest {source}", rerun=rerun)
+    with lease, ctx.scratch_space(), _logged_failure(ctx, report):
         batch = _land(ctx, contract, key, report, folder)
         if batch is None:
             return report
@@ -255,7 +266,7 @@ def run(
         _write_vault(batch, typed)
         # Publish to silver: latest wins by order_by, otherwise the first row of a key stays.
         order = contract.order_by
-        ctx.lake.upsert(batch.silver, candidates, contract.keys, newer=order, update=bool(order))
+        ctx.lake.upsert(batch.silver, candidates, contract.silver_keys, newer=order, update=bool(order))
         ctx.step("merge")
     if report.rejected_files:
         report.status = "rejected_files"
@@ -266,6 +277,26 @@ def run(
     return report
 
 
+@contextmanager
+def _logged_failure(ctx: RunContext, report: IngestReport) -> Iterator[None]:
+    """Turn an engine error inside the run into a logged run (status ``failed``) and one clear line.
+
+    Raises:
+        IngestError: the engine failed; the message names the files of the batch and the error's first line.
+    """
+    try:
+        yield
+    except PySparkException as exc:
+        first = next((line for line in str(exc).strip().splitlines() if line.strip()), type(exc).__name__)
+        files = ", ".join(f["file"] for f in report.files) or "no files"
+        report.status = "failed"
+        report.message = f"the engine could not read or write the batch ({files}): {first[:300]}"
+        report.held_back, report.silver_written = report.silver_written, 0
+        with suppress(PySparkException):  # without a run log the error below still says what failed
+            _finish(ctx, report)
+        raise IngestError(f"{report.message}; fix or remove the file and rerun", report) from None
+
+
 def _land(
     ctx: RunContext, contract: SourceContract, key: str, report: IngestReport, folder: str | Path | None
 ) -> _Batch | None:
@@ -274,10 +305,20 @@ def _land(
     Raises:
         IngestError: every file was refused as a whole.
     """
+    staging = Path(ctx.scratch) / "staging"  # normalised copies of files the engine cannot read as landed
+    if not folder:  # a folder named for this date but not dt=YYYY-MM-DD would be skipped without a word
+        for misnamed in misnamed_folders(ctx.settings.landing_root, contract, ctx.dt):
+            reason = (
+                f"{misnamed}: folder not read: its name means {ctx.dt} but is not dt={ctx.dt}; move its "
+                f"files to {landing_dir(ctx.settings.landing_root, contract, ctx.dt)}"
+            )
+            report.rejected_files.append({"file": str(misnamed), "reason": reason})
     folder = Path(folder) if folder else landing_dir(ctx.settings.landing_root, contract, ctx.dt)
-    staging = Path(ctx.scratch) / "staging"  # sanitised copies of files with undecodable lines
     files: list[LandedFile] = []
-    for path in find_files(folder, contract):
+    found = find_files(folder, contract)
+    for path in unmatched_files(folder, contract) if found else []:
+        report.rejected_files.append({"file": str(path), "reason": unmatched_reason(path, contract)})
+    for path in found:
         try:
             files.append(check_file(path, contract, staging))
         except LandingError as exc:
@@ -300,6 +341,9 @@ def _parse(batch: _Batch) -> DataFrame:
     """Every file read into the common shape with lineage, lazily: the typed checkpoint is the one copy
     (Sail has no cache); schema drift per file goes to the report."""
     known = _file_ingest_times(batch)
+    # Landing order for dedup: files by modification time (then name), records in file order.
+    landed = sorted(batch.files, key=lambda f: (f.path.stat().st_mtime_ns, f.path.name))
+    rank = {f.path: i for i, f in enumerate(landed)}
     parts = []
     for f in batch.files:
         df = read_file(batch.ctx.spark, batch.contract, f).select(
@@ -307,6 +351,7 @@ def _parse(batch: _Batch) -> DataFrame:
             F.lit(str(f.path)).alias("_source_file"),
             F.lit(batch.report.batch_id).alias("_batch_id"),
             F.lit(known.get(str(f.path), batch.ingested_at)).cast("timestamp").alias("_ingested_at"),
+            (F.lit(rank[f.path] << 48).cast("long") + F.monotonically_increasing_id()).alias(POSITION),
         )
         parts.append(df)
         drift = (
@@ -316,7 +361,31 @@ def _parse(batch: _Batch) -> DataFrame:
         )
         if drift["new_columns"] or drift["missing_optional"]:
             batch.report.drift[str(f.path)] = drift
-    return union_all(parts)
+    return union_all(_common_raw_fields(parts))
+
+
+def _common_raw_fields(parts: list[DataFrame]) -> list[DataFrame]:
+    """Parquet files with other columns (or the same in another case) give ``_raw_fields`` structs of other
+    types, which no union takes: each is widened to every field of the batch (NULL where a file has none,
+    which the raw line as JSON leaves out)."""
+    if len(parts) < 2 or RAW_FIELDS not in parts[0].columns:
+        return parts
+    names = [part.schema[RAW_FIELDS].dataType.fieldNames() for part in parts]
+    every = list(dict.fromkeys(n for fields in names for n in fields))
+    if all(fields == every for fields in names):
+        return parts
+    return [
+        part.withColumn(
+            RAW_FIELDS,
+            F.struct(
+                *[
+                    (F.col(RAW_FIELDS).getField(n) if n in fields else F.lit(None).cast("string")).alias(n)
+                    for n in every
+                ]
+            ),
+        )
+        for part, fields in zip(parts, names, strict=True)
+    ]
 
 
 def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile) -> DataFrame:
@@ -335,7 +404,11 @@ def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile)
                 .transform(with_mapped_columns(contract))
             )
         else:
-            lines = spark.read.text(str(landed.read_path)).withColumnRenamed("value", RAW)
+            lines = spark.read.text(str(landed.read_path)).select(
+                F.regexp_replace(F.col("value"), "^\ufeff", "").alias(RAW)  # a byte-order mark is no data
+            )
+            if landed.joined:  # a record's line breaks inside quotes, kept as LINE_BREAK in the copy
+                lines = lines.select(F.regexp_replace(F.col(RAW), LINE_BREAK, "\n").alias(RAW))
             lines = lines.filter(F.trim(F.regexp_replace(F.col(RAW), "\ufeff", "")) != "")
             read = lines.transform(parse_lines(contract, landed.header, landed.header_line))
         if any(c.expr for c in contract.columns):
@@ -406,22 +479,29 @@ def _check(batch: _Batch, parsed: DataFrame) -> DataFrame:
     contract = batch.contract
     if RAW_FIELDS not in parsed.columns:  # keep the text as landed for bronze (see _write_bronze)
         parsed = parsed.select("*", *[F.col(f"`{c.name}`").alias(LANDED + c.name) for c in contract.columns])
-    return batch.ctx.checkpoint(parsed.transform(with_checked_rows(contract, batch.ctx.dt)), "typed")
+    checked = with_checked_rows(contract, batch.ctx.dt, details=True)
+    return batch.ctx.checkpoint(parsed.transform(checked), "typed")
 
 
 def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:
     """Rejected rows and undecodable lines to quarantine with their reasons; counts to the report."""
     ctx, report = batch.ctx, batch.report
     bad_lines = [(text, f"{f.path}:{number}") for f in batch.files for number, text in f.bad_lines]
+    # The masked value behind each reason, unless the table predates the column (Sail evolves no schema).
+    details = [DETAILS] if not ctx.lake.exists(batch.quarantine) or (
+        DETAILS in ctx.lake.read(batch.quarantine).columns
+    ) else []  # fmt: skip
     encoding = ctx.spark.createDataFrame(bad_lines or [], "_raw string, _source_file string").select(
         RAW,
         F.array(F.lit("bad_encoding")).alias(REASONS),
+        *[F.array().cast("array<string>").alias(DETAILS) for _ in details],
         "_source_file",
         F.lit(report.batch_id).alias("_batch_id"),
         F.lit(batch.ingested_at).cast("timestamp").alias("_ingested_at"),
     )
     raw = build_raw_line(typed.columns).alias(RAW)
-    rejected = union_all([typed.filter(F.size(REASONS) > 0).select(raw, REASONS, *LINEAGE), encoding])
+    bad = typed.filter(F.size(REASONS) > 0).select(raw, REASONS, *details, *LINEAGE)
+    rejected = union_all([bad, encoding])
     if not batch.landed_before:
         ctx.lake.replace_dt(
             batch.quarantine, rejected.transform(protect_bronze_pii(batch.contract, batch.key, RAW)), ctx.dt
@@ -439,9 +519,10 @@ def _dedup(batch: _Batch, typed: DataFrame) -> DataFrame:
     report.rejected_ids = {r["c"]: r["count"] for r in ids}
     candidates = (
         good.transform(latest_per_key(contract.keys, contract.order_by or None))
-        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, RAW_FIELDS, EXTRA)
+        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, RAW_FIELDS, EXTRA, DETAILS)
         .drop(*[LANDED + c.name for c in contract.columns])
         .transform(protect_direct_pii(contract, batch.key))
+        .withColumn(SILVER_SOURCE, F.lit(contract.name))
         .withColumn("_dt", F.lit(ctx.dt))
     )
     candidates = ctx.checkpoint(candidates, "candidates")
@@ -473,13 +554,42 @@ def _already_in_silver(batch: _Batch, candidates: DataFrame) -> int:
     """Candidates that will not change silver: their key is there with the same or a newer version."""
     if not batch.ctx.lake.exists(batch.silver):
         return 0
-    keys, order = batch.contract.keys, batch.contract.order_by
-    existing = batch.ctx.lake.read(batch.silver).select(*keys, *([order] if order else []))
+    _with_source_column(batch)
+    keys, order = batch.contract.silver_keys, batch.contract.order_by
+    existing = batch.ctx.lake.read(batch.silver).select(*keys, *([order] if order else []), "_batch_id")
     cond = [candidates[k].eqNullSafe(existing[k]) for k in keys]
     joined = candidates.alias("s").join(existing.alias("t"), on=cond, how="inner")
     if order:
         joined = joined.filter(F.col(f"s.{order}") <= F.col(f"t.{order}"))
+    if not batch.landed_before:  # written by an attempt of this batch that died unlogged: count as written
+        joined = joined.filter(~F.col("t._batch_id").eqNullSafe(F.lit(batch.report.batch_id)))
     return joined.count()
+
+
+def _with_source_column(batch: _Batch) -> None:
+    """Give a silver table written before silver carried ``_source`` that column, once, so its rows keep
+    their keys: each row is named by the landing folder of its ``_source_file`` among the sources of the
+    entity; a row no source's folder explains stops the run (its source can no longer be told)."""
+    lake, table = batch.ctx.lake, batch.silver
+    old = lake.read(table)
+    columns = old.columns
+    if SILVER_SOURCE in columns:
+        return
+    name = F.lit(None).cast("string")
+    for source in load_sources(batch.ctx.settings.contract_paths).values():
+        if source.entity == batch.contract.entity:
+            folder = f"/{source.landing or source.name}/dt="
+            name = F.when(F.col("_source_file").contains(folder), F.lit(source.name)).otherwise(name)
+    named = old.withColumn(SILVER_SOURCE, name)
+    unknown = named.where(F.col(SILVER_SOURCE).isNull()).count()
+    if unknown:
+        raise IngestError(
+            f"{table} was written before silver named each row's source, and {unknown:,} of its rows come "
+            f"from no landing folder of a source of entity {batch.contract.entity}: move {lake.path(table)} "
+            "away and re-ingest each source's dates",
+            batch.report,
+        )
+    lake.overwrite(table, named.select(*columns[:-1], SILVER_SOURCE, columns[-1]))
 
 
 def _audit(batch: _Batch, candidates: DataFrame) -> None:

@@ -358,7 +358,7 @@ def erased_in_force(
     grants = []
     consent = sources.get(CONSENT_SOURCE)
     if consent is not None and lake.exists(silver_table(consent.entity)):
-        grants.append(lake.read(silver_table(consent.entity)).transform(build_grant_digests(consent, key)))
+        grants.append(lake.read_silver(consent).transform(build_grant_digests(consent, key)))
     if batch is not None and batch[0].name == CONSENT_SOURCE:
         rows = batch[1].where(F.size("_reasons") == 0) if "_reasons" in batch[1].columns else batch[1]
         grants.append(rows.transform(build_grant_digests(batch[0], key, form="typed")))

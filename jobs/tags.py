@@ -337,23 +337,32 @@ def run(
         steps=ctx.steps,
     )
     report.layer_of = {t.id: t.layer for t in catalog.tags}
-    if not rebuild and (kept := _kept(ctx, report)) is not None:
-        kept.seconds = round(ctx.elapsed(), 3)
-        return kept
-    if not lake.exists(MAP) or ctx.read_dt(MAP).limit(1).count() == 0:
-        raise TagsError(f"{MAP} has no snapshot for {ctx.dt}; run cdp identity run --dt {ctx.dt} first")
-    with ctx.scratch_space():
-        builder = _Builder(ctx)
-        ctx.step("views")
-        needed = catalog.closure(t.id for t in selected)
-        _check_sources(builder, catalog, selected, needed, report)
-        wide = _build(builder, catalog, needed, report)
-        staged = _stage(ctx, layers, selected, wide, report)
-        _explain_empty(builder, catalog, staged, report)
-        _audit(ctx, layers, staged, report)
-        _publish(ctx, catalog, layers, staged, report)
+    # One writer per table: the leases are held for the whole run, before anything is read.
+    with ctx.lease(TAGS, PROFILE, STATS, MODELS, rerun=f"cdp tags build --dt {ctx.dt}"):
+        if not rebuild and (kept := _kept(ctx, report)) is not None:
+            kept.seconds = round(ctx.elapsed(), 3)
+            return kept
+        if not lake.exists(MAP) or ctx.read_dt(MAP).limit(1).count() == 0:
+            raise TagsError(f"{MAP} has no snapshot for {ctx.dt}; run cdp identity run --dt {ctx.dt} first")
+        with ctx.scratch_space():
+            _run(ctx, catalog, layers, selected, report)
     report.seconds = round(ctx.elapsed(), 3)
     return report
+
+
+def _run(
+    ctx: RunContext, catalog: Catalog, layers: list[str], selected: list[TagDefinition], report: TagsReport
+) -> None:
+    """Build, stage, audit and publish the date's tags (inside the run's leases and scratch)."""
+    builder = _Builder(ctx)
+    ctx.step("views")
+    needed = catalog.closure(t.id for t in selected)
+    _check_sources(builder, catalog, selected, needed, report)
+    wide = _build(builder, catalog, needed, report)
+    staged = _stage(ctx, layers, selected, wide, report)
+    _explain_empty(builder, catalog, staged, report)
+    _audit(ctx, layers, staged, report)
+    _publish(ctx, catalog, layers, staged, report)
 
 
 def _explain_empty(builder: _Builder, catalog: Catalog, staged: _Staged, report: TagsReport) -> None:

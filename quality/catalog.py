@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdp.lake import bronze_table, quarantine_table, silver_table
 from cdp.settings import Settings
-from schemas import SourceContract, TableContract, load_sources, load_tables
+from schemas import SILVER_SOURCE, SourceContract, TableContract, load_sources, load_tables
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
@@ -67,6 +67,7 @@ KEYED_HASH = r"^[0-9a-f]{64}$"
 """A ``<column>_hash`` keyed hash (HMAC-SHA256 hex), which replaces direct PII in silver."""
 
 LINEAGE = ("_source_file", "_batch_id", "_ingested_at")
+SOURCE = SILVER_SOURCE
 
 _NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?!\s*\()")
 _VIEW_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -287,15 +288,15 @@ def _row_count_change(low: float, high: float) -> dict[str, Any]:
 
 
 def silver_columns(contract: SourceContract) -> list[str]:
-    """The columns of ``silver.<entity>``: lineage, contract columns with direct PII replaced by its keyed
-    hash and mask (see ``ingest.protect``; never an unkeyed digest), and ``_dt``."""
+    """The columns of ``silver.<entity>``: lineage and the source's name, contract columns with direct PII
+    replaced by its keyed hash and mask (see ``ingest.protect``; never an unkeyed digest), and ``_dt``."""
     out = list(LINEAGE)
     for c in contract.columns:
         if c.pii != "direct":
             out.append(c.name)
         else:
             out += [f"{c.name}_hash", f"{c.name}_masked"]
-    return [*out, "_dt"]
+    return [*out, SOURCE, "_dt"]
 
 
 def _silver_suite(contract: SourceContract) -> dict[str, Any]:
@@ -309,8 +310,12 @@ def _silver_suite(contract: SourceContract) -> dict[str, Any]:
             exact_match=True,
         )
     ]
-    exps += [_not_null(c, f"required by the contract {contract.name}") for c in contract.required_columns]
-    exps.append(_unique(contract.keys, "the MERGE key of silver: one row per key"))
+    why = f"required by the contract {contract.name}"  # a direct-PII column reaches silver as its hash
+    exps += [
+        _not_null(f"{c}_hash" if contract.column(c).pii == "direct" else c, why)
+        for c in contract.required_columns
+    ]
+    exps.append(_unique(contract.silver_keys, "the MERGE key of silver: one row per source and key"))
     for col, id_type in contract.identifier_columns.items():
         spec = contract.column(col)
         if spec.pii == "direct":
@@ -333,7 +338,7 @@ def _silver_suite(contract: SourceContract) -> dict[str, Any]:
                     regex=ID_FORMATS[id_type],
                 )
             )
-    exps += [_not_null(c, "lineage") for c in (*LINEAGE, "_dt")]
+    exps += [_not_null(c, "lineage") for c in (*LINEAGE, SOURCE, "_dt")]
     return {
         "name": table,
         "meta": {"table": table, "source": contract.name, "dt_column": "_dt"},

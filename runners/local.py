@@ -98,6 +98,16 @@ def _effect(spark, settings: Settings, dt: _dt.date, result: StageResult) -> Non
     result.extra = {"balance": report.lines()}
 
 
+def _creators(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
+    """Creator features, creator audience TGI and the high-potential model (gold.creator_*)."""
+    from jobs import creators
+
+    report = creators.build(spark, settings, dt)
+    result.rows_in = report.creators
+    result.rows_out = report.audience_rows
+    result.extra = {"balance": report.summary(), "steps": report.steps}
+
+
 DEMO_AUDIENCES = Path(__file__).resolve().parent.parent / "audiences" / "examples"
 """Audience definitions the demo creates after its first date (rule audiences with scheduled packs)."""
 
@@ -198,6 +208,7 @@ def stages() -> list[Stage]:
         Stage("identity", _identity),
         Stage("tags", _tags),
         Stage("audiences", _audiences),
+        Stage("creators", _creators),
         Stage("effect", _effect),
     ]
 
@@ -214,6 +225,7 @@ def generate_population(
 ) -> StageResult:
     """Write a fresh demo population into the landing and truth folders of ``settings``."""
     from demo import generate
+    from demo.creators import DEMO_MIN_CREATORS
 
     for folder in (settings.landing_root, settings.truth_root):
         shutil.rmtree(folder, ignore_errors=True)
@@ -227,6 +239,7 @@ def generate_population(
             history_days=history_days,
             seed=seed,
             progress=progress,
+            creators=max(DEMO_MIN_CREATORS, persons // 50),
         )
         result.rows_in = persons
         result.rows_out = sum(summary.rows.values())

@@ -41,6 +41,8 @@ IDENTITY_TABLES = (
     "gold.oneid_map",
     "gold.oneid_changes",
     "gold.identity_report",
+    "gold.id_match_pairs",
+    "gold.linkage_model",
 )
 TAG_TABLES = ("gold.tags", "gold.profile", "gold.tag_stats", "gold.models")
 AUDIENCE_TABLES = ("gold.consent_optouts", "gold.audiences", "gold.audience_members", "gold.audience_exports")
@@ -198,13 +200,14 @@ def resolve_identity(dt: str) -> dict[str, Any]:
     before anything is written. Dates must run in order (the DAG has ``max_active_runs=1``)."""
     from identity.rules import RulesError
     from jobs import identity
+    from jobs.linkage import LinkageError
     from quality import QualityGateError
     from schemas import ContractError
 
     settings = task_settings()
     with writing(settings, IDENTITY_TABLES):
         report = _fail_fast(
-            (QualityGateError, RulesError, ContractError, identity.IdentityError),
+            (QualityGateError, RulesError, ContractError, identity.IdentityError, LinkageError),
             lambda: identity.run(task_spark(settings), settings, dt),
         )
     return {
@@ -261,6 +264,27 @@ def refresh_audiences(dt: str) -> dict[str, Any]:
         "skipped": report.skipped,
         "seconds": report.seconds,
     }
+
+
+def build_creators(dt: str) -> dict[str, Any]:
+    """Build the creator tables of the date (``jobs.creators.build``: features, audience TGI, potential
+    model); skipped, with the reason, when the deployment has no creator statistics (source creator_stats)."""
+    _skip_unless("jobs.creators")
+    from deltalake import DeltaTable
+
+    from jobs import creators
+
+    settings = task_settings()
+    stats = f"{settings.lake_root}/silver/creators"
+    if "://" not in settings.lake_root and not DeltaTable.is_deltatable(stats):
+        return {"dt": dt, "skipped": "no creator statistics: land the creator_stats source to build creators"}
+    tables = (creators.FEATURES, creators.AUDIENCE, creators.POTENTIAL, creators.MODELS)
+    with writing(settings, tables):
+        report = _fail_fast(
+            (creators.CreatorsError,), lambda: creators.build(task_spark(settings), settings, dt)
+        )
+    return {"dt": dt, "creators": report.creators, "potential": report.potential.get("status"),
+            "seconds": report.seconds}  # fmt: skip
 
 
 def export_audience(

@@ -52,6 +52,8 @@ FORMAT_OPTIONS = {
 }
 """The ``format_options`` each format honours; any other key is refused when the contract loads."""
 WHITESPACE = "whitespace"
+NULL_VALUES = ("null", "NULL", "Null", "None", "N/A", "n/a", "-")
+"""Texts a source column reads as missing unless the contract sets ``null_values``."""
 """``delimiter: whitespace``: fields are separated by runs of spaces and tabs, without quoting."""
 ENTITIES_DIR = Path(__file__).resolve().parent / "entities"
 
@@ -275,6 +277,10 @@ def _check_refs(columns: list[ColumnSpec], refs: dict[str, list[str]]) -> None:
                 )
 
 
+SILVER_SOURCE = "_source"
+"""The silver column naming the source contract a row came from (several sources may feed one entity)."""
+
+
 class SourceContract(_Strict):
     """How files of one source look and how they become bronze, silver and quarantine tables."""
 
@@ -304,6 +310,11 @@ class SourceContract(_Strict):
     )
     fields: list[str] | None = Field(
         default=None, description="the file's fields in order, for files without a header row"
+    )
+    null_values: list[str] = Field(
+        default_factory=lambda: list(NULL_VALUES),
+        description="texts (compared after trimming) that mean a missing value in a column without an "
+        "id_type, so a required one is quarantined as missing; [] reads every text as a value",
     )
     columns: list[SourceColumn] = Field(min_length=1)
 
@@ -364,6 +375,12 @@ class SourceContract(_Strict):
         if self.fields is not None and len({f.lower() for f in self.fields}) != len(self.fields):
             raise ValueError("fields: names a field twice")
         return self
+
+    @property
+    def silver_keys(self) -> list[str]:
+        """The key of a row in ``silver.<entity>``: the source's name (``_source``) and the contract's keys,
+        so several sources may feed one entity without their keys colliding."""
+        return [SILVER_SOURCE, *self.keys]
 
     @property
     def delimiter(self) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from schemas import SourceContract
+from schemas import SILVER_SOURCE, SourceContract
 
 LINEAGE_DDL = (("_source_file", "string"), ("_batch_id", "string"), ("_ingested_at", "timestamp"))
 """The lineage columns ingest adds to every silver table (``_dt``, the ingest date, comes last)."""
@@ -56,7 +56,7 @@ def _first_identifier(identifiers: Sequence[tuple[str, str]]) -> Column:
 
 def silver_ddl(contracts: Iterable[SourceContract]) -> str:
     """The DDL of a silver table as ingest writes it from the source contracts of its entity: lineage, the
-    contract columns with direct PII as ``<column>_hash`` and ``<column>_masked``, and ``_dt``.
+    contract columns with direct PII as ``<column>_hash`` and ``<column>_masked``, ``_source`` and ``_dt``.
 
     A deployment without a source for an entity builds its view from an empty frame of this schema, so the
     tags over it are NULL (or their default) instead of failing.
@@ -80,6 +80,7 @@ def silver_ddl(contracts: Iterable[SourceContract]) -> str:
                 columns.setdefault(c.name, c.spark_type)
     if not given:
         raise ValueError("a silver schema needs at least one source contract of the entity")
+    columns[SILVER_SOURCE] = "string"
     columns["_dt"] = "date"
     return ", ".join(f"`{name}` {kind}" for name, kind in columns.items())
 

@@ -27,6 +27,7 @@ ROOMS = {
     "tags": "stage",
     "audiences": "stage",
     "effect": "stage",
+    "creators": "stage",
     "quality": "stage",
     "jobs": "jobs",
     "apps": "top",

@@ -23,6 +23,7 @@ from apps.cli.airflow import app as airflow_app
 from apps.cli.audience import app as audience_app
 from apps.cli.bench import app as bench_app
 from apps.cli.contracts import app as contracts_app
+from apps.cli.creators import app as creators_app
 from apps.cli.demo import app as demo_app
 from apps.cli.effect import app as effect_app
 from apps.cli.effect import campaign_app
@@ -59,6 +60,7 @@ for group in (
     audience_app,
     campaign_app,
     effect_app,
+    creators_app,
     privacy_app,
     token_app,
 ):
@@ -67,4 +69,12 @@ for group in (
 
 def main() -> None:
     """Entry point of the ``cdp`` console script."""
-    sys.exit(app())
+    from cdp.lake import LakeError
+    from cdp.leases import LeaseError, PartialTableError
+
+    try:
+        sys.exit(app())
+    except (LakeError, LeaseError, PartialTableError) as exc:  # another run writes, a table half-written
+        from apps.cli.common import fail
+
+        raise SystemExit(fail(exc).exit_code) from None

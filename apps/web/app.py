@@ -30,6 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from apps.web.audit import AuditMiddleware
 from apps.web.auth import TokenStore
+from apps.web.creators import router as creators_router
 from apps.web.effect import router as effect_router
 from apps.web.errors import expected_errors, status_of
 from apps.web.routes import router
@@ -116,6 +117,7 @@ def create_app(
     _add_error_answers(app)
     app.include_router(router, prefix="/api")
     app.include_router(effect_router, prefix="/api")
+    app.include_router(creators_router, prefix="/api")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_docs(app)
 

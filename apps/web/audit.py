@@ -226,19 +226,24 @@ class AuditLog:
         action: str | None = None,
         status: str | None = None,
     ) -> list[dict]:
-        """The latest rows, newest first, buffered ones included (read with delta-rs: no engine query)."""
+        """The latest rows, newest first, buffered ones included (read with delta-rs: no engine query).
+
+        The log only grows, so it is read a date partition at a time from the newest, with the filters pushed
+        into the scan, until ``limit`` rows are found: the cost follows the rows shown, not the log's age."""
+        from deltalake import DeltaTable
+
         self.flush()
         if not self.lake.exists(TABLE):
             return []
-        rows = self.lake.to_arrow(TABLE).to_pylist()
-        rows = [
-            r
-            for r in rows
-            if (actor is None or r["actor"] == actor)
-            and (action is None or r["action"] == action)
-            and (status is None or r["status"] == status)
-        ]
-        rows.sort(key=lambda r: r["at"], reverse=True)
+        table = DeltaTable(self.lake.path(TABLE))
+        wanted = [(k, "=", v) for k, v in (("actor", actor), ("action", action), ("status", status)) if v]
+        rows: list[dict] = []
+        for day in sorted({p["dt"] for p in table.partitions()}, reverse=True):
+            when = _dt.date.fromisoformat(day)
+            found = table.to_pyarrow_table(filters=[("dt", "=", when), *wanted]).to_pylist()
+            rows += sorted(found, key=lambda r: r["at"], reverse=True)
+            if len(rows) >= limit:
+                break
         return rows[:limit]
 
 

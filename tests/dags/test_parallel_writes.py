@@ -34,9 +34,10 @@ def test_parallel_ingest_tasks_of_one_run_lose_no_commit(spark, tmp_path, monkey
         history_days=5,
         seed=5,
         start=datetime.date.fromisoformat(DT),
+        creators=20,  # so that creator_stats and creator_content land files too
     )
     sources = orchestration.list_sources()
-    assert len(sources) == 8
+    assert len(sources) == 10
     # every source at once, as the mapped ingest tasks run: each appends to gold.ingest_runs and
     # gold.quality_results, the tables every task of the run shares
     with ThreadPoolExecutor(max_workers=len(sources)) as pool:

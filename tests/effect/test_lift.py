@@ -82,3 +82,14 @@ def test_no_buyer_in_the_control_does_not_collapse_the_interval() -> None:
     r = conversion_lift(11, 1800, 0, 440)
     assert r.abs_ci_low < 0 < r.abs_ci_high  # the Wald interval would be 0.6% +- 0.4%, excluding zero
     assert r.p_value > 0.05 and r.sentence.startswith("No lift could be shown")
+
+
+def test_a_campaign_whose_people_cannot_be_followed_to_their_orders_gets_a_lower_bound_warning() -> None:
+    from jobs.effect import _identity_gap
+
+    row = conversion_lift(60, 1_000, 40, 1_000).to_row()
+    assert _identity_gap(row, 0.95) == {} and _identity_gap(row, None) == {}
+    gap = _identity_gap(row, 0.3)
+    assert "only 30% of this campaign's people" in gap["warning"] and "lower bound" in gap["sentence"]
+    small = conversion_lift(1, 10, 0, 10).to_row()
+    assert _identity_gap(small, 0.3)["warning"].startswith(small["warning"] + "; only 30%")

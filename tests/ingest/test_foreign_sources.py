@@ -76,7 +76,7 @@ def test_packaged_sources_are_already_canonical() -> None:
     entities = load_entities()
     assert set(entities) == {
         "members", "orders", "events", "ad_events", "kol_engagement", "demographics", "dmp_segments",
-        "consent",
+        "consent", "creators", "creator_content",
     }  # fmt: skip
     for source in load_sources([]).values():
         assert not source.mapped
@@ -335,3 +335,95 @@ def test_an_expression_the_engine_cannot_run_is_one_line_naming_it(env, spark, t
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "no_such_function(customer)" in proc.stderr
+
+
+# ---- several sources, one entity ---------------------------------------------------------------------------
+
+
+def _second_pos_system(s, tmp_path: Path, name: str = "pos_franchise_b"):
+    """A second POS system whose export looks like the first (same order numbers for other sales)."""
+    folder = tmp_path / "more_contracts"
+    folder.mkdir()
+    text = (CONTRACTS / "pos_transactions.yaml").read_text(encoding="utf-8")
+    (folder / f"{name}.yaml").write_text(text.replace("name: pos_transactions", f"name: {name}"))
+    s = dataclasses.replace(s, contract_paths=(*s.contract_paths, str(folder)))
+    folder = Path(s.landing_root) / name / f"dt={DT}"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FOREIGN / "pos_transactions.txt", folder / "export.txt")
+    return s
+
+
+def test_two_sources_feed_one_entity_side_by_side(env, spark, tmp_path: Path) -> None:
+    """Two order systems with colliding order numbers both reach silver.orders, each row named by its source;
+    a rerun of either changes nothing, and identity reads each source's rows with that source's contract."""
+    from jobs import identity
+
+    s, lake = env
+    s = _second_pos_system(s, tmp_path)
+    land(s, "pos_transactions", "pos_transactions.txt")
+    first = run(spark, s, "pos_transactions", DT)
+    second = run(spark, s, "pos_franchise_b", DT)
+    assert first.silver_written == second.silver_written > 250
+    by_source = {
+        r["_source"]: r["count"] for r in lake.read("silver.orders").groupBy("_source").count().collect()
+    }
+    assert by_source == {"pos_transactions": first.silver_written, "pos_franchise_b": second.silver_written}
+    again = run(spark, s, "pos_franchise_b", DT)
+    assert again.balanced and again.silver_written == 0 and again.duplicates == second.rows_in - 3
+    assert lake.read("silver.orders").count() == 2 * first.silver_written
+    ids = identity.run(spark, s, DT)
+    assert {"pos_transactions", "pos_franchise_b"} <= set(ids.sources)
+    customers = {r.member_id for r in lake.read("silver.orders").select("member_id").distinct().collect()}
+    assert ids.oneids == len(customers)
+
+
+def test_a_silver_table_from_before_the_source_column_gets_it_from_its_files(env, spark, tmp_path) -> None:
+    """A silver table written before silver named each row's source is given ``_source`` from the landing
+    folder of each row's file at the next ingest, keeping its keys (no row doubled)."""
+    s, lake = env
+    s = _second_pos_system(s, tmp_path)
+    land(s, "pos_transactions", "pos_transactions.txt")
+    first = run(spark, s, "pos_transactions", DT)
+    run(spark, s, "pos_franchise_b", DT)
+    old = lake.read("silver.orders").drop("_source")
+    lake.overwrite("silver.orders", old)
+    again = run(spark, s, "pos_transactions", DT)
+    assert again.silver_written == 0 and again.balanced
+    counts = dict(lake.read("silver.orders").groupBy("_source").count().collect())
+    assert counts == {"pos_transactions": first.silver_written, "pos_franchise_b": first.silver_written}
+
+
+@pytest.mark.slow
+def test_real_transactions_only_the_propensity_matches_bg_nbd(settings, spark, tmp_path: Path) -> None:
+    """Real data no generator tuned for: every fifth customer of the public CDNOW transactions (1997-1998,
+    whitespace text with a header, several purchases a day), as the deployment's only source. It goes from
+    file to tags by contract alone, and the published 30-day purchase propensity is at least as good on the
+    holdout as the BG/NBD model fitted on the same history and better than recency alone (the trained model
+    scored 0.823 against BG/NBD 0.821 and recency 0.818 when this test was written)."""
+    from jobs import identity, tags
+
+    dt = "1998-06-30"
+    s = dataclasses.replace(
+        settings.with_data_root(tmp_path / "data"), pii_key="unit-test-key", contract_paths=(str(CONTRACTS),)
+    )
+    folder = Path(s.landing_root) / "cdnow_transactions" / f"dt={dt}"
+    folder.mkdir(parents=True)
+    shutil.copy(FOREIGN / "cdnow_sample.txt.gz", folder)
+    with gzip.open(FOREIGN / "cdnow_sample.txt.gz", "rt") as fh:
+        lines = fh.read().splitlines()[1:]
+    report = run(spark, s, "cdnow_transactions", dt)
+    assert report.balanced and report.rows_in == len(lines) == 13_833 and report.quarantined == 0
+    customers = {line.split()[0] for line in lines}
+    assert identity.run(spark, s, dt).oneids == len(customers)
+    built = tags.run(spark, s, dt)
+    lake = Lake(spark, s.lake_root)
+    coverage = lake.read_dt("gold.profile", dt).selectExpr("count(lifetime_order_count) AS n").first().n
+    assert coverage == len(customers)
+    models = {r["tag_id"]: r for r in built.registry}
+    propensity = models["purchase_propensity_30d"]
+    assert propensity["status"] == "published"
+    assert propensity["metric_value"] >= propensity["btyd_auc"] - 1e-9, propensity
+    assert propensity["metric_value"] > propensity["baseline_auc"], propensity
+    # the trained model itself, not only the champion published between it and BG/NBD
+    metrics = json.loads(propensity["metrics"])
+    assert metrics.get("model_auc", metrics["auc"]) >= propensity["btyd_auc"] - 0.01, metrics

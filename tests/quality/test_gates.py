@@ -310,7 +310,7 @@ def test_quality_run_and_docs_on_published_tables(spark, env, tmp_path: Path) ->
     assert out.exit_code == 1 and "FAILED" in out.output
     latest = lake.read("gold.quality_results").filter(~F.col("gate_passed")).collect()
     assert {(r.expectation, r.column_name, r.unexpected_count) for r in latest if not r.success} == {
-        ("expect_column_values_to_be_unique", "member_id", 2)
+        ("expect_compound_columns_to_be_unique", "_source,member_id", 2)
     }
     assert cdp("quality", "run", "silver.nothing", "--dt", DT1).exit_code == 2
 
@@ -319,7 +319,7 @@ def test_quality_run_and_docs_on_published_tables(spark, env, tmp_path: Path) ->
     pages = list((index.parent / "validations" / "silver" / "members").rglob("*.html"))
     assert len(pages) == 3  # the ingest gate and two standalone runs
     (failed,) = [p for p in pages if "cdp-quality-run.FAILED" in str(p)]
-    assert "values must be unique" in failed.read_text(encoding="utf-8")
+    assert "compound columns must be unique together" in failed.read_text(encoding="utf-8")
     out = cdp("quality", "docs", "--output", str(tmp_path / "docs2"))
     assert out.exit_code == 0 and "index.html" in out.output
 

@@ -58,7 +58,7 @@ def test_demo_end_to_end_and_tables_readable_without_the_engine(tmp_path: Path) 
         "SELECT count(*), count_if(rows_in <> silver_written + duplicates + quarantined + held_back) "
         "FROM runs"
     ).fetchall()[0]
-    assert (n_runs, unbalanced) == (16, 0)  # 8 sources x 2 dates, every one balanced
+    assert (n_runs, unbalanced) == (20, 0)  # 10 sources x 2 dates, every one balanced
     listed = cdp("lake", "tables", "--data-root", str(tmp_path))
     assert "silver.members" in listed.stdout
 
