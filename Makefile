@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PERSONS ?= 20000
 DAYS ?= 2
+TEST_WORKERS ?= 2
 
 .PHONY: install demo demo-plain test test-fast bench bench-1m bench-linkage-1m chaos lint airflow serve clean
 
@@ -22,11 +23,11 @@ demo: $(STAMP)  ## generate a demo population and run cdp_daily for each demo da
 demo-plain: $(STAMP)  ## the same stages without Airflow, in one process (stage timings and peak memory)
 	$(BIN)/cdp demo --persons $(PERSONS) --days $(DAYS)
 
-test: $(STAMP)  ## the whole test suite (CI runs this)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## the whole test suite (CI runs this), a test file per worker (TEST_WORKERS=0: one process)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)  ## the quick loop: everything not marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: $(STAMP)  ## timings at 100k persons, audience operations at 1M profiles, linkage at 100k records
 	$(BIN)/cdp bench --persons 100000 --audience-profiles 1000000

@@ -17,9 +17,16 @@ import pytest
 os.environ.setdefault("CDP_SHUFFLE_PARTITIONS", "2")
 # Airflow reads its configuration when first imported: point it at a throw-away home (SQLite metadata) and
 # at this repository's dags/ before any test imports it.
-_AIRFLOW_HOME = None if "AIRFLOW_HOME" in os.environ else tempfile.mkdtemp(prefix="cdp-airflow-")
+# One throw-away Airflow home per test process: pytest-xdist workers inherit the controller's environment, so
+# each worker makes its own (one metadata database per process) unless the caller set AIRFLOW_HOME.
+_OWN_HOME = "CDP_TEST_AIRFLOW_HOME"
+_AIRFLOW_HOME = (
+    None
+    if "AIRFLOW_HOME" in os.environ and os.environ.get(_OWN_HOME) != os.environ["AIRFLOW_HOME"]
+    else tempfile.mkdtemp(prefix="cdp-airflow-")
+)
 if _AIRFLOW_HOME:
-    os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+    os.environ["AIRFLOW_HOME"] = os.environ[_OWN_HOME] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Tests must never depend on a developer's secret or data folder.

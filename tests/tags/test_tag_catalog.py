@@ -181,9 +181,13 @@ def test_upward_dependencies_cycles_and_undeclared_uses_are_refused(tmp_path: Pa
         plan_catalog(base + dup)
 
 
-def test_cli_list_show_validate_without_an_engine(tmp_path: Path) -> None:
+def test_cli_list_show_validate_without_an_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.cli.common import console
     from apps.cli.main import app
 
+    # Rich fixes a console's width from COLUMNS when it is made (pytest-xdist workers set COLUMNS=80), so the
+    # COLUMNS given to the runner below may come too late: the table needs its width to show every column.
+    monkeypatch.setattr(console, "width", 250)
     runner = CliRunner()
     env = {"CDP_DATA_ROOT": str(tmp_path), "COLUMNS": "250"}
     out = runner.invoke(app, ["tags", "validate"], env=env)
