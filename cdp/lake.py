@@ -181,16 +181,24 @@ class Lake:
         return reader.load(self.path(table))
 
     def read_silver(self, source: SourceContract) -> DataFrame:
-        """The rows of ``silver.<entity>`` that one source wrote (several sources may feed one entity; a table
-        written before silver carried ``_source`` is taken whole).
+        """The rows of ``silver.<entity>`` that one source wrote (:meth:`read_source`).
+
+        Raises:
+            LakeError: the table does not exist.
+        """
+        return self.read_source(silver_table(source.entity), source.name)
+
+    def read_source(self, table: str, source: str) -> DataFrame:
+        """The rows of a silver table that one source wrote: several sources may feed one entity, and each
+        row names its source in ``_source`` (a table written before that column existed is taken whole).
 
         Raises:
             LakeError: the table does not exist.
         """
         from pyspark.sql import functions as F
 
-        df = self.read(silver_table(source.entity))
-        return df.where(F.col(SILVER_SOURCE) == source.name) if SILVER_SOURCE in df.columns else df
+        df = self.read(table)
+        return df.where(F.col(SILVER_SOURCE) == source) if SILVER_SOURCE in df.columns else df
 
     def read_dt(self, table: str, dt: str | _dt.date, *, column: str = "dt") -> DataFrame:
         """The rows of one logical date of ``table`` (one partition of a ``dt``-partitioned table).

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from cdp.settings import Settings
-    from schemas import SourceContract
 
 __all__ = ["Checkpoint", "RunContext", "parquet_checkpoint", "parse_dt", "union_all"]
 
@@ -325,23 +324,15 @@ class RunContext:
         """
         return self.lake.read_dt(table, self.dt if dt is None else dt, column=column)
 
-    def read_up_to(self, table: str, *, column: str = "_dt") -> DataFrame:
+    def read_up_to(self, table: str, *, column: str = "_dt", source: str | None = None) -> DataFrame:
         """The rows of ``table`` whose ``column`` is on or before this run's date (silver records ingested
-        up to ``dt``: a rerun of an earlier date does not see later batches).
+        up to ``dt``: a rerun of an earlier date does not see later batches); with ``source``, only the rows
+        that source wrote (:meth:`cdp.lake.Lake.read_source`).
 
         Raises:
             LakeError: the table does not exist.
         """
         from pyspark.sql import functions as F
 
-        return self.lake.read(table).where(F.col(column) <= F.lit(self.dt))
-
-    def read_silver_up_to(self, source: SourceContract) -> DataFrame:
-        """The rows one source wrote to its entity's silver table, ingested up to this run's date.
-
-        Raises:
-            LakeError: the table does not exist.
-        """
-        from pyspark.sql import functions as F
-
-        return self.lake.read_silver(source).where(F.col("_dt") <= F.lit(self.dt))
+        rows = self.lake.read(table) if source is None else self.lake.read_source(table, source)
+        return rows.where(F.col(column) <= F.lit(self.dt))

@@ -86,7 +86,7 @@ from jobs.linkage import (
     run_linkage,
 )
 from quality.gates import QualityGateError, gate_tables
-from schemas import SILVER_SOURCE, load_sources
+from schemas import load_sources
 
 VERTICES, EDGES, PRUNED = "gold.id_vertices", "gold.id_edges", "gold.id_pruned_edges"
 MAP, CHANGES, REPORT = "gold.oneid_map", "gold.oneid_changes", "gold.identity_report"
@@ -426,9 +426,7 @@ def _records(
     parts = []
     for plan in plans:
         if ctx.lake.exists(plan.table):
-            rows = ctx.read_up_to(plan.table)
-            if SILVER_SOURCE in rows.columns:  # several sources may feed one entity: this source's rows
-                rows = rows.where(F.col(SILVER_SOURCE) == plan.source)
+            rows = ctx.read_up_to(plan.table, source=plan.source)
             parts.append(rows.transform(record_identifiers(plan, key)))
             report.sources.append(plan.source)
     if not parts:

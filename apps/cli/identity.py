@@ -58,16 +58,19 @@ def identity_main(
     _identity_run(dt, rules, data_root)
 
 
+RulesFile = Annotated[
+    Path | None, typer.Option(help="Identity rules file (default: the packaged identity/rules.yaml).")
+]
+Rebuild = Annotated[
+    bool, typer.Option(help="Recompute a date later dates built on (then rerun the later dates in order).")
+]
+
+
 @app.command("run")
 def identity_run(
     dt: Dt,
-    rules: Annotated[
-        Path | None, typer.Option(help="Identity rules file (default: the packaged identity/rules.yaml).")
-    ] = None,
-    rebuild: Annotated[
-        bool,
-        typer.Option(help="Recompute a date later dates built on (then rerun the later dates in order)."),
-    ] = False,
+    rules: RulesFile = None,
+    rebuild: Rebuild = False,
     data_root: DataRoot = None,
 ) -> None:
     """Resolve silver identifiers into stable OneIDs for one date (gold.oneid_map and friends)."""
@@ -77,13 +80,8 @@ def identity_run(
 @app.command("link")
 def identity_link(
     dt: Dt,
-    rules: Annotated[
-        Path | None, typer.Option(help="Identity rules file (default: the packaged identity/rules.yaml).")
-    ] = None,
-    rebuild: Annotated[
-        bool,
-        typer.Option(help="Recompute a date later dates built on (then rerun the later dates in order)."),
-    ] = False,
+    rules: RulesFile = None,
+    rebuild: Rebuild = False,
     data_root: DataRoot = None,
 ) -> None:
     """Probabilistic linkage of records without strong identifiers (the rules' probabilistic section, even
