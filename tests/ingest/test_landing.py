@@ -125,7 +125,7 @@ def test_check_cuts_undecodable_lines_into_a_sanitised_copy(tmp_path: Path) -> N
         ("csv", "o.csv", b'{"order_id": "o1"}\n', "not a comma-separated file with a header row"),
         ("jsonl", "o.jsonl", b"order_id,order_time\n", r"not JSON lines \(the first line does not start"),
         ("parquet", "o.parquet", b"PAR1 not really", "not a Parquet file"),
-        ("csv", "o.csv.gz", gzip.compress(b"order_id,order_time\n")[:-6], "cannot be read"),
+        ("csv", "o.csv.gz", gzip.compress(b"order_id,order_time\n", mtime=0)[:-6], "cannot be read"),
     ],
 )  # fmt: skip
 def test_check_refuses_a_file_that_cannot_be_ingested_as_a_whole(
