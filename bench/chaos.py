@@ -117,6 +117,7 @@ class Tally:
     kills: int = 0
     partial_visible: int = 0
     partial_refused: int = 0
+    partial_hidden: int = 0
     bad_reruns: int = 0
     lost_or_doubled: int = 0
     leaked: int = 0
@@ -220,19 +221,26 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 def _partial(trial: Path, before: Path, clean: Path, tables: list[str], tally: Tally) -> None:
-    """Count the tables a killed run changed, that differ from the clean result, and that readers would read
-    without being refused (no dead holder's mark)."""
-    from cdp.leases import dead_holder
+    """Count the tables a killed run changed that differ from the clean result, and whether readers would
+    see that change: a dead holder's mark sends them to the table's last complete version (the one before
+    the killed run), or refuses the table when the killed run created it."""
+    from cdp.leases import PartialTableError, readable_version
 
     was, now = _versions(before / "lake", tables), _versions(trial / "lake", tables)
     for t in tables:
         if now[t] == was[t] or _frame(trial / "lake", t) == _frame(clean / "lake", t):
             continue
-        if dead_holder(trial / "lake", t) is not None:
+        try:
+            shown = readable_version(trial / "lake", t)
+        except PartialTableError:
             tally.partial_refused += 1
+            continue
+        if shown is not None and shown == was[t]:
+            tally.partial_hidden += 1
         else:
             tally.partial_visible += 1
-            tally.notes.append(f"partial state visible: {t}")
+            read = now[t] if shown is None else shown
+            tally.notes.append(f"partial state visible: {t} (readers read version {read})")
 
 
 def _consent_cases(base: Path, work: Path, tally: Tally, spark_settings) -> None:
@@ -413,7 +421,8 @@ def _print(tally: Tally, seed: int) -> None:
     print(f"\nchaos (seed {seed})")
     for k, v in rows:
         print(f"  {k:<{width}}  {v:>6,}")
-    print(f"  ({tally.partial_refused} partial states refused to readers until the rerun, "
+    print(f"  ({tally.partial_hidden} partial states read at their last complete version and "
+          f"{tally.partial_refused} refused to readers until the rerun; "
           f"{tally.refusals} runs refused by a lease or by consent)")  # fmt: skip
     for note in tally.notes:
         print(f"  ! {note}")

@@ -8,14 +8,17 @@ and SQL ``MERGE INTO`` / ``DELETE``; maintenance (compaction, vacuum, history) g
 (``deltalake``) on the same paths, because Sail has no ``OPTIMIZE``/``VACUUM``/``DESCRIBE HISTORY``.
 
 Sail does not detect conflicting Delta commits: callers must never write one table from two places at once.
-A run holds the lease of every table it writes (``Lake.lease``, :mod:`cdp.leases`); reading a table whose
-last writer died half-way raises ``PartialTableError`` naming the run to repeat.
+A run holds the lease of every table it writes (``Lake.lease``, :mod:`cdp.leases`). Reading a table whose
+last writer died half-way reads the table's last complete version, the one it had before that run, so a
+stage's tables show the last complete run together; a table that run created raises ``PartialTableError``
+naming the run to repeat.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import fcntl
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from cdp.settings import Settings
+
+log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "vault")
 
@@ -163,22 +168,42 @@ class Lake:
         return df.agg(F.max(column)).collect()[0][0]
 
     def read(self, table: str, *, version: int | None = None) -> DataFrame:
-        """Read ``table``, at its latest version or at ``version`` (time travel).
+        """Read ``table``, at its latest complete version or at ``version`` (time travel). The latest complete
+        version is the latest one unless the table's last writer died half-way (:meth:`readable_version`).
 
         Raises:
             LakeError: the table does not exist.
+            cdp.leases.PartialTableError: the writer that died created the table; nothing complete to read.
         """
         if not self.exists(table):
             raise LakeError(
                 f"table {table} does not exist at {self.path(table)}; run the stage that writes it"
             )
-        from cdp.leases import check_readable
-
-        check_readable(self.root, table)
+        if version is None:
+            version = self.readable_version(table)
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", int(version))
         return reader.load(self.path(table))
+
+    def readable_version(self, table: str) -> int | None:
+        """None to read ``table`` at its latest version; else the version to read instead: its last writer
+        died half-way, and every table that run held shows the run before it, together (:mod:`cdp.leases`).
+
+        Raises:
+            cdp.leases.PartialTableError: the writer that died created the table; nothing complete to read.
+        """
+        from cdp.leases import readable_version
+
+        version = readable_version(self.root, table)
+        if version is not None:
+            log.warning(
+                "%s: its last writer stopped half-way; reading version %d, the last complete one, until the "
+                "run is repeated",
+                table,
+                version,
+            )
+        return version
 
     def read_silver(self, source: SourceContract) -> DataFrame:
         """The rows of ``silver.<entity>`` that one source wrote (:meth:`read_source`).
@@ -350,8 +375,15 @@ class Lake:
         """
         from cdp.leases import lease
 
-        with lease(self.root, tables, holder, wait=wait) as dead:
+        with lease(self.root, tables, holder, wait=wait, base_version=self._version_if_table) as dead:
             yield dead
+
+    def _version_if_table(self, name: str) -> int | None:
+        """The latest version of the table ``name``, or None: no such table, or not a table name."""
+        try:
+            return self.version(name) if self.exists(name) else None
+        except (LakeError, ValueError):
+            return None
 
     def delete(self, table: str, where: str) -> None:
         """Delete the rows of ``table`` matching the SQL predicate ``where``."""
@@ -401,7 +433,10 @@ class Lake:
         )
 
     def to_arrow(self, table: str, *, version: int | None = None):
-        """Read ``table`` with delta-rs into a ``pyarrow.Table``, without the engine (small tables only)."""
+        """Read ``table`` with delta-rs into a ``pyarrow.Table``, without the engine (small tables only); at
+        its latest complete version unless ``version`` is given (:meth:`read`)."""
         from deltalake import DeltaTable
 
+        if version is None:
+            version = self.readable_version(table)
         return DeltaTable(self.path(table), version=version).to_pyarrow_table()

@@ -14,7 +14,12 @@ it is (job, date, run id, pid, host, start time) into it; it empties the file wh
   then refuses with one line naming the holder;
 - a file that is not locked but not empty belongs to a holder that died half-way: its tables may show part
   of a run. The next holder takes the lease anyway (a rerun repairs the tables) and gets the dead holder
-  back; :func:`check_readable` lets readers refuse such a table until it is rerun.
+  back.
+- each lease file also records the table's last complete version: the Delta version the table had when the
+  lease was taken (``base_version``). While a dead holder's mark stands, readers read that version
+  (:func:`readable_version`), so every table of a stage the dead run wrote shows the last complete run,
+  together; a table the dead run created has no complete version and is refused until the rerun. A rerun
+  that dies too keeps the first dead run's base version: the last complete version is still that one.
 
 A thread holding a lease may take it again (nested jobs); another thread of the same process waits like
 another process would. Local lake roots only: on an object store each table must have a single writer,
@@ -32,22 +37,24 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 __all__ = [
     "Holder",
     "LeaseError",
     "PartialTableError",
-    "check_readable",
     "dead_holder",
     "lease",
+    "readable_version",
     "wait_seconds",
 ]
 
 FOLDER = "_leases"
+BaseVersion = Callable[[str], "int | None"]
+"""Given a lease name, the Delta version of that table now (None: no such table)."""
 WAIT_ENV = "CDP_LEASE_WAIT"
 
 
@@ -71,6 +78,8 @@ class Holder:
         pid: the process id.
         host: the host name.
         started: when the lease was taken, UTC, ISO format.
+        base_version: the table's last complete Delta version when the lease was taken (None: the table did
+            not exist, or the name is not a table); kept per lease file.
     """
 
     job: str
@@ -82,6 +91,7 @@ class Holder:
     started: str = field(
         default_factory=lambda: _dt.datetime.now(_dt.UTC).replace(microsecond=0, tzinfo=None).isoformat()
     )
+    base_version: int | None = None
 
     def describe(self) -> str:
         """``tags 2026-11-01 (run ab12, pid 4242 on host, since 2026-12-02T05:31:02 UTC)``."""
@@ -131,8 +141,11 @@ def _read(fd: int) -> str:
     return os.read(fd, 1 << 16).decode("utf-8", "replace")
 
 
-def _acquire(root: str | Path, name: str, holder: Holder, wait: float) -> tuple[int, Holder | None]:
-    """Lock one lease file; returns its descriptor and the dead holder it recorded, if any."""
+def _acquire(
+    root: str | Path, name: str, holder: Holder, wait: float, base_version: BaseVersion | None
+) -> tuple[int, Holder | None]:
+    """Lock one lease file; returns its descriptor and the dead holder it recorded, if any. The file records
+    ``holder`` with the table's last complete version: the dead holder's, else the table's version now."""
     path = _file(root, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -147,9 +160,15 @@ def _acquire(root: str | Path, name: str, holder: Holder, wait: float) -> tuple[
             raise LeaseError(f"{name} is being written by {who}; try again when it has finished{hint}")
         time.sleep(0.1)
     dead = Holder.parse(_read(fd))
+    if dead is not None:  # the last complete version is still the one before the dead run
+        base = dead.base_version
+    elif base_version is not None:
+        base = base_version(name)
+    else:
+        base = None
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, json.dumps(asdict(holder)).encode())
+    os.write(fd, json.dumps(asdict(replace(holder, base_version=base))).encode())
     os.fsync(fd)
     return fd, dead
 
@@ -164,7 +183,12 @@ def _release(fd: int) -> None:
 
 @contextmanager
 def lease(
-    root: str | Path, names: Iterable[str], holder: Holder, *, wait: float | None = None
+    root: str | Path,
+    names: Iterable[str],
+    holder: Holder,
+    *,
+    wait: float | None = None,
+    base_version: BaseVersion | None = None,
 ) -> Iterator[dict[str, Holder]]:
     """Hold the leases of ``names`` for the block, taken in name order (no deadlock between two runs).
 
@@ -173,6 +197,8 @@ def lease(
         names: table names (``gold.tags``) or other lake-wide names (``pack.aud_1``).
         holder: who takes them.
         wait: seconds to wait for a busy lease; ``CDP_LEASE_WAIT`` (0) when omitted.
+        base_version: gives each name's table version before this run writes it, recorded in the lease file
+            for readers should this run die (:func:`readable_version`).
 
     Yields:
         The dead holders found (name -> holder): runs that died holding one of these leases, whose
@@ -207,7 +233,7 @@ def lease(
                 with _GUARD:
                     _HELD[name] = (me, held[1] + 1, held[2], held[3])
             else:
-                fd, previous = _acquire(root, name, holder, wait)
+                fd, previous = _acquire(root, name, holder, wait, base_version)
                 with _GUARD:
                     _HELD[name] = (me, 1, fd, holder)
                 if previous is not None:
@@ -251,15 +277,20 @@ def dead_holder(root: str | Path, name: str) -> Holder | None:
         os.close(fd)
 
 
-def check_readable(root: str | Path, table: str) -> None:
-    """Refuse a table whose last writer died half-way (see the module doc).
+def readable_version(root: str | Path, table: str) -> int | None:
+    """The version of ``table`` readers should read: None for the latest, or, when its last writer died
+    half-way, the last complete version recorded in its lease (see the module doc).
 
     Raises:
-        PartialTableError: with the run that died and the command that repairs it.
+        PartialTableError: the writer that died created the table (no complete version), or its lease
+            recorded none; with the run that died and the command that repairs it.
     """
     dead = dead_holder(root, table)
-    if dead is not None:
-        fix = f"rerun it ({dead.rerun})" if dead.rerun else "rerun it"
-        raise PartialTableError(
-            f"{table} may be half-written: {dead.describe()} stopped before it finished; {fix} first"
-        )
+    if dead is None:
+        return None
+    if dead.base_version is not None:
+        return dead.base_version
+    fix = f"rerun it ({dead.rerun})" if dead.rerun else "rerun it"
+    raise PartialTableError(
+        f"{table} may be half-written: {dead.describe()} stopped before it finished; {fix} first"
+    )

@@ -199,9 +199,13 @@ class LakeSQL:
         import pyarrow as pa
         from deltalake import DeltaTable
 
+        from cdp.leases import readable_version
+
         layer, table = name.split(".", 1)
         try:
-            dataset = DeltaTable(f"{self.root}/{layer}/{table}").to_pyarrow_dataset()
+            # A table whose last writer died half-way shows its last complete version (cdp.leases).
+            version = readable_version(self.root, name)
+            dataset = DeltaTable(f"{self.root}/{layer}/{table}", version=version).to_pyarrow_dataset()
         except Exception as exc:  # one unreadable table must not hide the others
             self.skipped[name] = str(exc).splitlines()[0]
             return

@@ -38,11 +38,14 @@ def _latest_stats(settings: Settings, tag_ids: list[str] | None = None) -> dict[
     """The latest ``gold.tag_stats`` row per tag, read with delta-rs (no engine); empty without a lake."""
     from deltalake import DeltaTable
 
+    from cdp.leases import readable_version
+
     path = f"{settings.lake_root}/gold/tag_stats"
     try:
         if not DeltaTable.is_deltatable(path):
             return {}
-        rows = DeltaTable(path).to_pyarrow_table().to_pylist()
+        version = readable_version(settings.lake_root, "gold.tag_stats")  # a dead run's commits: skipped
+        rows = DeltaTable(path, version=version).to_pyarrow_table().to_pylist()
     except Exception:  # an unreadable or remote lake: the catalog is still worth showing
         return {}
     out: dict[str, dict] = {}

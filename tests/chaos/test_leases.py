@@ -5,6 +5,7 @@ No engine: these are the platform's file locks."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp.leases import Holder, LeaseError, PartialTableError, check_readable, dead_holder, lease
+from cdp.leases import Holder, LeaseError, PartialTableError, dead_holder, lease, readable_version
 from cdp.run import sweep_scratch
 
 HOLD = """
@@ -59,7 +60,7 @@ def test_a_second_writer_is_refused_and_a_killed_holder_leaves_its_tables_marked
     root = tmp_path / "lake"
     holder = _start(HOLD, str(root), "gold.profile,gold.tags")
     try:
-        check_readable(root, "gold.tags")  # a live writer: readers go on (Delta snapshots per table)
+        assert readable_version(root, "gold.tags") is None  # a live writer: readers read the latest
         me = Holder(job="tags", dt="2026-11-01")
         with pytest.raises(LeaseError) as refused, lease(root, ["gold.tags"], me, wait=0):
             pytest.fail("two writers of gold.tags at once")
@@ -68,17 +69,47 @@ def test_a_second_writer_is_refused_and_a_killed_holder_leaves_its_tables_marked
         assert f"pid {holder.pid}" in message and "CDP_LEASE_WAIT" in message
     finally:
         _kill(holder)
-    # Killed half-way: the tables are marked until a run takes their leases again.
+    # Killed half-way: the tables are marked until a run takes their leases again. This holder recorded no
+    # complete version (tables it created), so readers are refused, with the run to repeat.
     assert dead_holder(root, "gold.tags").pid == holder.pid
     with pytest.raises(PartialTableError, match=r"gold.profile may be half-written: tags 2026-11-01 .*"):
-        check_readable(root, "gold.profile")
+        readable_version(root, "gold.profile")
     with pytest.raises(PartialTableError, match=r"rerun it \(cdp tags build --dt 2026-11-01\) first"):
-        check_readable(root, "gold.tags")
+        readable_version(root, "gold.tags")
     with lease(root, ["gold.tags", "gold.profile"], Holder(job="tags", dt="2026-11-01")) as dead:
         assert sorted(dead) == ["gold.profile", "gold.tags"] and dead["gold.tags"].pid == holder.pid
-        check_readable(root, "gold.tags")  # the repairing run reads its own tables
-    check_readable(root, "gold.tags")
+        assert readable_version(root, "gold.tags") is None  # the repairing run reads its own tables
+    assert readable_version(root, "gold.tags") is None
     assert dead_holder(root, "gold.profile") is None
+
+
+HOLD_AT = """
+import json, sys, time
+from cdp.leases import Holder, lease
+root, versions = sys.argv[1], json.loads(sys.argv[2])
+me = Holder(job="tags", dt="2026-11-02", rerun="cdp tags build --dt 2026-11-02")
+with lease(root, list(versions), me, base_version=versions.get):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_readers_of_a_killed_runs_tables_get_the_last_complete_versions_also_after_a_killed_rerun(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "lake"
+    first = _start(HOLD_AT, str(root), json.dumps({"gold.profile": 22, "gold.tags": 19}))
+    _kill(first)
+    # Each table at the version it had when the killed run took its lease.
+    assert readable_version(root, "gold.tags") == 19 and readable_version(root, "gold.profile") == 22
+    # A rerun killed too: the last complete versions are still the first run's bases, not the rerun's.
+    second = _start(HOLD_AT, str(root), json.dumps({"gold.profile": 60, "gold.tags": 50}))
+    assert readable_version(root, "gold.tags") is None  # a live writer
+    _kill(second)
+    assert readable_version(root, "gold.tags") == 19 and readable_version(root, "gold.profile") == 22
+    with lease(root, ["gold.profile", "gold.tags"], Holder(job="tags"), base_version=lambda n: 99):
+        pass  # a rerun that finishes clears the marks: the latest version is complete
+    assert readable_version(root, "gold.tags") is None and readable_version(root, "gold.profile") is None
 
 
 def test_leases_are_reentrant_in_a_thread_and_exclusive_between_threads(tmp_path: Path) -> None:
@@ -131,3 +162,19 @@ def test_the_scratch_of_a_killed_run_goes_at_the_next_start_and_a_live_one_stays
     finally:
         _kill(running)
     assert sweep_scratch(base) == [str(live)]
+
+
+def test_analyst_sql_on_a_killed_runs_table_sees_its_last_complete_version(tmp_path: Path) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from cdp.sql import LakeSQL
+
+    root = tmp_path / "lake"
+    path = str(root / "gold" / "tag_stats")
+    write_deltalake(path, pa.table({"tag": ["a"], "n": [1]}))  # version 0: a complete run
+    killed = _start(HOLD_AT, str(root), json.dumps({"gold.tag_stats": 0}))
+    write_deltalake(path, pa.table({"tag": ["b"], "n": [2]}), mode="append")  # the run's half
+    _kill(killed)
+    with LakeSQL(root, role="analyst", tables=["gold.tag_stats"]) as sql:
+        assert sql.query("SELECT tag FROM gold.tag_stats").rows() == [{"tag": "a"}]
