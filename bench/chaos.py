@@ -45,9 +45,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdp.run import REFUSED  # a worker refused by another run's lease exits as the CLI and the jobs do
+
 D1, D2 = _dt.date(2026, 11, 1), _dt.date(2026, 11, 2)
-REFUSED = 3
-"""Exit code of a worker refused by another run's lease."""
 STAGE_TABLES = {
     "identity": (
         "gold.id_vertices",
@@ -196,7 +196,9 @@ def _versions(lake_root: Path, tables: list[str]) -> dict[str, int | None]:
     return out
 
 
-def _compare(trial: Path, clean: Path, tables: list[str], tally: Tally, label: str) -> bool:
+def compare_tables(trial: Path, clean: Path, tables: list[str], tally: Tally, label: str) -> bool:
+    """Whether each table of the data root ``trial`` equals the clean run's (:func:`_frame`); counts and
+    prints the differences into ``tally``."""
     ok = True
     for t in tables:
         got, want = _frame(trial / "lake", t), _frame(clean / "lake", t)
@@ -377,7 +379,7 @@ def _drive(args: argparse.Namespace) -> Tally:
         _partial(trial, before[stage], after[stage], tables, tally)
         rerun = _run_worker(stage, D2, trial)
         tally.runs += 1
-        ok = rerun.returncode == 0 and _compare(
+        ok = rerun.returncode == 0 and compare_tables(
             trial, after[stage], [*tables, *SIDE_TABLES[2:]], tally, f"kill {i}"
         )
         tally.bad_reruns += 0 if ok else 1
@@ -394,7 +396,7 @@ def _drive(args: argparse.Namespace) -> Tally:
         codes = [first.wait(), second.wait()]
         tally.runs += 2
         tally.refusals += codes.count(REFUSED)
-        ok = all(c in (0, REFUSED) for c in codes) and _compare(
+        ok = all(c in (0, REFUSED) for c in codes) and compare_tables(
             trial, after[stage], tables, tally, f"pair {i}"
         )
         if not ok:

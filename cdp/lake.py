@@ -283,9 +283,11 @@ class Lake:
             writer = writer.option("mergeSchema", "true")
         writer.save(self.path(table))
 
-    def overwrite(self, table: str, df: DataFrame) -> None:
-        """Replace the whole content of ``table`` in one commit (older versions stay readable)."""
-        self._writer(table, df, "overwrite").option("overwriteSchema", "true").save(self.path(table))
+    def overwrite(self, table: str, df: DataFrame, *, partition_by: Sequence[str] = ()) -> None:
+        """Replace the whole content (and schema) of ``table`` in one commit (older versions stay readable);
+        partitioned by its contract's columns, else by ``partition_by``."""
+        writer = self._writer(table, df, "overwrite", partition_by)
+        writer.option("overwriteSchema", "true").save(self.path(table))
 
     def replace_dt(self, table: str, df: DataFrame, dt: str | _dt.date, *, column: str = "dt") -> None:
         """Replace one logical date of a ``dt``-partitioned table atomically; rerunning gives the same table.

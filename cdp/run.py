@@ -32,6 +32,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -39,16 +40,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from cdp.lake import Lake, LakeError, parse_dt
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from cdp.leases import Holder
     from cdp.settings import Settings
 
-__all__ = ["Checkpoint", "RunContext", "parquet_checkpoint", "parse_dt", "union_all"]
+__all__ = [
+    "REFUSED",
+    "Checkpoint",
+    "RunContext",
+    "exit_with",
+    "lease_in_place",
+    "parquet_checkpoint",
+    "parse_dt",
+    "union_all",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +113,52 @@ def _remove(folder: str) -> None:
     # Object stores keep the files; the folder is this run's alone, so nothing stale is ever read.
     if "://" not in folder:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+REFUSED = 3
+"""Exit code of a run refused because another run holds the lease of a table it writes, or a table it reads
+was left half-written by a run that died: the ``cdp`` CLI and every ``python -m jobs.<job>`` alike, so a
+scheduler can tell "try again later" from a failure (1) and a usage error (2)."""
+
+
+def exit_with(main: Callable[[], int | None]) -> NoReturn:
+    """Run a job's command-line entry point and exit with its code; a lease refusal or a half-written table
+    ends it with its one-line message on stderr and exit code :data:`REFUSED`, not a traceback.
+
+    Every ``jobs/*`` module ends with ``if __name__ == "__main__": exit_with(main)``.
+    """
+    from cdp.leases import LeaseError, PartialTableError
+
+    try:
+        code = main()
+    except (LeaseError, PartialTableError) as exc:
+        print(exc, file=sys.stderr)
+        code = REFUSED
+    raise SystemExit(code or 0)
+
+
+@contextmanager
+def lease_in_place(lake: Lake, tables: Iterable[str], holder: Holder) -> Iterator[None]:
+    """Hold the leases of ``tables`` for a run that changes them in place without rebuilding them
+    (compaction, vacuum, an erasure): no stage writes them meanwhile, and none of them is taken from a run
+    that died half-way: taking its lease would clear the mark that keeps readers on the last complete
+    version without repairing the table, and the change would land on top of half a run.
+
+    Raises:
+        cdp.leases.PartialTableError: one of them was left half-written; its own rerun comes first.
+        cdp.leases.LeaseError: another live run holds one of them.
+    """
+    from cdp.leases import PartialTableError, dead_holder
+
+    names = sorted(set(tables))
+    for name in names:
+        if (dead := dead_holder(lake.root, name)) is not None:
+            fix = f"rerun it ({dead.rerun})" if dead.rerun else "rerun it"
+            raise PartialTableError(
+                f"{name} may be half-written: {dead.describe()} stopped before it finished; {fix} first"
+            )
+    with lake.lease(names, holder):
+        yield
 
 
 CHAOS_KILL_AT = "CDP_CHAOS_KILL_AT"

@@ -655,4 +655,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from cdp.run import exit_with
+
+    exit_with(main)

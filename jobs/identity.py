@@ -730,4 +730,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from cdp.run import exit_with
+
+    exit_with(main)

@@ -1,6 +1,8 @@
 """Erase a person (PIPL right to deletion) from the lake and the packs, and keep them out afterwards.
 
     request: identifiers (TYPE:VALUE), OneIDs, or a file of either
+      -> the leases of every lake table, vault.erasures and every audience's packs, for the whole erasure
+         (refused beside a running stage or export, or while a dead run's table is not rerun)
       -> normalised, keyed hash -> gold.oneid_map (every dt): the person's OneIDs and identifiers
                                                                              (identity.erasure)
       -> their line in every destination's form, from vault.identifiers before it is erased
@@ -34,6 +36,7 @@ import getpass
 import json
 import re
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +47,8 @@ from pyspark.sql import functions as F
 from audiences.erasure import build_person_lines, erase_from_pack
 from audiences.packs import PackStore
 from cdp.lake import Lake, silver_table
+from cdp.leases import Holder
+from cdp.run import lease_in_place
 from cdp.settings import Settings
 from identity.erasure import (
     MATCH_SCHEMA,
@@ -253,16 +258,21 @@ def vacuum_due(spark: SparkSession, settings: Settings, now: _dt.datetime | None
         .collect()
     )
     due = [r for r in pending if r["requested_at"] + _dt.timedelta(hours=r["retention_hours"]) <= now]
+    if not due:
+        return {}
     out: dict[str, int] = {}
-    clock = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
-    for table in sorted({t for r in due for t in json.loads(r["tables_json"] or "{}")}):
-        if lake.exists(table):
-            # Keep what was removed after the newest due erasure (readers and time travel of later commits);
-            # the erasure's own removals are older than that and go.
-            since = max(r["requested_at"] for r in due if table in json.loads(r["tables_json"] or "{}"))
-            hours = max(0, int((clock - since).total_seconds() // 3600))
-            out[table] = vacuum_table(lake, table, hours)
-    if due:
+    tables = sorted({t for r in due for t in json.loads(r["tables_json"] or "{}")} - {ERASURES})
+    holder = Holder(job="privacy vacuum", rerun="cdp privacy vacuum")
+    # One run at a time, and never beside a stage writing one of the tables (Sail does not see the commit).
+    with lease_in_place(lake, [*tables, ERASURES], holder):
+        clock = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+        for table in tables:
+            if lake.exists(table):
+                # Keep what was removed after the newest due erasure (readers and time travel of later
+                # commits); the erasure's own removals are older than that and go.
+                since = max(r["requested_at"] for r in due if table in json.loads(r["tables_json"] or "{}"))
+                hours = max(0, int((clock - since).total_seconds() // 3600))
+                out[table] = vacuum_table(lake, table, hours)
         done = records.where(F.col("request_id").isin(*[r["request_id"] for r in due])).withColumn(
             "vacuumed_at", F.lit(now).cast("timestamp")
         )
@@ -315,11 +325,39 @@ def erase(
     Raises:
         ErasureError: a named identifier does not normalise.
         SettingsError: no PII key.
+        cdp.leases.LeaseError: a run writes one of the lake's tables or packs (nothing was changed).
+        cdp.leases.PartialTableError: a run that died left a table half-written; rerun it first.
     """
     key = settings.require_pii_key()
     lake = Lake.from_settings(spark, settings)
     sources = load_sources(settings.contract_paths)
     report = ErasureReport(uuid.uuid4().hex[:16], dry_run, retention_hours=settings.erasure_retention_hours)
+    # The person may be in any table or pack: hold them all, before the first read, so no stage writes the
+    # person back meanwhile and a second erasure waits for this one. A dry run changes nothing.
+    holder = Holder(job=f"privacy erase {report.request_id}", rerun="cdp privacy erase (the same request)")
+    with nullcontext() if dry_run else lease_in_place(lake, _writes(lake, settings), holder):
+        return _erase(spark, settings, lake, sources, key, request, report, requested_by, progress)
+
+
+def _writes(lake: Lake, settings: Settings) -> list[str]:
+    """What an erasure may change: every lake table, the erasure log, and the packs of every audience."""
+    packs = PackStore(settings.packs_root).root
+    audiences = {m.parents[2].name for m in packs.glob("*/v*/*/manifest.json")} if packs.is_dir() else set()
+    return [*lake.tables(), ERASURES, *(f"pack.{a}" for a in sorted(audiences))]
+
+
+def _erase(
+    spark: SparkSession,
+    settings: Settings,
+    lake: Lake,
+    sources: dict[str, SourceContract],
+    key: str,
+    request: ErasureRequest,
+    report: ErasureReport,
+    requested_by: str | None,
+    progress: Callable[[str], None] | None,
+) -> ErasureReport:
+    dry_run = report.dry_run
     targets, named = resolve(spark, lake, request, sources, key)
     report.oneids, report.identifiers = len(targets.oneids), targets.count()
     lines = _person_lines(spark, settings, targets)

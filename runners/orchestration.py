@@ -355,13 +355,14 @@ def list_tables() -> list[str]:
 
 def compact_table(table: str) -> dict[str, Any]:
     """Rewrite a table's small files into larger ones through delta-rs, holding the table's task and table
-    locks so no pipeline task writes it meanwhile."""
+    locks and its lease (``jobs.maintenance``) so no pipeline task or CLI run writes it meanwhile."""
     from cdp.lake import Lake
+    from jobs.maintenance import compact
 
     settings = task_settings()
     lake = Lake(None, settings.lake_root, contracts={})
-    with writing(settings, [table]), lake.lock(table):
-        metrics = lake.compact(table)
+    with writing(settings, [table]):
+        metrics = compact(lake, table)
     return {
         "table": table,
         "files_removed": metrics.get("numFilesRemoved"),
@@ -371,15 +372,17 @@ def compact_table(table: str) -> dict[str, Any]:
 
 def vacuum_table(table: str, retention_hours: int = VACUUM_RETENTION_HOURS) -> dict[str, Any]:
     """Delete files no version younger than ``retention_hours`` needs (at least 7 days: see
-    :meth:`cdp.lake.Lake.vacuum`), holding the table's task and table locks."""
+    :meth:`cdp.lake.Lake.vacuum`), holding the table's task and table locks and its lease
+    (``jobs.maintenance``)."""
     from cdp.lake import Lake, LakeError
+    from jobs.maintenance import vacuum
 
     settings = task_settings()
     lake = Lake(None, settings.lake_root, contracts={})
-    with writing(settings, [table]), lake.lock(table):
+    with writing(settings, [table]):
         removed = _fail_fast(
             (LakeError,),
-            lambda: lake.vacuum(table, retention_hours=retention_hours, dry_run=False),
+            lambda: vacuum(lake, table, retention_hours=retention_hours, dry_run=False),
         )
     return {"table": table, "files_removed": len(removed), "retention_hours": retention_hours}
 

@@ -29,7 +29,8 @@ def fail(message: object, code: int = 1) -> typer.Exit:
 
     Args:
         message: the error or its text; its ``str`` is printed.
-        code: the exit code: 1 for a failed action, 2 for unusable input or settings.
+        code: the exit code: 1 for a failed action, 2 for unusable input or settings, 3 (``cdp.run.REFUSED``)
+            for a run refused by another run's lease or a half-written table.
 
     Returns:
         The ``typer.Exit`` for the caller to raise (``raise fail(exc, 2) from None``).

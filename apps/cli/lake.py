@@ -1,5 +1,6 @@
 """``cdp lake``: list the lake's Delta tables, show their history and rows, and maintain them (compaction,
-vacuum) through the lake catalog ``cdp.lake`` (delta-rs; the engine only to show rows)."""
+vacuum) through the lake catalog ``cdp.lake`` (delta-rs; the engine only to show rows); maintenance runs as
+``jobs.maintenance``, holding the table's lease."""
 
 from __future__ import annotations
 
@@ -71,8 +72,10 @@ def lake_history(table: str, limit: int = 20, data_root: DataRoot = None) -> Non
 
 @app.command("compact")
 def lake_compact(table: str, data_root: DataRoot = None) -> None:
-    """Rewrite small files of a table into larger ones."""
-    metrics = _lake(data_root).compact(table)
+    """Rewrite small files of a table into larger ones (holding its lease: refused while a run writes it)."""
+    from jobs.maintenance import compact
+
+    metrics = compact(_lake(data_root), table)
     console.print(f"{table}: {metrics.get('numFilesRemoved')} files -> {metrics.get('numFilesAdded')}")
 
 
@@ -80,11 +83,13 @@ def lake_compact(table: str, data_root: DataRoot = None) -> None:
 def lake_vacuum(
     table: str, retention_hours: int = 168, apply: bool = False, data_root: DataRoot = None
 ) -> None:
-    """List (or with --apply delete) files older than the retention that no version needs."""
+    """List (or with --apply delete, holding the table's lease) files older than the retention that no
+    version needs."""
     from cdp.lake import LakeError
+    from jobs.maintenance import vacuum
 
     try:
-        files = _lake(data_root).vacuum(table, retention_hours=retention_hours, dry_run=not apply)
+        files = vacuum(_lake(data_root), table, retention_hours=retention_hours, dry_run=not apply)
     except LakeError as exc:
         raise fail(exc, 1) from None
     console.print(f"{table}: {len(files)} files {'removed' if apply else 'would be removed (dry run)'}")

@@ -71,10 +71,15 @@ def main() -> None:
     """Entry point of the ``cdp`` console script."""
     from cdp.lake import LakeError
     from cdp.leases import LeaseError, PartialTableError
+    from cdp.run import REFUSED
 
     try:
         sys.exit(app())
-    except (LakeError, LeaseError, PartialTableError) as exc:  # another run writes, a table half-written
+    except (LeaseError, PartialTableError) as exc:  # another run writes, a table half-written: try later
+        from apps.cli.common import fail
+
+        raise SystemExit(fail(exc, REFUSED).exit_code) from None
+    except LakeError as exc:
         from apps.cli.common import fail
 
         raise SystemExit(fail(exc).exit_code) from None

@@ -106,7 +106,8 @@ def create_app(
             "Every `/api` route needs `Authorization: Bearer <token>` (create tokens with "
             "`cdp serve --init-tokens` or `cdp token create --role admin|marketer|analyst`). "
             'Errors are JSON `{"detail": reason}`: 401 missing or unknown token, 403 role not allowed, '
-            "404 unknown object, 409 the lake lacks data the action needs, 422 invalid input."
+            "404 unknown object, 409 the lake lacks data the action needs or another run is writing its "
+            "tables (try again later), 422 invalid input."
         ),
         openapi_tags=TAGS_METADATA,
         docs_url=None,  # served below from the installed Swagger UI files, not a CDN

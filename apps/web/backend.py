@@ -44,10 +44,15 @@ def _latest_stats(web: WebState) -> dict[str, dict[str, Any]]:
     """The latest ``gold.tag_stats`` row of every tag (delta-rs read, cached per table version)."""
     from deltalake import DeltaTable
 
+    from cdp.leases import PartialTableError, readable_version
+
     path = f"{web.settings.lake_root}/gold/tag_stats"
     if not DeltaTable.is_deltatable(path):
         return {}
-    table = DeltaTable(path)
+    try:  # the last complete version when a tags run died half-way (cdp.leases)
+        table = DeltaTable(path, version=readable_version(web.settings.lake_root, "gold.tag_stats"))
+    except PartialTableError:
+        return {}
 
     def load() -> dict[str, dict[str, Any]]:
         latest: dict[str, dict[str, Any]] = {}
@@ -644,9 +649,11 @@ def export_pack(
     Raises:
         Forbidden: a marketer asked for an ID type the destination takes unhashed.
         DestinationError, PackTooSmallError, UnknownAudienceError: from ``jobs.audiences.export``.
+        cdp.leases.LeaseError: another export of the audience is running (answered 409).
     """
     from audiences.errors import AudienceError
     from audiences.export import get_destination
+    from cdp.leases import LeaseError
     from jobs import audiences as job
 
     audit = {
@@ -673,7 +680,7 @@ def export_pack(
             id_types=id_types,
             created_by=principal.name,
         )
-    except (AudienceError, WebError) as exc:
+    except (AudienceError, WebError, LeaseError) as exc:
         web.audit.record(principal, "pack_export", status="refused", detail={"reason": str(exc)}, **audit)
         raise
     store = _packs(web)

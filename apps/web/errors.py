@@ -29,9 +29,10 @@ class Forbidden(WebError):
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Domain errors whose message is meant for the user (shown as a 4xx reason or a task's error)."""
     from cdp.lake import LakeError
+    from cdp.leases import LeaseError, PartialTableError
     from cdp.sql import SqlError
 
-    errors: list[type[BaseException]] = [LakeError, SqlError, WebError]
+    errors: list[type[BaseException]] = [LakeError, LeaseError, PartialTableError, SqlError, WebError]
     try:
         from audiences.errors import AudienceError
 
@@ -48,14 +49,15 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def status_of(exc: BaseException) -> int:
-    """The HTTP status of a domain error: 404 for things that do not exist, 409 for missing upstream data,
-    422 for everything the caller can fix in the request."""
+    """The HTTP status of a domain error: 404 for things that do not exist, 409 for missing upstream data and
+    for tables another run is writing or left half-written (try again later), 422 for everything the caller
+    can fix in the request."""
     status = getattr(exc, "status", None)
     if isinstance(status, int):
         return status
     name = type(exc).__name__
     if name == "UnknownAudienceError":
         return 404
-    if name in ("MissingDataError", "CatalogError"):
+    if name in ("MissingDataError", "CatalogError", "LeaseError", "PartialTableError"):
         return 409
     return 422

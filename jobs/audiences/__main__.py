@@ -4,4 +4,6 @@
 from jobs.audiences.daily import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from cdp.run import exit_with
+
+    exit_with(main)

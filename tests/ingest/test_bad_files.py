@@ -213,3 +213,31 @@ def test_parquet_names_any_case_every_timestamp_unit_and_a_corrupt_body_refused(
     silver = {r.log_id: (r.event_time, r.cost) for r in lake.read("silver.shop_ads").collect()}
     assert silver == {"l1": (nine, 0.5), "l2": (nine, 1.5), "l3": (nine, None)}
     assert [r.status for r in lake.read("gold.ingest_runs").collect()] == ["rejected_files"]
+
+
+def test_a_quarantine_table_from_before_details_gains_the_column_at_its_next_write(spark, env) -> None:
+    s, lake = env
+    day1 = "2026-10-31"
+    land(
+        s,
+        "shop_orders",
+        "a.csv",
+        f"{ORDERS_HEADER}\na1,{T},{PHONE},1,\na2,{T},100 1234 5678,1,\n",
+        f"dt={day1}",
+    )
+    run(spark, s, "shop_orders", day1)
+    # The table as it was written before quarantine carried _details.
+    table = "quarantine.shop_orders"
+    lake.overwrite(table, lake.read(table).drop("_details"), partition_by=["dt"])
+    assert "_details" not in lake.read(table).columns
+
+    land(s, "shop_orders", "b.csv", f"{ORDERS_HEADER}\nb1,{T},{PHONE},1,\nb2,{T},{PHONE},10.005,\n")
+    report = run(spark, s, "shop_orders", DT)
+    assert report.quarantined == 1 and report.balanced
+    rows = lake.read(table).collect()
+    assert [c for c in lake.read(table).columns if not c.startswith("_raw")][:2] == ["_reasons", "_details"]
+    got = sorted((str(r.dt), list(r._reasons), r._details) for r in rows)
+    assert got == [
+        (day1, ["invalid_identifier:phone"], None),  # kept; its value was never recorded
+        (DT, ["bad_scale:amount"], ["bad_scale:amount=10.005"]),
+    ]

@@ -343,6 +343,24 @@ def test_packs_export_download_and_audit(client, auth) -> None:
     assert only and {r["action"] for r in only} == {"pack_download"}
 
 
+def test_an_export_beside_a_running_one_is_refused_with_409_and_one_line(client, auth, web_lake) -> None:
+    from apps.web.errors import status_of
+    from cdp.leases import Holder, PartialTableError, lease
+
+    body = {"destination": "csv", "id_types": ["phone"]}
+    other = Holder(job="export members_30", run_id="dagtask")
+    with lease(web_lake.settings.lake_root, ["pack.members_30"], other):  # an export running elsewhere
+        detail = refused(
+            client.post("/api/audiences/members_30/packs", json=body, headers=auth("admin")),
+            409,
+            f"pack.members_30 is being written by export members_30 (run dagtask, pid {other.pid}",
+        )
+    assert "\n" not in detail
+    assert status_of(PartialTableError("gold.tags may be half-written")) == 409
+    rows = ok(client.get("/api/audit", params={"action": "pack_export"}, headers=auth("admin")))["rows"]
+    assert any(r["status"] == "refused" and "is being written by" in r["detail_json"] for r in rows)
+
+
 def test_sql_for_analysts(client, auth) -> None:
     tables = ok(client.get("/api/sql/tables", headers=auth("analyst")))["tables"]
     assert {"gold.oneid_map", "gold.profile", "silver.orders"} <= {t["table"] for t in tables}
