@@ -44,16 +44,23 @@ def export_fact_inputs(spark, settings: Settings, dt: _dt.date, folder: Path) ->
 
     from cdp.lake import Lake
     from jobs.tags import MAP, view_specs
-    from tags.views import as_of_view, population, with_oneid
+    from tags import load_catalog
+    from tags.views import as_of_view, population, referenced_columns, with_oneid
 
     lake = Lake(spark, settings.lake_root)
     snapshot = lake.read(MAP).where(F.col("dt") == F.lit(dt))
     population(snapshot).write.mode("overwrite").parquet(str(folder / "population"))
     specs = view_specs(settings)
+    fact = [t for t in load_catalog([]).layer("fact") if t.kind in ("aggregate", "query")]
+    definitions = " ".join(t.model_dump_json() for t in fact)
+    queries = [t.query for t in fact if t.kind == "query" and t.query]
     for view in FACT_VIEWS:
         silver = lake.read(silver_table(view)).where(F.col("_dt") <= F.lit(dt))
-        keyed = silver.transform(with_oneid(specs[view], snapshot)).transform(as_of_view(specs[view], dt))
-        keyed.write.mode("overwrite").parquet(str(folder / view))
+        keyed = silver.transform(with_oneid(specs[view], snapshot))
+        # Only the columns the fact tags read, as the tags job keeps (the join holds fewer columns).
+        kept = referenced_columns(specs[view], keyed.columns, definitions, queries)
+        keyed = keyed if kept is None else keyed.select(*[f"`{c}`" for c in kept])
+        keyed.transform(as_of_view(specs[view], dt)).write.mode("overwrite").parquet(str(folder / view))
 
 
 def fact_aggregation(spark, folder: Path) -> float:

@@ -3,7 +3,8 @@
 Three modes, chosen by settings (``CDP_ENGINE`` / ``SPARK_REMOTE``), with the same job code in each:
 
 - ``embedded`` (default): a Sail Spark Connect server started in this process on a free loopback port;
-  Delta tables on local disk. Nothing to start by hand.
+  Delta tables on local disk. Nothing to start by hand. Its memory is bounded by a pool
+  (``Settings.engine_memory_mb``) past which sorts, aggregates and joins spill to temporary files.
 - ``remote``: any Spark Connect server at ``SPARK_REMOTE=sc://host:port`` (Spark 4 with Delta, or
   ``sail spark server`` on another machine).
 - ``classic``: a JVM Spark session, as under ``spark-submit`` with ``delta-spark`` on the classpath; the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -42,13 +44,47 @@ def _session_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def embedded_server_url() -> str:
-    """Start the in-process Sail server if needed and return its ``sc://`` URL."""
+def embedded_engine_env(settings: Settings) -> dict[str, str]:
+    """Sail's settings (``SAIL_*`` variables) for the in-process server: a fair memory pool of
+    ``settings.engine_memory_mb`` (none when 0), so that sorts, aggregates and joins spill to temporary
+    files (the system's temporary folder unless ``SAIL_RUNTIME__TEMPORARY_FILES__PATHS`` says) instead of
+    growing the process past it. Operators that cannot spill fail with "Resources exhausted" past the pool.
+    """
+    if settings.engine_memory_mb <= 0:
+        return {}
+    return {
+        "SAIL_RUNTIME__MEMORY_POOL__TYPE": "fair",
+        "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE": str(settings.engine_memory_mb * 2**20),
+    }
+
+
+def memory_pool_hint(exc: BaseException) -> str | None:
+    """One line for an engine error that ran out of the embedded engine's memory pool, or None: which
+    setting to raise. (An operator that cannot spill, such as the build side of a hash join, fails past the
+    pool instead of growing the process.)"""
+    text = str(exc)
+    if "memory pool" not in text or not ("Resources exhausted" in text or "Failed to allocate" in text):
+        return None
+    first = next((line for line in text.splitlines() if "memory pool" in line), text).strip()
+    return (
+        f"the engine ran out of its memory pool: {first[:300]}; raise CDP_ENGINE_MEMORY (e.g. 8g), or set it "
+        "to 0 for no pool, and rerun"
+    )
+
+
+def embedded_server_url(settings: Settings | None = None) -> str:
+    """Start the in-process Sail server if needed and return its ``sc://`` URL.
+
+    The server reads its settings from ``SAIL_*`` environment variables when it starts: those of
+    :func:`embedded_engine_env` are set first, except any the environment already has (they win).
+    """
     global _server
     with _lock:
         if _server is None or not _server.running:
             from pysail.spark import SparkConnectServer
 
+            for key, value in embedded_engine_env(settings or Settings.from_env()).items():
+                os.environ.setdefault(key, value)
             server = SparkConnectServer(ip="127.0.0.1", port=0)
             server.start(background=True)
             atexit.register(server.stop)
@@ -81,7 +117,7 @@ def get_spark(
     mode = mode or settings.engine
     conf = _session_conf(settings)
     if mode == "embedded":
-        builder = SparkSession.builder.remote(embedded_server_url())
+        builder = SparkSession.builder.remote(embedded_server_url(settings))
     elif mode == "remote":
         if not settings.spark_remote:
             raise ValueError("remote mode needs SPARK_REMOTE=sc://host:port")

@@ -31,6 +31,32 @@ def _paths(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(p for p in env.get(name, "").split(os.pathsep) if p)
 
 
+def machine_memory_mb() -> int:
+    """Physical memory of this machine in MiB (0 when the platform does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def default_engine_memory_mb() -> int:
+    """The embedded engine's memory pool when ``CDP_ENGINE_MEMORY`` is not set: a sixth of the machine's
+    memory, at least 1 GiB (4 GiB on 24 GiB; the process peaks at about twice its pool)."""
+    return max(1024, machine_memory_mb() // 6)
+
+
+def _mebibytes(env: dict[str, str], name: str, default: int) -> int:
+    """A size in MiB: a number of MiB, or a number with a ``m``/``g`` suffix (``4g``, ``4096m``)."""
+    value = (env.get(name) or "").strip().lower().removesuffix("b")
+    if not value:
+        return default
+    scale = {"m": 1, "g": 1024}.get(value[-1], 0)
+    try:
+        return int(float(value[:-1]) * scale) if scale else int(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a size in MiB or like 4g, not {env[name]!r}") from exc
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     try:
         return int(env.get(name) or default)
@@ -51,6 +77,9 @@ class Settings:
         engine: ``embedded`` (in-process Sail), ``remote`` (``SPARK_REMOTE``) or ``classic`` (JVM Spark).
         spark_remote: the Spark Connect URL used in remote mode.
         shuffle_partitions: ``spark.sql.shuffle.partitions`` for sessions this package creates.
+        engine_memory_mb: the memory pool of the embedded Sail engine in MiB (``CDP_ENGINE_MEMORY``, e.g.
+            ``4g``; 0 for no pool): its sorts, aggregates and joins spill to disk past it, and the process
+            peaks at about twice it. A sixth of the machine's memory when unset (at least 1 GiB).
         pii_key: secret for keyed hashes of personal identifiers; never stored in the repository.
         spark_master: the master URL of a classic session this package creates (``CDP_SPARK_MASTER``).
         classic_delta: add the Delta extension and catalog to a classic session (``CDP_CLASSIC_DELTA=1``),
@@ -83,6 +112,7 @@ class Settings:
     engine: str = "embedded"
     spark_remote: str | None = None
     shuffle_partitions: int = 8
+    engine_memory_mb: int = field(default_factory=default_engine_memory_mb)
     pii_key: str | None = None
     spark_master: str | None = None
     classic_delta: bool = False
@@ -114,6 +144,8 @@ class Settings:
             raise SettingsError("CDP_ENGINE=remote needs SPARK_REMOTE=sc://host:port")
         if self.shuffle_partitions < 1:
             raise SettingsError("CDP_SHUFFLE_PARTITIONS must be a positive integer")
+        if self.engine_memory_mb < 0:
+            raise SettingsError("CDP_ENGINE_MEMORY must be 0 (no pool) or more")
         for name, var in (
             ("min_pack_size", "CDP_MIN_PACK_SIZE"),
             ("min_seed_size", "CDP_MIN_SEED_SIZE"),
@@ -159,6 +191,7 @@ class Settings:
             engine=engine,
             spark_remote=remote,
             shuffle_partitions=partitions,
+            engine_memory_mb=_mebibytes(env, "CDP_ENGINE_MEMORY", default_engine_memory_mb()),
             pii_key=env.get("CDP_PII_KEY") or None,
             spark_master=env.get("CDP_SPARK_MASTER") or None,
             classic_delta=env.get("CDP_CLASSIC_DELTA") == "1",

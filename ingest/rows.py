@@ -60,6 +60,34 @@ def _csv_patterns(delimiter: str) -> tuple[str, str]:
 _CSV_FIELD, _CSV_SPLIT = _csv_patterns(",")
 _WHITESPACE = "".join(c for c in map(chr, range(0x10000)) if c.isspace())
 _STRIP = f"^[{_WHITESPACE}]+|[{_WHITESPACE}]+$"  # what str.strip() removes, for any regex engine
+_STRIPPED = f"(?s)^[{_WHITESPACE}]*(.*?)[{_WHITESPACE}]*\\z"  # group 1: what str.strip() leaves
+_EDGE_SPACE = f"^[{_WHITESPACE}]|[{_WHITESPACE}]$"  # a text that starts or ends with whitespace
+_JSON_OBJECT = "^[ \\t\\n\\r]*[{]"  # a line whose first JSON value (after JSON whitespace) is an object
+_SPACE_TRIMMED = "(?s)^ *(.*?) *\\z"  # group 1: the text without leading and trailing spaces, as trim()
+
+
+def is_json_object(line: Column) -> Column:
+    """Whether the first JSON value of the line is an object, as ``json_object_keys(line) IS NOT NULL``."""
+    # Sail cluster codec: json_object_keys cannot be shipped to cluster workers, get_json_object can.
+    return line.rlike(_JSON_OBJECT) & F.get_json_object(line, "$").isNotNull()
+
+
+def trimmed_or_null(text: Column) -> Column:
+    """``nullif(trim(text), '')``: the text without leading and trailing spaces, NULL when nothing is left."""
+    # Sail cluster codec: nullif and trim (btrim) pushed into a Parquet scan under a Delta write cannot be
+    # shipped to cluster workers; LIKE, regexp_extract and CASE can.
+    spaced = text.like(" %") | text.like("% ")  # the regular expression only where there is a space to trim
+    trimmed = F.when(spaced, F.regexp_extract(text, _SPACE_TRIMMED, 1)).otherwise(text)
+    return F.when(trimmed != "", trimmed)
+
+
+def stripped_or_null(text: Column) -> Column:
+    """``nullif(regexp_replace(text, _STRIP, ''), '')``: the text as ``str.strip()`` leaves it, NULL when
+    nothing is left."""
+    # Sail cluster codec: nullif and regexp_replace pushed into a Parquet scan under a Delta write cannot be
+    # shipped to cluster workers; RLIKE, regexp_extract and CASE can.
+    stripped = F.when(text.rlike(_EDGE_SPACE), F.regexp_extract(text, _STRIPPED, 1)).otherwise(text)
+    return F.when(stripped != "", stripped)
 
 
 def _positions(header: list[str], columns: list[str]) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -222,7 +250,7 @@ def parse_jsonl(columns: list[str], text_fields: list[str] | tuple[str, ...] = (
             RAW,
             F.from_json(F.col(RAW), schema).alias("_s"),
             undeclared.alias("_x"),
-            F.json_object_keys(F.col(RAW)).isNull().alias(MALFORMED),
+            (~is_json_object(F.col(RAW))).alias(MALFORMED),
             *nested_check,
         ).select(
             RAW,
@@ -252,7 +280,7 @@ def from_parquet(columns: list[str]) -> Transform:
         found = {c: c if c in df.columns else by_lower.get(c.lower()) for c in columns}
         taken = {f for f in found.values() if f is not None}
         extra = [c for c in df.columns if c not in taken]
-        as_text = {c: F.nullif(F.trim(F.col(f"`{c}`").cast("string")), F.lit("")) for c in df.columns}
+        as_text = {c: trimmed_or_null(F.col(f"`{c}`").cast("string")) for c in df.columns}
         extra_col = (
             F.to_json(F.struct(*[as_text[c].alias(c) for c in extra]))
             if extra
@@ -340,7 +368,7 @@ def build_mapped_value(column: SourceColumn) -> Column:
         for key, target in column.map.items():
             mapped = (F if mapped is None else mapped).when(value == _sql_literal(key), _sql_literal(target))
         value = mapped.otherwise(value)  # type: ignore[union-attr]
-    value = F.nullif(F.regexp_replace(value, _STRIP, ""), F.lit(""))
+    value = stripped_or_null(value)
     if column.default is not None:
         value = F.coalesce(value, _sql_literal(column.default))
     return value
@@ -453,6 +481,9 @@ def with_reason(reasons: Column, condition: Column, reason: str) -> Column:
     return F.when(condition, F.concat(reasons, F.array(F.lit(reason)))).otherwise(reasons)
 
 
+_REPEATED = "_repeated_key"
+
+
 def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
     """Keep one row per key: the one with the greatest ``order_by``, then the one that landed last (the
     greatest ``_position``, when the rows have one), then the first by raw line, so the choice is
@@ -460,6 +491,10 @@ def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
 
     Only keys that occur more than once are ranked with a window; the rows of the other keys pass through
     untouched (most keys are unique, and a window sorts every row it sees). NULL keys form one key.
+
+    The repeated keys are the left side of a right outer join: a hash join holds its left side in memory
+    and streams the right, so the engine keeps the few repeated keys, not every row (an anti join of the
+    rows against the keys held every row in memory: on 6M rows of 0.5 KB, 8.9 GB peak instead of 4.0 GB).
     """
 
     def transform(df: DataFrame) -> DataFrame:
@@ -470,10 +505,14 @@ def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
             df.groupBy(*key_cols)
             .count()
             .filter(F.col("count") > 1)
-            .select(*[F.col(f"`{k}`").alias(f"_key{i}") for i, k in enumerate(keys)])
+            .select(
+                *[F.col(f"`{k}`").alias(f"_key{i}") for i, k in enumerate(keys)], F.lit(True).alias(_REPEATED)
+            )
         )
         same_key = [F.col(f"`{k}`").eqNullSafe(F.col(f"_key{i}")) for i, k in enumerate(keys)]
-        single = df.join(repeated, same_key, "left_anti")
+        marked = repeated.join(df, same_key, "right")
+        columns = [F.col(f"`{c}`") for c in df.columns]
+        single = marked.filter(F.col(_REPEATED).isNull()).select(*columns)
         landed = [F.col(POSITION).desc_nulls_last()] if POSITION in df.columns else []
         order = [
             *([F.col(order_by).desc_nulls_last()] if order_by else []),
@@ -482,7 +521,8 @@ def latest_per_key(keys: list[str], order_by: str | None) -> Transform:
         ]
         window = Window.partitionBy(*key_cols).orderBy(*order)
         latest = (
-            df.join(repeated, same_key, "left_semi")
+            marked.filter(F.col(_REPEATED))
+            .select(*columns)
             .withColumn("_rank", F.row_number().over(window))
             .filter("_rank = 1")
             .drop("_rank")

@@ -79,6 +79,7 @@ from ingest.rows import (
     REASONS,
     build_raw_line,
     from_parquet,
+    is_json_object,
     latest_per_key,
     parse_lines,
     reason_counts,
@@ -425,7 +426,12 @@ def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile)
 
 
 def _json_keys(df: DataFrame) -> set[str]:
-    rows = df.select(F.explode(F.json_object_keys(RAW)).alias("k")).distinct().limit(1000).collect()
+    # Sail cluster codec: json_object_keys cannot be shipped to cluster workers; the keys of the line's first
+    # JSON value when it is an object come from a parsed map instead (on Sail, none from an object with a
+    # number beyond double range, such as 1e400, whose fields do not parse either).
+    first = F.when(is_json_object(F.col(RAW)), F.get_json_object(RAW, "$"))
+    keys = F.map_keys(F.from_json(first, "map<string,string>"))
+    rows = df.select(F.explode(keys).alias("k")).distinct().limit(1000).collect()
     return {r["k"] for r in rows}
 
 
@@ -487,28 +493,41 @@ def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:
     """Rejected rows and undecodable lines to quarantine with their reasons; counts to the report."""
     ctx, report = batch.ctx, batch.report
     bad_lines = [(text, f"{f.path}:{number}") for f in batch.files for number, text in f.bad_lines]
-    # The masked value behind each reason, unless the table predates the column (Sail evolves no schema).
-    details = [DETAILS] if not ctx.lake.exists(batch.quarantine) or (
-        DETAILS in ctx.lake.read(batch.quarantine).columns
-    ) else []  # fmt: skip
     encoding = ctx.spark.createDataFrame(bad_lines or [], "_raw string, _source_file string").select(
         RAW,
         F.array(F.lit("bad_encoding")).alias(REASONS),
-        *[F.array().cast("array<string>").alias(DETAILS) for _ in details],
+        F.array().cast("array<string>").alias(DETAILS),
         "_source_file",
         F.lit(report.batch_id).alias("_batch_id"),
         F.lit(batch.ingested_at).cast("timestamp").alias("_ingested_at"),
     )
     raw = build_raw_line(typed.columns).alias(RAW)
-    bad = typed.filter(F.size(REASONS) > 0).select(raw, REASONS, *details, *LINEAGE)
+    bad = typed.filter(F.size(REASONS) > 0).select(raw, REASONS, DETAILS, *LINEAGE)
     rejected = union_all([bad, encoding])
     if not batch.landed_before:
+        _with_details_column(batch)
         ctx.lake.replace_dt(
             batch.quarantine, rejected.transform(protect_bronze_pii(batch.contract, batch.key, RAW)), ctx.dt
         )
     quarantined = ctx.read_dt(batch.quarantine)
     report.quarantined = quarantined.count()
     report.reasons = reason_counts(quarantined)
+
+
+def _with_details_column(batch: _Batch) -> None:
+    """Give a quarantine table written before quarantine carried ``_details`` that column, once, empty for
+    its rows (their values were not kept): Sail evolves no schema on a partition's replacement, so the table
+    is rewritten with the column after ``_reasons``, as a new table has it."""
+    lake, table = batch.ctx.lake, batch.quarantine
+    if not lake.exists(table):
+        return
+    old = lake.read(table)
+    columns = old.columns
+    if DETAILS in columns:
+        return
+    at = columns.index(REASONS) + 1 if REASONS in columns else len(columns)
+    empty = F.lit(None).cast("array<string>").alias(DETAILS)
+    lake.overwrite(table, old.select(*columns[:at], empty, *columns[at:]), partition_by=["dt"])
 
 
 def _dedup(batch: _Batch, typed: DataFrame) -> DataFrame:
@@ -671,4 +690,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from cdp.run import exit_with
+
+    exit_with(main)

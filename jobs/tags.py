@@ -71,7 +71,7 @@ from tags.build import (
     value_counts,
 )
 from tags.catalog import LAYERS, VIEWS, Catalog, CatalogError, ModelSpec, TagDefinition, load_catalog
-from tags.views import ViewSpec, as_of_view, population, silver_ddl, with_oneid
+from tags.views import ViewSpec, as_of_view, population, referenced_columns, silver_ddl, with_oneid
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +210,11 @@ def view_specs(settings: Settings) -> dict[str, ViewSpec]:
 class _Builder:
     """Builds wide frames of a catalog as of any date (the build date, or a model's cutoffs)."""
 
-    def __init__(self, ctx: RunContext) -> None:
+    def __init__(self, ctx: RunContext, tags: list[TagDefinition]) -> None:
         self.ctx = ctx
+        # What the build's definitions can read: each keyed view is checkpointed with those columns only.
+        self.definitions = " ".join(t.model_dump_json() for t in tags)
+        self.queries = [t.query for t in tags if t.kind == "query" and t.query]
         self.specs = view_specs(ctx.settings)
         self.schemas = silver_schemas(ctx.settings)
         self.missing: dict[str, str] = {}
@@ -246,6 +249,8 @@ class _Builder:
             else:
                 rows = self.ctx.read_up_to(VIEWS[view])
             keyed = rows.transform(with_oneid(self.specs[view], self.oneid_map))
+            kept = referenced_columns(self.specs[view], keyed.columns, self.definitions, self.queries)
+            keyed = keyed if kept is None else keyed.select(*[f"`{c}`" for c in kept])
             self._keyed[view] = self.ctx.checkpoint(keyed, f"keyed_{view}")
         return self._keyed[view]
 
@@ -354,9 +359,9 @@ def _run(
     ctx: RunContext, catalog: Catalog, layers: list[str], selected: list[TagDefinition], report: TagsReport
 ) -> None:
     """Build, stage, audit and publish the date's tags (inside the run's leases and scratch)."""
-    builder = _Builder(ctx)
-    ctx.step("views")
     needed = catalog.closure(t.id for t in selected)
+    builder = _Builder(ctx, needed)
+    ctx.step("views")
     _check_sources(builder, catalog, selected, needed, report)
     wide = _build(builder, catalog, needed, report)
     staged = _stage(ctx, layers, selected, wide, report)
@@ -450,18 +455,25 @@ def _build(builder: _Builder, catalog: Catalog, needed: list[TagDefinition], rep
     if models:
         # One feature frame per cutoff for all the models (their features' union), not one per model.
         features = catalog.closure(f for t in models for f in t.model.features)  # type: ignore[union-attr]
+        # The scores and the tags built on them go to a narrow frame (OneID and what those tags read), joined
+        # to the wide frame once: a window over every OneID (percent_rank) gathers all its rows' columns.
+        read = {d for t in after for d in _all_deps(catalog, t)}
+        narrow = wide.select("oneid", *[c for c in wide.columns if c in read and c != "oneid"])
         for tag in models:
             scores, row = _train_and_score(builder, features, tag, wide)
             report.registry.append(row)
             if scores is None:
-                wide = wide.withColumn(tag.id, F.lit(None).cast(tag.spark_type))
+                narrow = narrow.withColumn(tag.id, F.lit(None).cast(tag.spark_type))
                 report.untrained[tag.id] = row["reason"]
                 report.coverage_warnings[tag.id] = f"model not published: {row['reason']}"
             else:
-                wide = wide.join(scores, "oneid", "left")
+                narrow = narrow.join(scores, "oneid", "left")
                 report.models[tag.id] = row
             ctx.step(f"model {tag.id}")
-        wide = ctx.checkpoint(wide.transform(derived_tags(after)), "wide_predictive")
+        added = [*[t.id for t in models], *[t.id for t in after]]
+        scored = ctx.checkpoint(narrow.transform(derived_tags(after)).select("oneid", *added), "predictive")
+        # The narrow side first: a hash join holds its left side in memory and streams the right.
+        wide = ctx.checkpoint(scored.join(wide, "oneid", "right"), "wide_predictive")
     return wide.select("oneid", *[t.id for t in needed])
 
 
@@ -869,4 +881,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from cdp.run import exit_with
+
+    exit_with(main)

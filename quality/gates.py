@@ -7,9 +7,10 @@ so every metric is a Spark aggregate computed where the data is: over Spark Conn
 server) as on classic Spark. Only results (counts, a few example values) come back to the driver.
 
 A suite whose ``meta.gate`` is ``sql`` is validated at a stage's gate by :func:`validate_sql` instead: its
-null, regex and row-count checks in one aggregation pass, each referential query counted once. That is for
-long tables (``gold.tags``: one row per OneID and tag), where GE's one metric query per expectation costs
-ten times the CPU and three times the memory; ``cdp quality run`` still validates them with GE.
+column and row-count checks in one aggregation pass, each uniqueness check and referential query counted
+once, with GE's outcomes. The identity and tag tables use it (``gold.tags``: one row per OneID and tag;
+``gold.oneid_map``: 18 expectations, 5.3 s with GE's one metric query per expectation, 0.8 s in one pass at
+100k persons); ``cdp quality run`` still validates them with GE.
 
 The ingest job calls :func:`gate_ingest` before its MERGE into silver; later stages (identity, tags,
 audiences) call :func:`gate_tables` with the batches they are about to publish; ``cdp quality run`` calls
@@ -397,6 +398,11 @@ def validate(
 SQL_TYPES = (
     "expect_column_values_to_not_be_null",
     "expect_column_values_to_match_regex",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_column_max_to_be_between",
     "expect_table_row_count_to_be_between",
     "unexpected_rows_expectation",
 )
@@ -452,10 +458,12 @@ def validate_sql(
     """Validate ``df`` with the suite ``plan`` in one aggregation pass (and one count per referential query)
     instead of GE; the outcomes are recorded like :func:`validate`'s, with the same severities.
 
-    Column checks count their unexpected rows (NULLs, or non-NULL values not matching the regex, as GE
-    does); row counts compare ``count(*)`` with the evaluated parameters (bounds inclusive); an
+    Column checks count their unexpected rows as GE does: NULLs; non-NULL values not matching the regex
+    (among the rows of a Spark ``row_condition``), outside the set or the bounds (inclusive); rows whose
+    value (or combination, unless all of it is NULL) occurs more than once, one grouped count per
+    uniqueness check. Row counts compare ``count(*)`` with the evaluated parameters (bounds inclusive); an
     ``unexpected_rows_expectation`` counts the rows its query returns (``{batch}`` is ``df``). Examples of
-    unexpected values are fetched only for a failed check.
+    unexpected values are fetched only for a failed regex check.
 
     Args: as :func:`validate`.
 
@@ -468,13 +476,49 @@ def validate_sql(
     aggs = [F.count(F.lit(1)).alias("_rows")]
     for i in keep:
         exp = plan.expectations[i]
-        column = exp["kwargs"].get("column")
+        kwargs = exp["kwargs"]
+        if exp["type"] in ("expect_table_row_count_to_be_between", "unexpected_rows_expectation"):
+            continue
+        # A column check holds on the rows of its row_condition (Spark SQL), as GE applies it first.
+        where = F.expr(kwargs["row_condition"]) if kwargs.get("row_condition") else F.lit(True)
+        if kwargs.get("row_condition"):
+            aggs.append(F.count_if(where).alias(f"_rows{i}"))
+        if exp["type"] == "expect_compound_columns_to_be_unique":
+            continue
+        col = F.col(kwargs["column"])
+        if exp["type"] != "expect_column_values_to_not_be_null":  # GE's percentage base: non-NULL values
+            aggs.append(F.count_if(where & col.isNotNull()).alias(f"_n{i}"))
         if exp["type"] == "expect_column_values_to_not_be_null":
-            aggs.append(F.count_if(F.col(column).isNull()).alias(f"_bad{i}"))
+            aggs.append(F.count_if(where & col.isNull()).alias(f"_bad{i}"))
         elif exp["type"] == "expect_column_values_to_match_regex":
-            aggs.append(F.count(F.col(column)).alias(f"_n{i}"))
-            aggs.append(F.count_if(~F.col(column).rlike(exp["kwargs"]["regex"])).alias(f"_bad{i}"))
+            aggs.append(F.count_if(where & ~col.rlike(kwargs["regex"])).alias(f"_bad{i}"))
+        elif exp["type"] == "expect_column_values_to_be_in_set":
+            members = [F.lit(v) for v in _parameter_value(kwargs["value_set"], values)]
+            aggs.append(F.count_if(where & ~col.isin(*members)).alias(f"_bad{i}"))
+        elif exp["type"] == "expect_column_values_to_be_between":
+            low, high = (_parameter_value(kwargs.get(k), values) for k in ("min_value", "max_value"))
+            outside = F.lit(False)
+            outside = outside if low is None else outside | (col < F.lit(low))
+            outside = outside if high is None else outside | (col > F.lit(high))
+            aggs.append(F.count_if(where & outside).alias(f"_bad{i}"))
+        elif exp["type"] == "expect_column_max_to_be_between":
+            aggs.append(F.max(F.when(where, col)).alias(f"_max{i}"))
     counts = df.agg(*aggs).collect()[0].asDict()
+    for i in keep:
+        exp = plan.expectations[i]
+        kwargs = exp["kwargs"]
+        if exp["type"] in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+            columns = kwargs.get("column_list") or [kwargs["column"]]
+            rows = df.where(F.expr(kwargs["row_condition"])) if kwargs.get("row_condition") else df
+            # GE's unexpected rows: every row of a value (combination) seen more than once; a combination
+            # is skipped only when all of it is NULL.
+            present = F.lit(False)
+            for c in columns:
+                present = present | F.col(c).isNotNull()
+            duplicated = rows.where(present).groupBy(*columns).count().where(F.col("count") > 1)
+            counts[f"_bad{i}"] = duplicated.agg(F.sum("count")).first()[0] or 0
+            if len(columns) > 1:
+                counts[f"_n{i}"] = rows.where(present).count()
     with _reference_views(lake, plan, staged):
         view = f"_batch_{uuid.uuid4().hex[:8]}"
         df.createOrReplaceTempView(view)
@@ -506,14 +550,29 @@ def _sql_outcome(
     elif exp["type"] == "unexpected_rows_expectation":
         bad = int(counts[f"_bad{position}"])
         success, result = bad == 0, {"observed_value": f"{bad:,} unexpected rows"}
+    elif exp["type"] == "expect_column_max_to_be_between":
+        low, high = (_parameter_value(kwargs.get(k), values) for k in ("min_value", "max_value"))
+        kwargs |= {"min_value": low, "max_value": high}
+        top = counts[f"_max{position}"]
+        # GE fails a max it cannot compute (no row meets the condition, every value NULL).
+        success = top is not None and (low is None or top >= low) and (high is None or top <= high)
+        result = {"observed_value": top}
     else:
         bad = int(counts[f"_bad{position}"])
-        column = kwargs["column"]
-        # GE's percentage: of every row for a NULL check, of the non-NULL values for a regex.
+        column = kwargs.get("column")
+        for k in ("value_set", "min_value", "max_value"):
+            if k in kwargs:
+                kwargs[k] = _parameter_value(kwargs[k], values)
+        # GE's percentage: of every row for a NULL check, of the non-NULL values for the others; the rows
+        # of a row_condition are the rows checked.
         base = int(counts.get(f"_n{position}", rows))
+        rows = int(counts.get(f"_rows{position}", rows))
         examples = []
         if bad and exp["type"] == "expect_column_values_to_match_regex":
-            wrong = df.where(~F.col(column).rlike(kwargs["regex"])).select(column).limit(3).collect()
+            rows_checked = df.where(F.expr(kwargs["row_condition"])) if kwargs.get("row_condition") else df
+            wrong = (
+                rows_checked.where(~F.col(column).rlike(kwargs["regex"])).select(column).limit(3).collect()
+            )
             examples = [r[0] for r in wrong]
         success = bad == 0
         result = {
@@ -522,6 +581,8 @@ def _sql_outcome(
             "unexpected_percent": 100.0 * bad / base if base else 0.0,
             "partial_unexpected_list": examples,
         }
+        if not rows:  # GE counts nothing in an empty batch, or when no row meets the row condition
+            result |= {"unexpected_count": None, "unexpected_percent": None}
     return Outcome(
         position=position,
         expectation=exp["type"],

@@ -14,6 +14,7 @@ its most personal identifier (a member id before a shared tablet's device id).
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -102,6 +103,34 @@ def with_oneid(spec: ViewSpec, oneid_map: DataFrame) -> DataFrame:
         return keyed.join(ids, ["id_type", "id_value"]).drop("id_type", "id_value")
 
     return transform
+
+
+def referenced_columns(
+    spec: ViewSpec, columns: Sequence[str], definitions: str, queries: Iterable[str] = ()
+) -> list[str] | None:
+    """The columns of a keyed view that a build can read: those named as a word anywhere in the text of
+    its tag definitions, and those the view itself needs (event time, profile keys and order), after
+    ``oneid``. A build checkpoints only these (the event log keeps 6 of its 22 columns).
+
+    Args:
+        spec: the view.
+        columns: the keyed view's columns.
+        definitions: the text of every tag definition of the build (SQL, names, descriptions); a word match
+            over it can only keep more columns than the SQL reads.
+        queries: the SQL of the build's query tags.
+
+    Returns:
+        The columns to keep, or None (keep every column) when a query may select ``*`` (a ``*`` that is
+        not ``count(*)``).
+    """
+    if any("*" in re.sub(r"\(\s*\*\s*\)", "", q) for q in queries):
+        return None
+    needed = {spec.time_column} if spec.time_column else set()
+    if spec.latest_by is not None:
+        needed |= {*spec.latest_by[0], spec.latest_by[1]}
+    # Spark resolves column names case-insensitively.
+    named = {w.lower() for w in re.findall(r"\w+", definitions)} | {c.lower() for c in needed}
+    return ["oneid", *[c for c in columns if c != "oneid" and c.lower() in named]]
 
 
 def as_of_view(spec: ViewSpec, as_of: _dt.date) -> Callable[[DataFrame], DataFrame]:

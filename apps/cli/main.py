@@ -83,3 +83,12 @@ def main() -> None:
         from apps.cli.common import fail
 
         raise SystemExit(fail(exc).exit_code) from None
+    except Exception as exc:
+        from cdp.engine import memory_pool_hint
+
+        hint = memory_pool_hint(exc)
+        if hint is None:
+            raise
+        from apps.cli.common import fail
+
+        raise SystemExit(fail(hint).exit_code) from None

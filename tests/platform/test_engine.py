@@ -56,6 +56,58 @@ def test_unknown_mode_is_refused(settings) -> None:
         get_spark(settings, mode="gpu")
 
 
+def test_embedded_engine_env_is_a_fair_pool_of_the_setting(settings) -> None:
+    from dataclasses import replace
+
+    from cdp.engine import embedded_engine_env
+
+    env = embedded_engine_env(replace(settings, engine_memory_mb=3072))
+    assert env == {
+        "SAIL_RUNTIME__MEMORY_POOL__TYPE": "fair",
+        "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE": str(3072 * 2**20),
+    }
+    assert embedded_engine_env(replace(settings, engine_memory_mb=0)) == {}
+
+
+SORT = """
+from cdp.engine import get_spark
+spark = get_spark()
+rows = "SELECT row_number() OVER (ORDER BY u) AS n FROM (SELECT uuid() AS u FROM range(2000000))"
+try:
+    print("sorted", spark.sql(f"SELECT max(n) AS n FROM ({rows})").first()["n"])
+except Exception as exc:
+    print("failed:", str(exc).splitlines()[0])
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [  # 2M random keys do not fit a 64 MiB pool: the sort spills to temporary files, or fails without them
+        (
+            {"CDP_ENGINE_MEMORY": "64m", "SAIL_RUNTIME__TEMPORARY_FILES__MAX_SIZE": "0"},
+            "failed: Memory Exhausted",
+        ),
+        ({"CDP_ENGINE_MEMORY": "64m"}, "sorted 2000000"),
+        (
+            {"CDP_ENGINE_MEMORY": "0", "SAIL_RUNTIME__TEMPORARY_FILES__MAX_SIZE": "0"},
+            "sorted 2000000",
+        ),  # no pool
+        (  # a pool chosen by SAIL_* variables wins over the setting
+            {
+                "CDP_ENGINE_MEMORY": "64m",
+                "SAIL_RUNTIME__MEMORY_POOL__TYPE": "unbounded",
+                "SAIL_RUNTIME__TEMPORARY_FILES__MAX_SIZE": "0",
+            },
+            "sorted 2000000",
+        ),
+    ],
+)
+def test_the_embedded_server_sorts_within_its_memory_pool(env, expected) -> None:
+    unset = {k: None for k in os.environ if k.startswith("SAIL_RUNTIME__")}
+    out = run_python(SORT, {**unset, "SPARK_REMOTE": None, "CDP_ENGINE": None, **env})
+    assert out.strip().splitlines()[-1].startswith(expected), out
+
+
 CLIENT = """
 from cdp.engine import get_spark, describe
 from pyspark.sql import functions as F
@@ -101,3 +153,18 @@ def test_classic_local_jvm_runs_the_same_transform() -> None:
         },
     )
     assert out.strip().splitlines()[-1] == "classic JVM Spark 4.0.1 a@qq.com"
+
+
+def test_an_engine_error_past_the_memory_pool_gets_a_one_line_hint() -> None:
+    from cdp.engine import memory_pool_hint
+
+    error = RuntimeError(
+        "Resources exhausted: Failed to allocate additional 1886.5 MB for ExternalSorter[0] with 0.0 B "
+        "already allocated for this reservation - 1362.0 MB remain available for the total memory pool: "
+        "fair(pool_size: 4.0 GB)"
+    )
+    hint = memory_pool_hint(error)
+    assert hint is not None and "\n" not in hint
+    assert hint.startswith("the engine ran out of its memory pool: Resources exhausted: Failed to allocate")
+    assert "CDP_ENGINE_MEMORY" in hint
+    assert memory_pool_hint(RuntimeError("table or view not found: gold.tags")) is None

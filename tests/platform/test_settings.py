@@ -34,6 +34,8 @@ def test_overrides_and_object_store_uris() -> None:
         ({"CDP_ENGINE": "spark"}, "use one of embedded, remote, classic"),
         ({"CDP_ENGINE": "remote"}, "needs SPARK_REMOTE"),
         ({"CDP_SHUFFLE_PARTITIONS": "many"}, "positive integer"),
+        ({"CDP_ENGINE_MEMORY": "lots"}, "size in MiB or like 4g"),
+        ({"CDP_ENGINE_MEMORY": "-1"}, "0 .no pool. or more"),
     ],
 )
 def test_bad_settings_fail_clearly(env, message) -> None:
@@ -98,3 +100,18 @@ def test_web_token_store_takes_file_and_tokens_from_the_settings(tmp_path) -> No
     assert store.authenticate("abcdefghijklmnop0123").name == "bob"
     plain = TokenStore.from_settings(Settings.from_env({"CDP_DATA_ROOT": str(tmp_path / "data")}))
     assert plain.path == tmp_path / "data" / "web" / "tokens.json" and not plain.has_tokens()
+
+
+@pytest.mark.parametrize(
+    ("value", "mib"),
+    [("4g", 4096), ("1.5G", 1536), ("3000m", 3000), ("3000MB", 3000), ("2500", 2500), ("0", 0)],
+)
+def test_engine_memory_is_a_size_in_mebibytes(value, mib) -> None:
+    assert Settings.from_env({"CDP_ENGINE_MEMORY": value}).engine_memory_mb == mib
+
+
+def test_engine_memory_defaults_to_a_sixth_of_the_machine() -> None:
+    from cdp.settings import machine_memory_mb
+
+    assert machine_memory_mb() > 0
+    assert Settings.from_env({}).engine_memory_mb == max(1024, machine_memory_mb() // 6)

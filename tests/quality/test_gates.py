@@ -494,3 +494,68 @@ def test_the_one_pass_sql_gate_gives_the_outcomes_of_great_expectations(spark, l
     ]
     regex = next(o for o in sql.outcomes if o.describe() == "expect_column_values_to_match_regex(tag_id)")
     assert "Bad-Tag" in regex.observed and regex.unexpected_count == 1
+
+
+def test_the_sql_gate_of_the_identity_and_tag_tables_finds_what_great_expectations_finds(spark, lake) -> None:
+    """The map, the changes, the identity report and the tag stats are gated in one SQL pass too: sets,
+    bounds, maxima, uniqueness (every row of a repeated value, as GE counts) and checks under a row
+    condition give GE's outcomes, also on an empty batch."""
+    from quality.gates import validate, validate_sql
+
+    day = datetime.date.fromisoformat(DT2)
+    email = "a" * 64
+    batch = spark.createDataFrame(
+        [
+            ("member_id", "M0001", 1, 10),
+            ("member_id", "M0001", 2, 10),  # a repeated identifier, and vid 2 twice
+            ("email", email, 2, 11),
+            ("email", "not-a-hash", 3, 0),  # a regex miss under its row condition, a OneID below 1
+            ("fax", "123", 4, 12),  # an ID type outside the set
+            ("phone", None, 5, None),
+        ],
+        "id_type string, id_value string, vid long, oneid long",
+    ).withColumn("dt", F.lit(day))
+    stats = spark.createDataFrame(
+        [("a", "raw", 1.5, 10, None), ("a", "bad", 0.5, 0, None), ("b", "fact", 0.2, 10, 0.5)],
+        "tag_id string, layer string, coverage double, population long, coverage_change double",
+    ).withColumns(
+        {
+            "coverage_warning": F.lit(None).cast("string"),
+            "metric": F.lit(None).cast("string"),
+            "dt": F.lit(day),
+        }
+    )
+
+    def outcomes(result):
+        return [
+            (o.position, o.expectation, o.severity, o.success, o.unexpected_count) for o in result.outcomes
+        ]
+
+    report = spark.createDataFrame(
+        [("oneids", "all", 0.0), ("largest_component", "all", 60.0), ("bogus", None, None)],
+        "metric string, dimension string, value double",
+    ).withColumn("dt", F.lit(day))
+    no_component = report.where("metric <> 'largest_component'")
+    changes = spark.createDataFrame(
+        [("merged", 1, 2, 3), ("renamed", None, None, 1)],
+        "change_type string, old_oneid long, new_oneid long, identifiers long",
+    ).withColumn("dt", F.lit(day))
+    lake.replace_dt("gold.oneid_map", batch.drop("dt"), day)  # what the changes refer to
+    parameters = {"id_types": ["member_id", "email", "phone"]}
+    batches = [
+        ("gold.oneid_map", batch),
+        ("gold.tag_stats", stats),
+        ("gold.identity_report", report),
+        ("gold.identity_report", no_component),
+        ("gold.oneid_changes", changes),
+        ("gold.oneid_changes", changes.limit(0)),
+    ]
+    for table, df in batches:
+        plan = load_suite(table)
+        assert plan.data["meta"]["gate"] == "sql"
+        sql = validate_sql(lake, plan, df, DT2, stage="test", parameters=parameters)
+        ge = validate(lake, plan, df, DT2, stage="test", parameters=parameters)
+        assert outcomes(sql) == outcomes(ge), table
+        assert [o.observed for o in sql.outcomes if "max" in o.expectation] == [
+            o.observed for o in ge.outcomes if "max" in o.expectation
+        ]

@@ -128,3 +128,27 @@ def test_distinct_counts_in_two_levels_equal_count_distinct_filter_in_one_pass(s
     actual = source_tags(population, {"orders": orders}, tags)
     assert_df_equal(actual, expected, order_by=["oneid"])
     assert {r["oneid"]: (r["paid"], r["recent"], r["every"]) for r in actual.collect()}[3] == (0, 0, 0)
+
+
+def test_category_preference_is_the_top_paid_spend_and_a_tie_goes_to_the_greater_name(spark) -> None:
+    from tags.build import registered_views
+
+    tag = load_catalog([])["category_preference"]
+    orders = spark.createDataFrame(
+        [
+            (1, "paid", 10, "skincare", 100.0),
+            (1, "paid", 20, "makeup", 60.0),
+            (1, "paid", 30, "makeup", 50.0),  # makeup 110 > skincare 100
+            (2, "paid", 5, "baby", 80.0),
+            (2, "paid", 6, "mens", 80.0),  # a tie: the greater name
+            (2, "refunded", 5, "wellness", 999.0),  # not paid
+            (3, "paid", 400, "haircare", 10.0),  # more than 365 days ago
+            (3, "paid", 1, None, 10.0),  # no category
+        ],
+        "oneid long, status string, days_ago int, category string, amount double",
+    )
+    population = spark.createDataFrame([(i,) for i in range(1, 5)], "oneid long")
+    with registered_views(spark, {"orders": orders}):
+        actual = source_tags(population, {"orders": orders}, [tag])
+        got = {r["oneid"]: r["category_preference"] for r in actual.collect()}
+    assert got == {1: "makeup", 2: "mens", 3: None, 4: None}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 
 from cdp.testing import assert_df_equal
-from tags.views import ViewSpec, as_of_view, population, with_oneid
+from tags.views import ViewSpec, as_of_view, population, referenced_columns, with_oneid
 
 AS_OF = datetime.date(2026, 11, 1)
 MAP = "id_type string, id_value string, oneid long"
@@ -93,3 +93,16 @@ def test_a_view_without_time_or_key_only_gains_as_of(spark) -> None:
 def test_population_is_every_oneid_of_the_map_once(spark) -> None:
     oneid_map = spark.createDataFrame([("member_id", "M1", 1), ("oaid", "d1", 1), ("oaid", "d2", 2)], MAP)
     assert_df_equal(population(oneid_map), spark.createDataFrame([(1,), (2,)], "oneid long"))
+
+
+def test_a_build_keeps_only_the_view_columns_its_definitions_name() -> None:
+    """A keyed view is checkpointed with ``oneid``, the columns named in the definitions (any case) and
+    those the view itself needs; a query that may select ``*`` keeps every column."""
+    columns = ["oneid", "_source_file", "order_id", "order_time", "Amount", "status", "sku", "member_id"]
+    definitions = '{"value": "sum(amount) FILTER (WHERE status = \'paid\')", "from": "orders"}'
+    assert referenced_columns(ORDERS, columns, definitions) == ["oneid", "order_time", "Amount", "status"]
+    assert referenced_columns(MEMBERS, columns, "count(*)", ["SELECT oneid, count(*) AS value FROM m"]) == [
+        "oneid",
+        "member_id",
+    ]
+    assert referenced_columns(ORDERS, columns, definitions, ["SELECT * FROM orders"]) is None
