@@ -367,17 +367,28 @@ class Lake:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextmanager
-    def lease(self, tables: Sequence[str], holder: Any, *, wait: float | None = None) -> Iterator[dict]:
+    def lease(
+        self, tables: Sequence[str], holder: Any, *, wait: float | None = None, fall_back: bool = True
+    ) -> Iterator[dict]:
         """Hold the leases of ``tables`` for a whole run: no other run (another process, a DAG task beside a
         CLI run) writes them meanwhile, and a run that dies holding them is known to the next one
         (:mod:`cdp.leases`). Yields the dead holders found (table -> ``cdp.leases.Holder``).
+
+        Args:
+            tables: what the run writes.
+            holder: who runs.
+            wait: seconds to wait for a busy lease (``CDP_LEASE_WAIT`` when omitted).
+            fall_back: should the run die half-way, readers read each table's version from before the run
+                (the default); False for a run whose earlier versions must not be read again, such as an
+                erasure: readers are then refused until it is rerun.
 
         Raises:
             cdp.leases.LeaseError: another live run holds one of them after ``wait`` seconds.
         """
         from cdp.leases import lease
 
-        with lease(self.root, tables, holder, wait=wait, base_version=self._version_if_table) as dead:
+        base = self._version_if_table if fall_back else None
+        with lease(self.root, tables, holder, wait=wait, base_version=base) as dead:
             yield dead
 
     def _version_if_table(self, name: str) -> int | None:

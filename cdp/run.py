@@ -138,11 +138,21 @@ def exit_with(main: Callable[[], int | None]) -> NoReturn:
 
 
 @contextmanager
-def lease_in_place(lake: Lake, tables: Iterable[str], holder: Holder) -> Iterator[None]:
+def lease_in_place(
+    lake: Lake, tables: Iterable[str], holder: Holder, *, fall_back: bool = True, reruns: str | None = None
+) -> Iterator[None]:
     """Hold the leases of ``tables`` for a run that changes them in place without rebuilding them
     (compaction, vacuum, an erasure): no stage writes them meanwhile, and none of them is taken from a run
     that died half-way: taking its lease would clear the mark that keeps readers on the last complete
     version without repairing the table, and the change would land on top of half a run.
+
+    Args:
+        lake: the lake.
+        tables: what the run changes.
+        holder: who runs.
+        fall_back: see :meth:`cdp.lake.Lake.lease` (False for an erasure).
+        reruns: a dead holder whose job starts with this (``holder.job`` when omitted) was an earlier try of
+            this same run, which this one repeats and so repairs: its tables are taken over, not refused.
 
     Raises:
         cdp.leases.PartialTableError: one of them was left half-written; its own rerun comes first.
@@ -151,13 +161,14 @@ def lease_in_place(lake: Lake, tables: Iterable[str], holder: Holder) -> Iterato
     from cdp.leases import PartialTableError, dead_holder
 
     names = sorted(set(tables))
+    same = holder.job if reruns is None else reruns
     for name in names:
-        if (dead := dead_holder(lake.root, name)) is not None:
+        if (dead := dead_holder(lake.root, name)) is not None and not dead.job.startswith(same):
             fix = f"rerun it ({dead.rerun})" if dead.rerun else "rerun it"
             raise PartialTableError(
                 f"{name} may be half-written: {dead.describe()} stopped before it finished; {fix} first"
             )
-    with lake.lease(names, holder):
+    with lake.lease(names, holder, fall_back=fall_back):
         yield
 
 

@@ -335,7 +335,10 @@ def erase(
     # The person may be in any table or pack: hold them all, before the first read, so no stage writes the
     # person back meanwhile and a second erasure waits for this one. A dry run changes nothing.
     holder = Holder(job=f"privacy erase {report.request_id}", rerun="cdp privacy erase (the same request)")
-    with nullcontext() if dry_run else lease_in_place(lake, _writes(lake, settings), holder):
+    # Should it die half-way, readers are refused until the rerun, never sent back to a version that still
+    # holds the person (fall_back=False).
+    leases = lease_in_place(lake, _writes(lake, settings), holder, fall_back=False, reruns="privacy erase")
+    with nullcontext() if dry_run else leases:
         return _erase(spark, settings, lake, sources, key, request, report, requested_by, progress)
 
 

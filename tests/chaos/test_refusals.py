@@ -104,3 +104,45 @@ def test_maintenance_and_erasure_refuse_beside_a_stage_and_on_a_half_written_tab
         pass
     assert maintenance.compact(lake, "gold.tags")["numFilesRemoved"] >= 2
     assert lake.read("gold.tags").count() == 4
+
+
+HOLD_ERASURE = """
+import sys, time
+from cdp.lake import Lake
+from cdp.leases import Holder
+from cdp.run import lease_in_place
+lake = Lake(None, sys.argv[1])
+me = Holder(job="privacy erase r1", rerun="cdp privacy erase (the same request)")
+with lease_in_place(lake, [sys.argv[2]], me, fall_back=False, reruns="privacy erase"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_erasure_never_sends_readers_back_to_the_persons_rows_and_its_rerun_takes_over(
+    spark, tmp_path
+) -> None:
+    lake = Lake(spark, str(tmp_path / "lake"))
+    person = spark.createDataFrame([(1, "13812345678")], "oneid long, phone string")
+    person.write.format("delta").save(lake.path("silver.members"))  # version 0 holds the person
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_ERASURE, lake.root, "silver.members"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    lake.delete("silver.members", "oneid = 1")  # the erasure's first change, then it dies
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    # Readers are refused, not sent back to version 0, which still holds the person.
+    with pytest.raises(PartialTableError, match=r"privacy erase r1 .* rerun it \(cdp privacy erase"):
+        lake.read("silver.members")
+    # Another erasure is the rerun (its request repeats the dead one's or covers it): it takes over.
+    from cdp.run import lease_in_place
+
+    with lease_in_place(
+        lake, ["silver.members"], Holder(job="privacy erase r2"), fall_back=False, reruns="privacy erase"
+    ):
+        pass
+    assert lake.read("silver.members").count() == 0
