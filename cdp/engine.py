@@ -3,8 +3,8 @@
 Three modes, chosen by settings (``CDP_ENGINE`` / ``SPARK_REMOTE``), with the same job code in each:
 
 - ``embedded`` (default): a Sail Spark Connect server started in this process on a free loopback port;
-  Delta tables on local disk. Nothing to start by hand. Its memory is bounded by a pool
-  (``Settings.engine_memory_mb``) past which sorts, aggregates and joins spill to temporary files.
+  Delta tables on local disk. Nothing to start by hand. With ``CDP_ENGINE_MEMORY`` its memory is bounded by
+  a pool (``Settings.engine_memory_mb``) past which sorts and aggregates spill to temporary files.
 - ``remote``: any Spark Connect server at ``SPARK_REMOTE=sc://host:port`` (Spark 4 with Delta, or
   ``sail spark server`` on another machine).
 - ``classic``: a JVM Spark session, as under ``spark-submit`` with ``delta-spark`` on the classpath; the

@@ -110,8 +110,5 @@ def test_engine_memory_is_a_size_in_mebibytes(value, mib) -> None:
     assert Settings.from_env({"CDP_ENGINE_MEMORY": value}).engine_memory_mb == mib
 
 
-def test_engine_memory_defaults_to_a_sixth_of_the_machine() -> None:
-    from cdp.settings import machine_memory_mb
-
-    assert machine_memory_mb() > 0
-    assert Settings.from_env({}).engine_memory_mb == max(1024, machine_memory_mb() // 6)
+def test_the_engine_has_no_memory_pool_unless_asked() -> None:
+    assert Settings.from_env({}).engine_memory_mb == 0
