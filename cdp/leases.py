@@ -47,6 +47,7 @@ __all__ = [
     "LeaseError",
     "PartialTableError",
     "dead_holder",
+    "half_written",
     "lease",
     "readable_version",
     "wait_seconds",
@@ -290,7 +291,12 @@ def readable_version(root: str | Path, table: str) -> int | None:
         return None
     if dead.base_version is not None:
         return dead.base_version
+    raise half_written(table, dead)
+
+
+def half_written(table: str, dead: Holder) -> PartialTableError:
+    """The refusal of ``table``, left half-written by ``dead``: the run that died and its rerun command."""
     fix = f"rerun it ({dead.rerun})" if dead.rerun else "rerun it"
-    raise PartialTableError(
+    return PartialTableError(
         f"{table} may be half-written: {dead.describe()} stopped before it finished; {fix} first"
     )

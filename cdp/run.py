@@ -158,16 +158,13 @@ def lease_in_place(
         cdp.leases.PartialTableError: one of them was left half-written; its own rerun comes first.
         cdp.leases.LeaseError: another live run holds one of them.
     """
-    from cdp.leases import PartialTableError, dead_holder
+    from cdp.leases import dead_holder, half_written
 
     names = sorted(set(tables))
     same = holder.job if reruns is None else reruns
     for name in names:
         if (dead := dead_holder(lake.root, name)) is not None and not dead.job.startswith(same):
-            fix = f"rerun it ({dead.rerun})" if dead.rerun else "rerun it"
-            raise PartialTableError(
-                f"{name} may be half-written: {dead.describe()} stopped before it finished; {fix} first"
-            )
+            raise half_written(name, dead)
     with lake.lease(names, holder, fall_back=fall_back):
         yield
 
