@@ -37,7 +37,7 @@ from cdp.lake import Lake, bronze_table, parse_dt, quarantine_table, silver_tabl
 from quality.catalog import SuiteError, SuitePlan, load_suite
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
     from schemas import SourceContract
 
@@ -444,6 +444,11 @@ def _sql_plan_checked(plan: SuitePlan) -> None:
             )
 
 
+def _row_condition(kwargs: dict) -> Column:
+    """The rows a column check holds on: its ``row_condition`` (Spark SQL), applied first as in GE."""
+    return F.expr(kwargs["row_condition"]) if kwargs.get("row_condition") else F.lit(True)
+
+
 def validate_sql(
     lake: Lake,
     plan: SuitePlan,
@@ -479,8 +484,7 @@ def validate_sql(
         kwargs = exp["kwargs"]
         if exp["type"] in ("expect_table_row_count_to_be_between", "unexpected_rows_expectation"):
             continue
-        # A column check holds on the rows of its row_condition (Spark SQL), as GE applies it first.
-        where = F.expr(kwargs["row_condition"]) if kwargs.get("row_condition") else F.lit(True)
+        where = _row_condition(kwargs)
         if kwargs.get("row_condition"):
             aggs.append(F.count_if(where).alias(f"_rows{i}"))
         if exp["type"] == "expect_compound_columns_to_be_unique":
@@ -509,7 +513,7 @@ def validate_sql(
         kwargs = exp["kwargs"]
         if exp["type"] in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
             columns = kwargs.get("column_list") or [kwargs["column"]]
-            rows = df.where(F.expr(kwargs["row_condition"])) if kwargs.get("row_condition") else df
+            rows = df.where(_row_condition(kwargs))
             # GE's unexpected rows: every row of a value (combination) seen more than once; a combination
             # is skipped only when all of it is NULL.
             present = F.lit(False)
@@ -569,7 +573,7 @@ def _sql_outcome(
         rows = int(counts.get(f"_rows{position}", rows))
         examples = []
         if bad and exp["type"] == "expect_column_values_to_match_regex":
-            rows_checked = df.where(F.expr(kwargs["row_condition"])) if kwargs.get("row_condition") else df
+            rows_checked = df.where(_row_condition(kwargs))
             wrong = (
                 rows_checked.where(~F.col(column).rlike(kwargs["regex"])).select(column).limit(3).collect()
             )
