@@ -90,6 +90,8 @@ class Settings:
         max_request_bytes: largest web request body accepted (``CDP_MAX_REQUEST_BYTES``).
         erasure_retention_hours: how long erased rows stay in old Delta file versions before ``cdp privacy
             erase`` vacuums them (``CDP_ERASURE_RETENTION_HOURS``; 0 vacuums at once).
+        ingest_parallel: how many sources one process ingests at a time (``CDP_INGEST_PARALLEL``), as the
+            daily DAG's mapped ingest tasks run side by side; each source writes its own tables.
     """
 
     data_root: str = field(default_factory=lambda: _path_or_uri("data"))
@@ -116,6 +118,7 @@ class Settings:
     sql_max_rows: int = 10_000
     max_request_bytes: int = 16 * 2**20
     erasure_retention_hours: int = 168
+    ingest_parallel: int = 2
 
     def __post_init__(self) -> None:
         for name, sub in (
@@ -141,6 +144,7 @@ class Settings:
             ("sql_timeout_seconds", "CDP_SQL_TIMEOUT"),
             ("sql_max_rows", "CDP_SQL_MAX_ROWS"),
             ("max_request_bytes", "CDP_MAX_REQUEST_BYTES"),
+            ("ingest_parallel", "CDP_INGEST_PARALLEL"),
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{var} must be a positive integer")
@@ -195,6 +199,7 @@ class Settings:
             sql_max_rows=_int(env, "CDP_SQL_MAX_ROWS", 10_000),
             max_request_bytes=_int(env, "CDP_MAX_REQUEST_BYTES", 16 * 2**20),
             erasure_retention_hours=_int(env, "CDP_ERASURE_RETENTION_HOURS", 168),
+            ingest_parallel=_int(env, "CDP_INGEST_PARALLEL", 2),
             **opt,
         )
 

@@ -30,6 +30,9 @@ MALFORMED = "_malformed"
 RAW_FIELDS = "_raw_fields"
 NESTED = "_nested"
 """JSON-lines parsing: the file fields of text columns whose value is a JSON array or object."""
+KEYS = "_keys"
+"""JSON-lines parsing: the keys of the line's object joined by ``KEY_SEPARATOR``, for the drift report."""
+KEY_SEPARATOR = "\u001f"
 POSITION = "_position"
 """The order in which records landed (files by landing time, then records in file order), for dedup."""
 
@@ -243,15 +246,18 @@ def parse_jsonl(columns: list[str], text_fields: list[str] | tuple[str, ...] = (
         ]
 
     def transform(df: DataFrame) -> DataFrame:
-        undeclared = F.map_filter(
-            F.from_json(F.col(RAW), "map<string,string>"), lambda k, _v: ~k.isin(*columns)
-        )
+        as_map = F.from_json(F.col(RAW), "map<string,string>")
+        undeclared = F.map_filter(as_map, lambda k, _v: ~k.isin(*columns))
+        # The keys of the line, in one text per line (few distinct per file), so the drift report comes from
+        # this one parse instead of another pass over the file.
+        keys = F.array_join(F.array_sort(F.map_keys(as_map)), KEY_SEPARATOR)
         return df.select(
             RAW,
             F.from_json(F.col(RAW), schema).alias("_s"),
             undeclared.alias("_x"),
             (~is_json_object(F.col(RAW))).alias(MALFORMED),
             *nested_check,
+            keys.alias(KEYS),
         ).select(
             RAW,
             *[
@@ -261,6 +267,7 @@ def parse_jsonl(columns: list[str], text_fields: list[str] | tuple[str, ...] = (
             F.when(F.size("_x") > 0, F.to_json("_x")).alias(EXTRA),
             MALFORMED,
             *nested_check,
+            F.when(~F.col(MALFORMED), F.col(KEYS)).alias(KEYS),
         )
 
     return transform
@@ -385,7 +392,7 @@ def with_mapped_columns(contract: SourceContract) -> Transform:
             return df
         keep = [c for c in (RAW, RAW_FIELDS) if c in df.columns]
         columns = [F.when(~F.col(MALFORMED), build_mapped_value(c)).alias(c.name) for c in contract.columns]
-        return df.select(*keep, *columns, EXTRA, MALFORMED, *[c for c in (NESTED,) if c in df.columns])
+        return df.select(*keep, *columns, EXTRA, MALFORMED, *[c for c in (NESTED, KEYS) if c in df.columns])
 
     return transform
 

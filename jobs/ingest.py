@@ -72,6 +72,8 @@ from ingest.protect import (
 )
 from ingest.rows import (
     EXTRA,
+    KEY_SEPARATOR,
+    KEYS,
     MALFORMED,
     POSITION,
     RAW,
@@ -79,7 +81,6 @@ from ingest.rows import (
     REASONS,
     build_raw_line,
     from_parquet,
-    is_json_object,
     latest_per_key,
     parse_lines,
     reason_counts,
@@ -355,14 +356,14 @@ def _parse(batch: _Batch) -> DataFrame:
             (F.lit(rank[f.path] << 48).cast("long") + F.monotonically_increasing_id()).alias(POSITION),
         )
         parts.append(df)
-        drift = (
-            schema_drift(batch.contract, f.header)
-            if f.header is not None
-            else json_keys_drift(batch.contract, _json_keys(df))
-        )
-        if drift["new_columns"] or drift["missing_optional"]:
-            batch.report.drift[str(f.path)] = drift
+        if f.header is not None:  # JSON lines: from the keys of their lines, once checked (_check)
+            _report_drift(batch, str(f.path), schema_drift(batch.contract, f.header))
     return union_all(_common_raw_fields(parts))
+
+
+def _report_drift(batch: _Batch, file: str, drift: dict[str, list[str]]) -> None:
+    if drift["new_columns"] or drift["missing_optional"]:
+        batch.report.drift[file] = drift
 
 
 def _common_raw_fields(parts: list[DataFrame]) -> list[DataFrame]:
@@ -425,14 +426,19 @@ def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile)
     return read
 
 
-def _json_keys(df: DataFrame) -> set[str]:
-    # Sail cluster codec: json_object_keys cannot be shipped to cluster workers; the keys of the line's first
-    # JSON value when it is an object come from a parsed map instead (on Sail, none from an object with a
-    # number beyond double range, such as 1e400, whose fields do not parse either).
-    first = F.when(is_json_object(F.col(RAW)), F.get_json_object(RAW, "$"))
-    keys = F.map_keys(F.from_json(first, "map<string,string>"))
-    rows = df.select(F.explode(keys).alias("k")).distinct().limit(1000).collect()
-    return {r["k"] for r in rows}
+def _json_drift(batch: _Batch, checked: DataFrame) -> None:
+    """The drift report of each JSON-lines file, from the keys its lines had (``_keys``, parsed with the
+    fields): the distinct key lists per file first (a file's lines share a few), then their keys."""
+    # Sail cluster codec: json_object_keys cannot be shipped to cluster workers; the keys come from a parsed
+    # map instead (on Sail, none from an object with a number beyond double range, such as 1e400, whose
+    # fields do not parse either).
+    lists = checked.where(F.col(KEYS).isNotNull()).select("_source_file", KEYS).distinct()
+    keys = lists.select("_source_file", F.explode(F.split(KEYS, KEY_SEPARATOR)).alias("k")).distinct()
+    found: dict[str, set[str]] = {str(f.path): set() for f in batch.files if f.header is None}
+    for row in keys.where(F.col("k") != "").limit(1000 * max(len(found), 1)).collect():
+        found.setdefault(row["_source_file"], set()).add(row["k"])
+    for file, names in found.items():
+        _report_drift(batch, file, json_keys_drift(batch.contract, names))
 
 
 def _file_ingest_times(batch: _Batch) -> dict[str, _dt.datetime]:
@@ -486,7 +492,10 @@ def _check(batch: _Batch, parsed: DataFrame) -> DataFrame:
     if RAW_FIELDS not in parsed.columns:  # keep the text as landed for bronze (see _write_bronze)
         parsed = parsed.select("*", *[F.col(f"`{c.name}`").alias(LANDED + c.name) for c in contract.columns])
     checked = with_checked_rows(contract, batch.ctx.dt, details=True)
-    return batch.ctx.checkpoint(parsed.transform(checked), "typed")
+    typed = batch.ctx.checkpoint(parsed.transform(checked), "typed")
+    if KEYS in typed.columns:
+        _json_drift(batch, typed)
+    return typed
 
 
 def _write_quarantine(batch: _Batch, typed: DataFrame) -> None:
@@ -538,7 +547,7 @@ def _dedup(batch: _Batch, typed: DataFrame) -> DataFrame:
     report.rejected_ids = {r["c"]: r["count"] for r in ids}
     candidates = (
         good.transform(latest_per_key(contract.keys, contract.order_by or None))
-        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, RAW_FIELDS, EXTRA, DETAILS)
+        .drop(REASONS, MALFORMED, "_rejected_ids", RAW, RAW_FIELDS, EXTRA, DETAILS, KEYS)
         .drop(*[LANDED + c.name for c in contract.columns])
         .transform(protect_direct_pii(contract, batch.key))
         .withColumn(SILVER_SOURCE, F.lit(contract.name))

@@ -27,13 +27,36 @@ class Stage:
 
 
 def _ingest_all(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
-    """Ingest every source contract for one date (one source after another: one writer per table)."""
+    """Ingest every source contract for one date, ``settings.ingest_parallel`` sources at a time, as the daily
+    DAG's mapped ingest tasks run side by side: each source writes its own tables (its leases say so) and the
+    shared run logs under their lock. The largest landings start first, so the small ones fill the gaps.
+    Every source runs even when one fails; the first failure is raised afterwards.
+
+    Raises:
+        IngestError: a source could not publish its batch (the others did).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.landing import landing_dir
     from jobs import ingest
     from schemas import load_sources
 
-    reports = [
-        ingest.run(spark, settings, name, dt) for name in sorted(load_sources(settings.contract_paths))
-    ]
+    contracts = load_sources(settings.contract_paths)
+
+    def landed_bytes(name: str) -> int:
+        folder = landing_dir(settings.landing_root, contracts[name], dt)
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
+    order = sorted(contracts, key=lambda name: (-landed_bytes(name), name))
+    with ThreadPoolExecutor(max_workers=settings.ingest_parallel, thread_name_prefix="ingest") as pool:
+        futures = {name: pool.submit(ingest.run, spark, settings, name, dt) for name in order}
+    reports, failures = [], []
+    for name in sorted(futures):
+        try:
+            reports.append(futures[name].result())
+        except ingest.IngestError as exc:
+            reports.append(exc.report)
+            failures.append(exc)
     result.rows_in = sum(r.rows_in for r in reports)
     result.rows_out = sum(r.silver_written for r in reports)
     result.extra = {
@@ -50,6 +73,8 @@ def _ingest_all(spark, settings: Settings, dt: _dt.date, result: StageResult) ->
             for r in reports
         ],
     }
+    if failures:
+        raise failures[0]
 
 
 def _identity(spark, settings: Settings, dt: _dt.date, result: StageResult) -> None:
