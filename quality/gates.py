@@ -10,7 +10,8 @@ A suite whose ``meta.gate`` is ``sql`` is validated at a stage's gate by :func:`
 column and row-count checks in one aggregation pass, each uniqueness check and referential query counted
 once, with GE's outcomes. The identity and tag tables use it (``gold.tags``: one row per OneID and tag;
 ``gold.oneid_map``: 18 expectations, 5.3 s with GE's one metric query per expectation, 0.8 s in one pass at
-100k persons); ``cdp quality run`` still validates them with GE.
+100k persons), and so do the packaged bronze, quarantine and silver suites at the ingest gate; ``cdp quality
+run`` still validates every table with GE.
 
 The ingest job calls :func:`gate_ingest` before its MERGE into silver; later stages (identity, tags,
 audiences) call :func:`gate_tables` with the batches they are about to publish; ``cdp quality run`` calls
@@ -31,7 +32,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pyspark.errors import PySparkException
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from cdp.lake import Lake, bronze_table, parse_dt, quarantine_table, silver_table
 from quality.catalog import SuiteError, SuitePlan, load_suite
@@ -404,9 +407,20 @@ SQL_TYPES = (
     "expect_compound_columns_to_be_unique",
     "expect_column_max_to_be_between",
     "expect_table_row_count_to_be_between",
+    "expect_table_columns_to_match_set",
     "unexpected_rows_expectation",
 )
 """The expectation types :func:`validate_sql` proves; a ``meta.gate: sql`` suite may use only these."""
+
+_EXAMPLES = RESULT_FORMAT["partial_unexpected_count"]
+"""Unexpected values fetched per failed column check, as GE's ``partial_unexpected_list``."""
+
+_NO_SCAN = (
+    "expect_table_row_count_to_be_between",
+    "expect_table_columns_to_match_set",
+    "unexpected_rows_expectation",
+)
+"""Types with no column aggregate of their own: the row count, the schema, a query counted on its own."""
 
 _ARITHMETIC = {
     ast.Add: operator.add,
@@ -444,6 +458,51 @@ def _sql_plan_checked(plan: SuitePlan) -> None:
             )
 
 
+def _spark_columns(schema: StructType, parent: str = "") -> list[str]:
+    """The column names GE's Spark ``table.columns`` lists: every field, and the fields of a struct as
+    ``parent.child`` (a name with a dot in backticks)."""
+    names = []
+    for f in schema.fields:
+        name = f.name if "." not in f.name or f.name.startswith("`") else f"`{f.name}`"
+        names.append(parent + name)
+        if isinstance(f.dataType, StructType):
+            names += _spark_columns(f.dataType, f"{parent}{f.name}.")
+    return names
+
+
+def _absent(kwargs: Mapping[str, Any], columns: list[str]) -> str | None:
+    """Why a column check cannot run on a batch with ``columns``: the columns it names that are not there."""
+    named = kwargs.get("column_list") or ([kwargs["column"]] if kwargs.get("column") else [])
+    missing = [c for c in named if c not in columns]
+    return f"column(s) not in the batch: {', '.join(missing)}" if missing else None
+
+
+def _unexpected(exp: Mapping[str, Any], values: Mapping[str, Any]) -> Column:
+    """The rows a column check counts as unexpected (before its row condition): NULL; a non-NULL value not
+    matching the pattern, outside the set or outside the bounds (inclusive). NULL compares to NULL, which
+    ``count_if`` and ``where`` skip, as GE skips NULLs."""
+    kwargs = exp["kwargs"]
+    col = F.col(kwargs["column"])
+    if exp["type"] == "expect_column_values_to_not_be_null":
+        return col.isNull()
+    if exp["type"] == "expect_column_values_to_match_regex":
+        return ~col.rlike(kwargs["regex"])
+    if exp["type"] == "expect_column_values_to_be_in_set":
+        return ~col.isin(*[F.lit(v) for v in _parameter_value(kwargs["value_set"], values)])
+    low, high = (_parameter_value(kwargs.get(k), values) for k in ("min_value", "max_value"))
+    outside = F.lit(False)
+    outside = outside if low is None else outside | (col < F.lit(low))
+    return outside if high is None else outside | (col > F.lit(high))
+
+
+def _any_not_null(columns: list[str]) -> Column:
+    """Rows where a value or combination counts for GE's uniqueness: not all of it NULL."""
+    present = F.lit(False)
+    for c in columns:
+        present = present | F.col(c).isNotNull()
+    return present
+
+
 def _row_condition(kwargs: dict) -> Column:
     """The rows a column check holds on: its ``row_condition`` (Spark SQL), applied first as in GE."""
     return F.expr(kwargs["row_condition"]) if kwargs.get("row_condition") else F.lit(True)
@@ -466,9 +525,14 @@ def validate_sql(
     Column checks count their unexpected rows as GE does: NULLs; non-NULL values not matching the regex
     (among the rows of a Spark ``row_condition``), outside the set or the bounds (inclusive); rows whose
     value (or combination, unless all of it is NULL) occurs more than once, one grouped count per
-    uniqueness check. Row counts compare ``count(*)`` with the evaluated parameters (bounds inclusive); an
-    ``unexpected_rows_expectation`` counts the rows its query returns (``{batch}`` is ``df``). Examples of
-    unexpected values are fetched only for a failed regex check.
+    uniqueness check; a check passes when none is found, or when at most ``1 - mostly`` of the rows it
+    considers are (GE's ``mostly``). Row counts compare ``count(*)`` with the evaluated parameters truncated
+    to integers as GE does (bounds inclusive); the schema check compares ``df``'s column names (struct
+    fields as ``parent.child``) with ``column_set``, extra columns failing only an ``exact_match`` (GE's
+    default), with GE's ``details.mismatched``; an ``unexpected_rows_expectation`` counts the rows its
+    query returns (``{batch}`` is ``df``). As in GE, a check on a column the batch lacks, or a query that
+    fails, is a failed check with the error, and the others still run. Examples of unexpected values (up to
+    GE's 10) are fetched only for a check that found some.
 
     Args: as :func:`validate`.
 
@@ -478,51 +542,46 @@ def validate_sql(
     _sql_plan_checked(plan)
     result, values, keep = _runnable(lake, plan, dt, stage, parameters, contract_paths)
     start = time.perf_counter()
+    columns = _spark_columns(df.schema)
+    # GE fails a check on a column the batch lacks (and goes on with the others): so does this pass
+    errors = {i: e for i in keep if (e := _absent(plan.expectations[i]["kwargs"], columns))}
+    counts: dict[str, Any] = {"_columns": columns, "_errors": errors}
     aggs = [F.count(F.lit(1)).alias("_rows")]
     for i in keep:
         exp = plan.expectations[i]
         kwargs = exp["kwargs"]
-        if exp["type"] in ("expect_table_row_count_to_be_between", "unexpected_rows_expectation"):
+        if exp["type"] in _NO_SCAN or i in errors:
             continue
         where = _row_condition(kwargs)
         if kwargs.get("row_condition"):
             aggs.append(F.count_if(where).alias(f"_rows{i}"))
         if exp["type"] == "expect_compound_columns_to_be_unique":
+            # GE's percentage base: the combinations not all NULL
+            aggs.append(F.count_if(where & _any_not_null(kwargs["column_list"])).alias(f"_n{i}"))
             continue
         col = F.col(kwargs["column"])
         if exp["type"] != "expect_column_values_to_not_be_null":  # GE's percentage base: non-NULL values
             aggs.append(F.count_if(where & col.isNotNull()).alias(f"_n{i}"))
-        if exp["type"] == "expect_column_values_to_not_be_null":
-            aggs.append(F.count_if(where & col.isNull()).alias(f"_bad{i}"))
-        elif exp["type"] == "expect_column_values_to_match_regex":
-            aggs.append(F.count_if(where & ~col.rlike(kwargs["regex"])).alias(f"_bad{i}"))
-        elif exp["type"] == "expect_column_values_to_be_in_set":
-            members = [F.lit(v) for v in _parameter_value(kwargs["value_set"], values)]
-            aggs.append(F.count_if(where & ~col.isin(*members)).alias(f"_bad{i}"))
-        elif exp["type"] == "expect_column_values_to_be_between":
-            low, high = (_parameter_value(kwargs.get(k), values) for k in ("min_value", "max_value"))
-            outside = F.lit(False)
-            outside = outside if low is None else outside | (col < F.lit(low))
-            outside = outside if high is None else outside | (col > F.lit(high))
-            aggs.append(F.count_if(where & outside).alias(f"_bad{i}"))
-        elif exp["type"] == "expect_column_max_to_be_between":
+        if exp["type"] == "expect_column_max_to_be_between":
             aggs.append(F.max(F.when(where, col)).alias(f"_max{i}"))
-    counts = df.agg(*aggs).collect()[0].asDict()
+        elif exp["type"] != "expect_column_values_to_be_unique":
+            aggs.append(F.count_if(where & _unexpected(exp, values)).alias(f"_bad{i}"))
+    counts |= df.agg(*aggs).collect()[0].asDict()
     for i in keep:
         exp = plan.expectations[i]
         kwargs = exp["kwargs"]
-        if exp["type"] in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
-            columns = kwargs.get("column_list") or [kwargs["column"]]
-            rows = df.where(_row_condition(kwargs))
+        unique = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+        if exp["type"] in unique and i not in errors:
+            key = kwargs.get("column_list") or [kwargs["column"]]
             # GE's unexpected rows: every row of a value (combination) seen more than once; a combination
             # is skipped only when all of it is NULL.
-            present = F.lit(False)
-            for c in columns:
-                present = present | F.col(c).isNotNull()
-            duplicated = rows.where(present).groupBy(*columns).count().where(F.col("count") > 1)
+            rows = df.where(_row_condition(kwargs) & _any_not_null(key))
+            duplicated = rows.groupBy(*key).count().where(F.col("count") > 1)
             counts[f"_bad{i}"] = duplicated.agg(F.sum("count")).first()[0] or 0
-            if len(columns) > 1:
-                counts[f"_n{i}"] = rows.where(present).count()
+            if counts[f"_bad{i}"]:  # GE's examples: the value (a dict of a combination) of each such row
+                seen = duplicated.limit(_EXAMPLES).collect()
+                shown = [r[key[0]] if len(key) == 1 else {c: r[c] for c in key} for r in seen]
+                counts[f"_ex{i}"] = [v for v, r in zip(shown, seen, strict=True) for _ in range(r["count"])]
     with _reference_views(lake, plan, staged):
         view = f"_batch_{uuid.uuid4().hex[:8]}"
         df.createOrReplaceTempView(view)
@@ -531,7 +590,11 @@ def validate_sql(
                 exp = plan.expectations[i]
                 if exp["type"] == "unexpected_rows_expectation":
                     query = exp["kwargs"]["unexpected_rows_query"].replace("{batch}", view)
-                    counts[f"_bad{i}"] = lake.spark.sql(f"SELECT count(*) AS n FROM ({query}) q").first()["n"]
+                    try:
+                        found = lake.spark.sql(f"SELECT count(*) AS n FROM ({query}) q").first()
+                        counts[f"_bad{i}"] = found["n"]
+                    except PySparkException as exc:  # GE records a query that fails as a failed check
+                        errors[i] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         finally:
             lake.spark.catalog.dropTempView(view)
     for i in keep:
@@ -546,11 +609,29 @@ def _sql_outcome(
     kwargs = dict(exp["kwargs"])
     rows = int(counts["_rows"])
     result: dict[str, Any]
-    if exp["type"] == "expect_table_row_count_to_be_between":
-        low, high = (_parameter_value(kwargs.get(k), values) for k in ("min_value", "max_value"))
+    error = counts["_errors"].get(position)
+    if error:
+        success, result = False, {}
+    elif exp["type"] == "expect_table_row_count_to_be_between":
+        # GE holds the row count to integer bounds: an evaluated 0.6 is 0
+        low, high = (
+            int(v) if isinstance(v, float) else v
+            for v in (_parameter_value(kwargs.get(k), values) for k in ("min_value", "max_value"))
+        )
         kwargs |= {"min_value": low, "max_value": high}
         success = (low is None or rows >= low) and (high is None or rows <= high)
         result = {"observed_value": rows}
+    elif exp["type"] == "expect_table_columns_to_match_set":
+        # GE's schema check: names compared as a set; extra columns fail only an exact match (the default)
+        expected = set(_parameter_value(kwargs.get("column_set"), values) or ())
+        actual = set(counts["_columns"])
+        extra, missing = sorted(actual - expected), sorted(expected - actual)
+        exact = _parameter_value(kwargs.get("exact_match", True), values)
+        success = not missing and not (extra and exact)
+        result = {"observed_value": sorted(actual)}
+        if extra or missing:
+            mismatched = {"unexpected": extra, "missing": missing}
+            result["details"] = {"mismatched": {k: v for k, v in mismatched.items() if v}}
     elif exp["type"] == "unexpected_rows_expectation":
         bad = int(counts[f"_bad{position}"])
         success, result = bad == 0, {"observed_value": f"{bad:,} unexpected rows"}
@@ -571,22 +652,30 @@ def _sql_outcome(
         # of a row_condition are the rows checked.
         base = int(counts.get(f"_n{position}", rows))
         rows = int(counts.get(f"_rows{position}", rows))
-        examples = []
-        if bad and exp["type"] == "expect_column_values_to_match_regex":
-            rows_checked = df.where(_row_condition(kwargs))
-            wrong = (
-                rows_checked.where(~F.col(column).rlike(kwargs["regex"])).select(column).limit(3).collect()
-            )
-            examples = [r[0] for r in wrong]
-        success = bad == 0
+        # GE's mostly: the share of the rows considered (every row for a NULL check, the non-NULL values
+        # or combinations for the others) that is expected; vacuously true when none is considered
+        considered = rows if exp["type"] == "expect_column_values_to_not_be_null" else base
+        mostly = _parameter_value(kwargs.get("mostly", 1), values)
+        success = not rows or not considered or (considered - bad) / considered >= mostly
+        # GE's examples of unexpected values, fetched only when there are some
+        examples: list[Any] = []
+        if bad and exp["type"] == "expect_column_values_to_not_be_null":
+            examples = [None] * min(bad, _EXAMPLES)
+        elif bad and f"_ex{position}" in counts:
+            examples = counts[f"_ex{position}"][:_EXAMPLES]
+        elif bad:
+            wrong = df.where(_row_condition(kwargs) & _unexpected(exp, values)).select(column)
+            examples = [r[0] for r in wrong.limit(_EXAMPLES).collect()]
         result = {
             "element_count": rows,
             "unexpected_count": bad,
-            "unexpected_percent": 100.0 * bad / base if base else 0.0,
+            "unexpected_percent": 100.0 * bad / base if base else None,
             "partial_unexpected_list": examples,
         }
-        if not rows:  # GE counts nothing in an empty batch, or when no row meets the row condition
-            result |= {"unexpected_count": None, "unexpected_percent": None}
+        # GE counts no single-column value in an empty batch, or when no row meets the row condition; it
+        # counts 0 repeated combinations
+        if not rows and exp["type"] != "expect_compound_columns_to_be_unique":
+            result["unexpected_count"] = None
     return Outcome(
         position=position,
         expectation=exp["type"],
@@ -594,16 +683,18 @@ def _sql_outcome(
         kwargs=kwargs,
         severity=exp["severity"],
         success=success,
-        observed=_observed(result, kwargs),
+        observed=f"error: {error}" if error else _observed(result, kwargs),
         unexpected_count=result.get("unexpected_count"),
         unexpected_percent=result.get("unexpected_percent"),
         element_count=result.get("element_count"),
+        exception=error,
         result_json=json.dumps(
             {
                 "success": success,
                 "expectation_config": {"type": exp["type"], "kwargs": kwargs},
                 "result": result,
-            },
+            }
+            | ({"exception_info": {"raised_exception": True, "exception_message": error}} if error else {}),
             default=str,
             ensure_ascii=False,
         ),
@@ -674,6 +765,24 @@ def gate_tables(
         SuiteError: a table has no valid suite (checked for every table before any validation runs).
         QualityGateError: a critical expectation failed; the stage must not publish any of the tables.
     """
+    return _gate_batches(
+        lake, batches, dt, stage=stage, parameters=parameters, contract_paths=contract_paths, staged=batches
+    )
+
+
+def _gate_batches(
+    lake: Lake,
+    batches: Mapping[str, DataFrame],
+    dt: str | _dt.date,
+    *,
+    stage: str,
+    parameters: Mapping[str, Any] | None,
+    contract_paths: tuple[str, ...],
+    staged: Mapping[str, DataFrame] | None,
+) -> list[GateResult]:
+    """Every gate's path: load each table's suite (all checked before any runs), validate each batch with
+    :func:`validate_sql` or GE as its ``meta.gate`` says, record all results in one commit, and raise on a
+    critical failure. ``staged``: the batches referential checks read instead of the published tables."""
     day = parse_dt(dt)
     plans = {table: load_suite(table, contract_paths=contract_paths) for table in batches}
     for plan in plans.values():
@@ -688,7 +797,7 @@ def gate_tables(
             stage=stage,
             parameters=parameters,
             contract_paths=contract_paths,
-            staged=batches,
+            staged=staged,
         )
         for table, df in batches.items()
     ]
@@ -743,7 +852,9 @@ def gate_ingest(
     contract_paths: tuple[str, ...] = (),
 ) -> list[GateResult]:
     """The ingest gate: the date's ``bronze`` and ``quarantine`` partitions and the silver candidates (the
-    rows about to be merged), each with its table's suite.
+    rows about to be merged), each with its table's suite, by :func:`validate_sql` when the suite's
+    ``meta.gate`` is ``sql`` (the packaged ingest suites), else by GE. Referential checks read published
+    tables (bronze and quarantine are already written; the candidates are not silver yet).
 
     Args:
         lake: the lake.
@@ -757,31 +868,24 @@ def gate_ingest(
         The three validations (also appended to ``gold.quality_results``).
 
     Raises:
+        SuiteError: a table has no valid suite (checked before any validation runs).
         QualityGateError: a critical expectation failed; silver must not be updated.
     """
     day = parse_dt(dt)
-    stage = f"ingest {contract.name}"
-    given = {"rows_in": rows_in, "max_bad_share": contract.max_bad_share}
-    batches: list[tuple[str, DataFrame]] = []
+    batches: dict[str, DataFrame] = {}
     for table in (bronze_table(contract.name), quarantine_table(contract.name)):
         if lake.exists(table):
-            batches.append((table, lake.read(table).filter(F.col("dt") == F.lit(day))))
-    batches.append((silver_table(contract.entity), candidates))
-    results = [
-        validate(
-            lake,
-            load_suite(table, contract_paths=contract_paths),
-            df,
-            day,
-            stage=stage,
-            parameters=given,
-            contract_paths=contract_paths,
-        )
-        for table, df in batches
-    ]
-    write_results(lake, results)
-    validate_gate(results)
-    return results
+            batches[table] = lake.read(table).filter(F.col("dt") == F.lit(day))
+    batches[silver_table(contract.entity)] = candidates
+    return _gate_batches(
+        lake,
+        batches,
+        day,
+        stage=f"ingest {contract.name}",
+        parameters={"rows_in": rows_in, "max_bad_share": contract.max_bad_share},
+        contract_paths=contract_paths,
+        staged=None,
+    )
 
 
 def validate_table(

@@ -222,17 +222,15 @@ def test_ingest_gate_failure_publishes_nothing_and_stops_the_downstream_stages(s
     assert exc.value.report.balanced
     assert sorted(tuple(r) for r in lake.read("silver.consent").collect()) == before  # r1 still opt_out
     assert lake.read("bronze.consent").filter(F.col("dt") == DT2).count() == 2  # written, as landed
-    run = lake.read("gold.ingest_runs").filter(F.col("dt") == DT2).collect()
-    assert sorted((r.source, r.status) for r in run) == [
-        ("ad_delivery", "no_files"),
-        ("consent", "failed_quality"),
-    ]
+    # every source of the date ran, as the daily DAG's mapped ingest tasks do; only consent failed
+    run = {r.source: r.status for r in lake.read("gold.ingest_runs").filter(F.col("dt") == DT2).collect()}
+    assert run.pop("consent") == "failed_quality"
+    assert set(run) == set(load_sources()) - {"consent"} and set(run.values()) == {"no_files"}
     failed = [r for r in results(lake, "silver.consent") if not r.success]
     assert [(r.column_name, r.severity, r.gate_passed) for r in failed] == [("status", "critical", False)]
     assert '"maybe"' in failed[0].observed_value
-    # the stages after the failed source did not run for this date
+    # the stages after the failed ingest did not run for this date
     assert not lake.exists("gold.oneid_map")
-    assert lake.read("gold.ingest_runs").filter(F.col("source") == "crm_members").count() == 0
 
 
 # ---- generic gates for later stages ---------------------------------------------------------------------
@@ -559,3 +557,102 @@ def test_the_sql_gate_of_the_identity_and_tag_tables_finds_what_great_expectatio
         assert [o.observed for o in sql.outcomes if "max" in o.expectation] == [
             o.observed for o in ge.outcomes if "max" in o.expectation
         ]
+
+
+def _broken(spark, df: DataFrame, plan, rows: int = 300) -> DataFrame:
+    """``rows`` rows of ``df`` with one row broken against each expectation of ``plan`` (a row each): a
+    NULL, a string off the pattern or outside the set, a number just outside the bounds, a key repeated
+    from the next row, a quarantined row without a reason."""
+    from decimal import Decimal
+
+    from pyspark.sql.types import DecimalType, StringType, StructField, StructType
+
+    data = [r.asDict() for r in df.limit(rows).collect()]
+    assert data, plan.table
+    data = [dict(data[i % len(data)]) for i in range(max(len(data), len(plan.expectations) + 2))]
+    types = {f.name: f.dataType for f in df.schema.fields}
+    for i, exp in enumerate(plan.expectations):
+        row, kwargs, kind = data[i], exp["kwargs"], exp["type"]
+        column = kwargs.get("column")
+        if kind == "expect_column_values_to_not_be_null":
+            row[column] = None
+        elif kind in ("expect_column_values_to_match_regex", "expect_column_values_to_be_in_set"):
+            if isinstance(types[column], StringType):
+                row[column] = "not a valid value!"
+        elif kind == "expect_column_values_to_be_between":
+            low, high = kwargs.get("min_value"), kwargs.get("max_value")
+            value = low - 1 if low is not None else high + 1
+            row[column] = (
+                Decimal(value) if isinstance(types[column], DecimalType) else type(row[column] or 0)(value)
+            )
+        elif kind == "expect_compound_columns_to_be_unique":
+            row.update({c: data[i + 1][c] for c in kwargs["column_list"]})
+        elif kind == "unexpected_rows_expectation" and "_reasons" in row:
+            row["_reasons"] = []
+    schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields])  # NULLs allowed
+    return spark.createDataFrame(data, schema)
+
+
+def test_the_sql_gate_of_the_ingest_suites_finds_what_great_expectations_finds(spark, demo_lake) -> None:
+    """bronze, quarantine and silver are gated in one SQL pass at ingest (the demo lake was built through
+    it): on the rows of two sources broken against each expectation, empty, and with a column missing or
+    one too many, every expectation passes or fails as in GE, the schema check with GE's mismatch details,
+    ``mostly`` (one bad row in 300 passes 0.99) and row counts with GE's integer bounds."""
+    from quality.gates import validate, validate_sql
+    from schemas import load_source
+
+    lake = Lake(spark, demo_lake.settings.lake_root)
+    day = datetime.date.fromisoformat(demo_lake.dt)
+
+    def outcomes(result):
+        return [
+            (o.position, o.expectation, o.severity, o.success, o.unexpected_count) for o in result.outcomes
+        ]
+
+    def details(result):
+        return [
+            (o.observed, json.loads(o.result_json)["result"].get("details"))
+            for o in result.outcomes
+            if o.expectation == "expect_table_columns_to_match_set"
+        ]
+
+    for source in ("orders", "events"):
+        entity = load_source(source).entity
+        batches = []
+        for table in (f"bronze.{source}", f"quarantine.{source}", f"silver.{entity}"):
+            plan = load_suite(table)
+            assert plan.data["meta"]["gate"] == "sql", table
+            rows = lake.read(table).filter(F.col(plan.dt_column) == F.lit(day))
+            batches.append((plan, _broken(spark, rows, plan)))
+        silver_plan, silver = batches[-1]
+        required = next(e["kwargs"]["column"] for e in silver_plan.expectations if "not_be_null" in e["type"])
+        batches += [
+            (silver_plan, silver.limit(0)),
+            (silver_plan, silver.drop(required)),
+            (silver_plan, silver.withColumn("extra_column", F.lit(1))),
+        ]
+        # 300 bronze rows against 0.2x..5x of 1,503: at least 300.6, which GE truncates to 300 (passes);
+        # quarantine at most 20 x 0.1 = 2 rows (fails)
+        parameters = {"previous_row_count": 5 * 300 + 3, "rows_in": 20, "max_bad_share": 0.1}
+        sql = []
+        for plan, df in batches:
+            sql.append(validate_sql(lake, plan, df, day, stage="test", parameters=parameters))
+            ge = validate(lake, plan, df, day, stage="test", parameters=parameters)
+            assert outcomes(sql[-1]) == outcomes(ge), plan.table
+            assert details(sql[-1]) == details(ge), plan.table
+        bronze, quarantine, broken, empty, missing, extra = sql
+        assert not bronze.passed and not quarantine.passed and not broken.passed and empty.passed
+        assert [o.success for o in bronze.outcomes if "row_count" in o.expectation] == [True]
+        assert [o.success for o in quarantine.outcomes if "row_count" in o.expectation] == [False]
+        assert all(not o.success for o in broken.outcomes if "not_be_null" in o.expectation)
+        # one bad row in 300: a failure, unless the check allows 1% (orders' quantity, amount and status)
+        assert [o.success for o in broken.outcomes if o.unexpected_count == 1] == [
+            bool(o.kwargs.get("mostly")) for o in broken.outcomes if o.unexpected_count == 1
+        ]
+        assert any(o.kwargs.get("mostly") for o in broken.outcomes) == (source == "orders")
+        (schema,) = [o for o in missing.outcomes if o.expectation == "expect_table_columns_to_match_set"]
+        assert not schema.success
+        assert json.loads(schema.result_json)["result"]["details"] == {"mismatched": {"missing": [required]}}
+        assert any(o.exception and required in o.exception for o in missing.failures)
+        (schema,) = [o for o in extra.outcomes if o.expectation == "expect_table_columns_to_match_set"]
+        assert not schema.success and '"extra_column"' in schema.observed
