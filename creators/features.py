@@ -5,9 +5,13 @@
            their trends, reach per follower, engagements per post, cost per engagement
         -> with_future_growth: the follower growth of the next 30 days (the label of the potential model)
 
-Windows are calendar days (``rangeBetween`` over the day number), so a missing snapshot does not stretch a
-window; the followers 7 and 30 days earlier come from an equi-join on the day number, NULL when that
-snapshot is missing.
+Windows are calendar days, so a missing snapshot does not stretch a window: the snapshots are laid on a
+calendar of every day from a creator's first snapshot to its last (a missing day is a row of NULLs, dropped
+again at the end), where a window of N rows is N days and the followers 7 and 30 days earlier are 7 and 30
+rows back, NULL when that snapshot is missing. Row frames and offsets cost a fraction of ``rangeBetween``
+frames, and every window shares one partitioning and order, so the engine sorts the snapshots once; a
+self-join of the derived frame would compute the whole pipeline again. The followers ``horizon`` days later
+come from a window framed on that one day.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.window import WindowSpec
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -43,16 +48,35 @@ def _ratio(num: Column, den: Column) -> Column:
     return F.when(den > 0, num / den)
 
 
+def _days() -> WindowSpec:
+    """A creator's rows in day order (built on use: a window needs a session)."""
+    return Window.partitionBy("creator_id").orderBy("day")
+
+
+def _followers_on(offset: int) -> Column:
+    """The followers of the same creator's snapshot exactly ``offset`` days away (NULL without one): the
+    frame holds that one day, and a creator has one snapshot a day."""
+    return F.max("followers").over(_days().rangeBetween(offset, offset))
+
+
 def latest_snapshots(stats: DataFrame) -> DataFrame:
-    """One row per creator and snapshot date (the last ingested wins when a source sent a day twice)."""
-    order = Window.partitionBy("creator_id", "snapshot_date").orderBy(F.col("_dt").desc())
+    """One row per creator and snapshot date (the last ingested wins when a source sent a day twice).
+
+    A creator's rows in date order, the latest ingested first within a date: a row following one of the same
+    date is an older copy. One window partition per creator, not one per creator and date: the engine pays
+    for a partition far more than for a row."""
     if "_dt" not in stats.columns:
         return stats.dropDuplicates(["creator_id", "snapshot_date"])
-    return stats.withColumn("_r", F.row_number().over(order)).where(F.col("_r") == 1).drop("_r")
+    order = Window.partitionBy("creator_id").orderBy("snapshot_date", F.col("_dt").desc())
+    same_day = F.lag("snapshot_date").over(order).eqNullSafe(F.col("snapshot_date"))
+    older = (F.row_number().over(order) > 1) & same_day
+    return stats.withColumn("_older", older).where(~F.col("_older")).drop("_older")
 
 
 def with_daily_features() -> Transform:
-    """A transform of creator snapshots to one row per creator and day with the features.
+    """A transform of creator snapshots (one per creator and day, ``creator_id`` and ``snapshot_date`` set:
+    :func:`latest_snapshots` of the silver keys) to one row per creator and day with the features. The
+    snapshots are read twice (their days, then the rows): checkpoint a derived input first.
 
     Returns:
         A transform adding ``day`` and the feature columns (NULL where the history is too short):
@@ -67,10 +91,14 @@ def with_daily_features() -> Transform:
         base = stats.withColumn("day", build_day_number(F.col("snapshot_date"))).withColumn(
             "engagements", F.col("likes") + F.col("comments") + F.col("shares")
         )
-        w7 = Window.partitionBy("creator_id").orderBy("day").rangeBetween(-6, 0)
-        w30 = Window.partitionBy("creator_id").orderBy("day").rangeBetween(-29, 0)
-        rolled = base.select(
-            "*",
+        span = base.groupBy("creator_id").agg(F.min("day").alias("_first"), F.max("day").alias("_last"))
+        calendar = span.select("creator_id", F.explode(F.sequence("_first", "_last")).alias("day"))
+        dense = calendar.join(base.withColumn("_snapshot", F.lit(True)), ["creator_id", "day"], "left")
+        days = _days()
+        w7, w30 = days.rowsBetween(-6, 0), days.rowsBetween(-29, 0)
+        joined = dense.select(
+            *base.columns,
+            "_snapshot",
             F.sum("views").over(w7).alias("views_7d"),
             F.sum("views").over(w30).alias("views_30d"),
             F.sum("engagements").over(w7).alias("engagements_7d"),
@@ -78,11 +106,9 @@ def with_daily_features() -> Transform:
             F.sum("shares").over(w7).alias("shares_7d"),
             F.sum("shares").over(w30).alias("shares_30d"),
             F.sum("posts").over(w30).alias("posts_30d"),
-        )
-        past = base.select("creator_id", "day", "followers")
-        ago7 = past.select("creator_id", (F.col("day") + 7).alias("day"), F.col("followers").alias("_f7"))
-        ago30 = past.select("creator_id", (F.col("day") + 30).alias("day"), F.col("followers").alias("_f30"))
-        joined = rolled.join(ago7, ["creator_id", "day"], "left").join(ago30, ["creator_id", "day"], "left")
+            F.lag("followers", 7).over(days).alias("_f7"),
+            F.lag("followers", 30).over(days).alias("_f30"),
+        ).where(F.col("_snapshot"))
         er7 = _ratio(F.col("engagements_7d"), F.col("views_7d"))
         er30 = _ratio(F.col("engagements_30d"), F.col("views_30d"))
         sr7 = _ratio(F.col("shares_7d"), F.col("views_7d"))
@@ -100,7 +126,7 @@ def with_daily_features() -> Transform:
             .withColumn("engagements_per_post_30d", per_post)
             .withColumn("cost_per_engagement", _ratio(F.col("price_per_post"), per_post))
             .withColumn("log_followers", F.log1p(F.col("followers").cast("double")))
-            .drop("_f7", "_f30", "engagements")
+            .drop("_f7", "_f30", "engagements", "_snapshot")
         )
 
     return transform
@@ -111,13 +137,7 @@ def with_future_growth(horizon: int = 30) -> Transform:
     minus one (NULL when that snapshot is not there yet)."""
 
     def transform(daily: DataFrame) -> DataFrame:
-        later = daily.select(
-            "creator_id", (F.col("day") - horizon).alias("day"), F.col("followers").alias("_future")
-        )
-        return (
-            daily.join(later, ["creator_id", "day"], "left")
-            .withColumn("future_growth", _ratio(F.col("_future") - F.col("followers"), F.col("followers")))
-            .drop("_future")
-        )
+        future = _followers_on(horizon)
+        return daily.withColumn("future_growth", _ratio(future - F.col("followers"), F.col("followers")))
 
     return transform

@@ -42,7 +42,11 @@ def touches(delivery: DataFrame, kinds: Sequence[str] = TOUCH_EVENTS) -> DataFra
     )
 
 
-def _order_touches(touch: DataFrame, lookback_days: int) -> Transform:
+def order_touches(touch: DataFrame, lookback_days: int) -> Transform:
+    """A transform of orders to one row per order and touch of its OneID in the ``lookback_days`` before it,
+    with ``age_days``: what every model starts from (a caller running several models checkpoints it once
+    and passes it as ``joined``)."""
+
     def transform(orders: DataFrame) -> DataFrame:
         seconds = F.unix_timestamp("order_time") - F.unix_timestamp("touch_time")
         return (
@@ -54,17 +58,24 @@ def _order_touches(touch: DataFrame, lookback_days: int) -> Transform:
     return transform
 
 
-def rule_credits(touch: DataFrame, *, lookback_days: int = 7, half_life_days: float = 7.0) -> Transform:
+def rule_credits(
+    touch: DataFrame,
+    *,
+    lookback_days: int = 7,
+    half_life_days: float = 7.0,
+    joined: DataFrame | None = None,
+) -> Transform:
     """A transform of orders ``(order_id, oneid, order_time, amount)`` to their credits under the rule
-    models: ``(order_id, oneid, order_time, amount, model, media, campaign_id, credit)``."""
+    models: ``(order_id, oneid, order_time, amount, model, media, campaign_id, credit)``; ``joined`` is
+    :func:`order_touches` of the same orders when the caller has it already."""
 
     def transform(orders: DataFrame) -> DataFrame:
-        joined = orders.transform(_order_touches(touch, lookback_days))
+        pairs = orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
         order = Window.partitionBy("order_id")
         asc = order.orderBy("touch_time", "media", "campaign_id")
         desc = order.orderBy(F.col("touch_time").desc(), F.col("media").desc(), F.col("campaign_id").desc())
         decay = F.pow(F.lit(0.5), F.col("age_days") / F.lit(float(half_life_days)))
-        ranked = joined.select(
+        ranked = pairs.select(
             "*",
             F.row_number().over(asc).alias("_first"),
             F.row_number().over(desc).alias("_last"),
@@ -87,7 +98,7 @@ def rule_credits(touch: DataFrame, *, lookback_days: int = 7, half_life_days: fl
             .agg(F.sum("credit").alias("credit"))
             .where(F.col("credit") > 0)
         )
-        return credited.unionByName(_unattributed(orders, joined, RULE_MODELS))
+        return credited.unionByName(_unattributed(orders, pairs, RULE_MODELS))
 
     return transform
 
@@ -162,15 +173,17 @@ def channel_key(media: str | None, campaign_id: str | None) -> str:
     return f"{media}{_SEP}{campaign_id}"
 
 
-def markov_paths(touch: DataFrame, orders: DataFrame, *, lookback_days: int = 7) -> DataFrame:
+def markov_paths(
+    touch: DataFrame, orders: DataFrame, *, lookback_days: int = 7, joined: DataFrame | None = None
+) -> DataFrame:
     """``(path, conversions, nulls)``: each order's touches in the look-back (a converting path) and each
     touched OneID without an order (its touches as a non-converting path), channels in time order with
-    repeats of the same channel in a row collapsed; small enough to collect (one row per distinct path)."""
+    repeats of the same channel in a row collapsed; small enough to collect (one row per distinct path).
+    ``joined`` is :func:`order_touches` of the orders when the caller has it already."""
     channel = F.concat_ws(_SEP, F.coalesce("media", F.lit("None")), F.coalesce("campaign_id", F.lit("None")))
-    conv = (
-        orders.transform(_order_touches(touch, lookback_days))
-        .groupBy("order_id")
-        .agg(F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t"))
+    pairs = orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
+    conv = pairs.groupBy("order_id").agg(
+        F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t")
     )
     buyers = orders.select("oneid").distinct()
     null = (
@@ -194,14 +207,17 @@ def collapse(path: str) -> list[str]:
     return out
 
 
-def markov_credits(touch: DataFrame, effects: DataFrame, *, lookback_days: int = 7) -> Transform:
+def markov_credits(
+    touch: DataFrame, effects: DataFrame, *, lookback_days: int = 7, joined: DataFrame | None = None
+) -> Transform:
     """A transform of orders to their credits under the ``markov`` model: each order's credit shared among
     the distinct channels on its path in proportion to their removal effects (``effects``: ``media,
-    campaign_id, effect``); equal shares when every effect on the path is 0."""
+    campaign_id, effect``); equal shares when every effect on the path is 0. ``joined`` is
+    :func:`order_touches` of the same orders when the caller has it already."""
 
     def transform(orders: DataFrame) -> DataFrame:
-        joined = orders.transform(_order_touches(touch, lookback_days))
-        channels = joined.select(
+        pairs = orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
+        channels = pairs.select(
             "order_id", "oneid", "order_time", "amount", "media", "campaign_id"
         ).distinct()
         with_effect = channels.join(effects, ["media", "campaign_id"], "left").withColumn(
@@ -220,6 +236,6 @@ def markov_credits(touch: DataFrame, effects: DataFrame, *, lookback_days: int =
             "campaign_id",
             credit.alias("credit"),
         ).where(F.col("credit") > 0)
-        return credited.unionByName(_unattributed(orders, joined, (MARKOV,)))
+        return credited.unionByName(_unattributed(orders, pairs, (MARKOV,)))
 
     return transform

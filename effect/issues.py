@@ -17,7 +17,7 @@ silently dropped:
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 KINDS = (
@@ -101,15 +101,35 @@ def delivery_issues(delivery: DataFrame, campaigns: DataFrame) -> DataFrame:
 
 
 def clicks_without_impressions(delivery: DataFrame) -> DataFrame:
-    """Clicks of a OneID with no impression of the same campaign at or before them, per campaign."""
-    keyed = delivery.where(F.col("oneid").isNotNull() & F.col("event_type").isin("impression", "click"))
-    w = Window.partitionBy("campaign_id", "oneid").orderBy("event_time", F.col("event_type").desc())
-    seen = F.max((F.col("event_type") == "impression").cast("int")).over(
-        w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    """Clicks of a OneID with no impression of the same campaign at or before them, per campaign.
+
+    In time order an impression at the same time as a click comes first, and a time left NULL comes before
+    every other. Clicks are few: only the impressions of the (campaign, OneID) pairs that clicked are read,
+    for their earliest time, instead of sorting every impression of every pair."""
+    keyed = delivery.where(F.col("oneid").isNotNull()).select(
+        # a NULL campaign is a pair of its own, as a partition of NULLs is: joined on these keys
+        F.coalesce(F.col("campaign_id"), F.lit("")).alias("_campaign"),
+        F.col("campaign_id").isNull().alias("_no_campaign"),
+        "oneid",
+        "campaign_id",
+        "event_type",
+        "event_time",
+        "cost",
     )
-    orphan = keyed.select("campaign_id", "event_type", "cost", seen.alias("_seen")).where(
-        (F.col("event_type") == "click") & (F.col("_seen") == 0)
+    keys = ["_campaign", "_no_campaign", "oneid"]
+    clicks = keyed.where(F.col("event_type") == "click")
+    first = (
+        keyed.where(F.col("event_type") == "impression")
+        .join(clicks.select(*keys).distinct(), keys, "left_semi")
+        .groupBy(*keys)
+        .agg(
+            F.min("event_time").alias("_first"),
+            F.max(F.col("event_time").isNull().cast("int")).alias("_untimed"),
+        )
     )
+    seen = F.coalesce(F.col("_untimed"), F.lit(0)) == 1
+    seen = seen | F.coalesce(F.col("_first") <= F.col("event_time"), F.lit(False))
+    orphan = clicks.join(first, keys, "left").where(~seen).select("campaign_id", "event_type", "cost")
     return _issue(
         orphan,
         "clicks_without_impressions",

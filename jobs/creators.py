@@ -79,6 +79,11 @@ ENGAGEMENT_SOURCE = "kol_engagement"
 WINDOW_DAYS = 30
 CUSTOMER_TAG = "lifetime_order_count"
 """A profile tag counting a person's orders: above zero is a customer (match's "new people")."""
+STATS_COLUMNS = (
+    "creator_id", "snapshot_date", "_dt", "creator_name", "platform", "category", "followers", "posts",
+    "views", "likes", "comments", "shares", "price_per_post",
+)  # fmt: skip
+"""The columns of silver.creators the daily features read (``_dt`` picks the latest of a day sent twice)."""
 FEATURE_COLUMNS = (
     "creator_id", "creator_name", "platform", "category", "snapshot_date", "followers", "growth_7d",
     "growth_30d", "engagement_rate_7d", "engagement_rate_30d", "share_rate_7d", "views_per_follower_7d",
@@ -181,7 +186,11 @@ def _daily(ctx: RunContext, report: BuildReport) -> DataFrame | None:
         report.missing.append(f"{STATS}: no creator statistics ingested (source creator_stats)")
         return None
     stats = ctx.read_up_to(STATS).where(F.col("snapshot_date") <= F.lit(ctx.dt))
-    daily = latest_snapshots(stats).transform(with_daily_features()).transform(with_future_growth())
+    # only what the features and the tables read: the ingest columns would ride through every sort
+    stats = stats.select(*[c for c in stats.columns if c in STATS_COLUMNS])
+    # the features read the snapshots twice (the calendar of their days, then the rows)
+    snapshots = ctx.checkpoint(latest_snapshots(stats), "snapshots")
+    daily = snapshots.transform(with_daily_features()).transform(with_future_growth())
     return ctx.checkpoint(daily, "daily")
 
 

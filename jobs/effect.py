@@ -64,7 +64,7 @@ from effect import (
     touches,
     with_cost_figures,
 )
-from effect.attribution import collapse
+from effect.attribution import collapse, order_touches
 from effect.issues import ISSUE_COLUMNS
 from jobs.effect_groups import HOLDOUTS
 
@@ -322,13 +322,28 @@ def _empty(ctx: RunContext, table: str) -> DataFrame:
 
 
 def _keyed(
-    ctx: RunContext, view: str, oneid_map: DataFrame, since: _dt.date, time_column: str
-) -> tuple[DataFrame, DataFrame]:
-    """The silver rows of ``view`` ingested up to dt with event dates in ``[since, dt]``: keyed with OneIDs
-    (rows without a known identifier dropped, ``oneid`` as string), and all of them; empty without the
-    table."""
+    ctx: RunContext,
+    view: str,
+    oneid_map: DataFrame,
+    since: _dt.date,
+    time_column: str,
+    *,
+    unmatched: bool = False,
+) -> DataFrame:
+    """The silver rows of ``view`` ingested up to dt with event dates in ``[since, dt]``, keyed with OneIDs
+    (``oneid`` as string); empty without the table.
+
+    Args:
+        ctx: the run.
+        view: the view of :data:`VIEWS`.
+        oneid_map: ``(id_type, id_value, oneid)`` of one date.
+        since: the first event day kept.
+        time_column: the event time column.
+        unmatched: keep the rows without a known identifier too, with ``oneid`` NULL (one left join of every
+            row, instead of keying the rows and joining them back to all rows).
+    """
     from jobs.tags import silver_schemas, view_specs
-    from tags.views import with_oneid
+    from tags.views import first_identifier, with_oneid
 
     table = VIEWS[view]
     if ctx.lake.exists(table):
@@ -337,8 +352,22 @@ def _keyed(
         rows = ctx.spark.createDataFrame([], silver_schemas(ctx.settings)[view])
     day = F.to_date(time_column)
     rows = rows.where((day >= F.lit(since)) & (day <= F.lit(ctx.dt)))
-    keyed = rows.transform(with_oneid(view_specs(ctx.settings)[view], oneid_map))
-    return keyed.withColumn("oneid", F.col("oneid").cast("string")), rows
+    spec = view_specs(ctx.settings)[view]
+    if unmatched:
+        # the identifier with_oneid keys on, joined to the map without dropping a row
+        key = first_identifier(spec.identifiers)
+        ids = oneid_map.select(
+            F.col("id_type").alias("_id_type"), F.col("id_value").alias("_id_value"), "oneid"
+        )
+        keyed = (
+            rows.withColumn("_id_type", key["id_type"])
+            .withColumn("_id_value", key["id_value"])
+            .join(ids, ["_id_type", "_id_value"], "left")
+            .drop("_id_type", "_id_value")
+        )
+    else:
+        keyed = rows.transform(with_oneid(spec, oneid_map))
+    return keyed.withColumn("oneid", F.col("oneid").cast("string"))
 
 
 def _inputs(ctx: RunContext) -> _Inputs:
@@ -353,9 +382,9 @@ def _inputs(ctx: RunContext) -> _Inputs:
     floor = ctx.dt - _dt.timedelta(days=MAX_ATTRIBUTION_DAYS)
     since = max(min([ctx.dt - _dt.timedelta(days=ATTRIBUTION_DAYS), *starts]), floor)
     touch_since = since - _dt.timedelta(days=LOOKBACK_DAYS)
-    keyed, rows = _keyed(ctx, "ad_events", oneid_map, touch_since, "event_time")
-    ids = keyed.select("log_id", "oneid").dropDuplicates(["log_id"])
-    delivery = rows.join(ids, "log_id", "left").select(
+    # every delivery row once (log_id is the silver key), with its OneID or NULL (unmatched)
+    keyed = _keyed(ctx, "ad_events", oneid_map, touch_since, "event_time", unmatched=True)
+    delivery = keyed.select(
         "log_id",
         "event_time",
         F.lower("media").alias("media"),
@@ -365,9 +394,9 @@ def _inputs(ctx: RunContext) -> _Inputs:
         "oneid",
     )
     delivery = ctx.checkpoint(delivery, "delivery")
-    order_lines, _ = _keyed(ctx, "orders", oneid_map, since, "order_time")
+    order_lines = _keyed(ctx, "orders", oneid_map, since, "order_time")
     orders = ctx.checkpoint(order_lines.transform(paid_orders), "orders")
-    events, _ = _keyed(ctx, "events", oneid_map, since, "event_time")
+    events = _keyed(ctx, "events", oneid_map, since, "event_time")
     events = ctx.checkpoint(events.select("oneid", "event_time", "event_type"), "events")
     members = ctx.checkpoint(_members(ctx, campaigns), "members")
     return _Inputs(campaigns, members, delivery, orders, events, since, delivery.count(), oneid_map)
@@ -614,15 +643,21 @@ def _attribution(ctx: RunContext, inputs: _Inputs, lookback: int, half_life: flo
     """``gold.attribution`` of the orders since ``inputs.since``; returns the orders attributed."""
     touch = ctx.checkpoint(touches(inputs.delivery), "touches")
     orders = inputs.orders
-    credits = orders.transform(rule_credits(touch, lookback_days=lookback, half_life_days=half_life))
+    # every model starts from the same order x touch pairs: joined once, not once per model and read
+    joined = ctx.checkpoint(orders.transform(order_touches(touch, lookback)), "order_touches")
+    credits = orders.transform(
+        rule_credits(touch, lookback_days=lookback, half_life_days=half_life, joined=joined)
+    )
     if markov:
-        paths = markov_paths(touch, orders, lookback_days=lookback).collect()
+        paths = markov_paths(touch, orders, lookback_days=lookback, joined=joined).collect()
         effects = markov_removal_effects(
             (collapse(r["path"]), int(r["conversions"]), int(r["nulls"])) for r in paths
         )
         rows = [(*_split(k), float(v)) for k, v in effects.items()]
         frame = ctx.spark.createDataFrame(rows, "media string, campaign_id string, effect double")
-        credits = credits.unionByName(orders.transform(markov_credits(touch, frame, lookback_days=lookback)))
+        credits = credits.unionByName(
+            orders.transform(markov_credits(touch, frame, lookback_days=lookback, joined=joined))
+        )
     credits = ctx.checkpoint(credits.withColumn("revenue", F.col("credit") * F.col("amount")), "attribution")
     ctx.lake.replace_dt(ATTRIBUTION, credits, ctx.dt)
     return credits.where(F.col("media").isNotNull()).select("order_id").distinct().count()

@@ -44,7 +44,9 @@ class ViewSpec:
     latest_by: tuple[tuple[str, ...], str] | None = None
 
 
-def _first_identifier(identifiers: Sequence[tuple[str, str]]) -> Column:
+def first_identifier(identifiers: Sequence[tuple[str, str]]) -> Column:
+    """The ``(id_type, id_value)`` struct of a row's first non-blank identifier in priority order, the one
+    :func:`with_oneid` keys the row on (NULL when the row has none)."""
     present = [
         F.when(
             F.trim(F.col(f"`{c}`").cast("string")) != "",
@@ -91,7 +93,7 @@ def with_oneid(spec: ViewSpec, oneid_map: DataFrame) -> DataFrame:
     are dropped)."""
 
     def transform(silver: DataFrame) -> DataFrame:
-        key = _first_identifier(spec.identifiers)
+        key = first_identifier(spec.identifiers)
         keyed = (
             silver.withColumn("_key", key)
             .where(F.col("_key").isNotNull())

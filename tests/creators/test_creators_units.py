@@ -15,6 +15,7 @@ from creators import (
     build_engagers,
     build_match_counts,
     evaluate,
+    latest_snapshots,
     precision_at_k,
     rank_creators,
     top_k,
@@ -177,3 +178,36 @@ def test_public_matches_leave_out_creators_whose_counts_are_below_k() -> None:
     row = shown[1]
     assert (row["engaged"], row["in_target"], row["new_in_target"]) == (400, 120, "< 10")
     assert row["reasons"][1] == "120 engaged people in the target, < 10 of them not customers yet"
+
+
+def test_followers_of_other_days_come_from_that_exact_day_of_the_same_creator(spark) -> None:
+    other = spark.createDataFrame(
+        [("B", DAY0 + dt.timedelta(days=30), 7, 1, 100, 5, 1, 4, 500.0, DAY0)], STATS_DDL
+    )
+    stats = _stats(spark, skip=(5, 31)).unionByName(other)
+    daily = stats.transform(with_daily_features()).transform(with_future_growth())
+    rows = {(r["creator_id"], (r["snapshot_date"] - DAY0).days): r for r in daily.collect()}
+    assert len(rows) == 39  # one row per snapshot, none added or lost
+    assert rows[("A", 0)]["future_growth"] == pytest.approx(1300 / 1000 - 1)
+    assert rows[("A", 1)]["future_growth"] is None  # day 31 is missing: no nearer day stands in
+    assert rows[("A", 12)]["growth_7d"] is None and rows[("A", 35)]["growth_30d"] is None  # day 5 missing
+    assert rows[("A", 36)]["growth_30d"] == pytest.approx(1360 / 1060 - 1)
+    assert rows[("B", 30)]["growth_30d"] is None  # A's day 0 belongs to another creator
+    assert rows[("A", 30)]["growth_30d"] == pytest.approx(1300 / 1000 - 1)
+
+
+def test_latest_snapshots_keep_the_last_ingested_copy_of_each_creator_and_day(spark) -> None:
+    later = dt.date(2026, 9, 5)
+    rows = [
+        ("A", DAY0, 1, later),  # sent again later: this copy wins
+        ("A", DAY0, 2, DAY0),
+        ("A", DAY0 + dt.timedelta(days=1), 3, DAY0),
+        ("B", DAY0, 4, DAY0),  # another creator on the same day
+        ("A", None, 5, DAY0),  # no date: one row for it too
+        ("A", None, 6, later),
+    ]
+    stats = spark.createDataFrame(rows, "creator_id string, snapshot_date date, followers long, _dt date")
+    got = sorted((r["creator_id"], r["snapshot_date"] or DAY0 - dt.timedelta(days=1), r["followers"])
+                 for r in latest_snapshots(stats).collect())  # fmt: skip
+    none = DAY0 - dt.timedelta(days=1)
+    assert got == [("A", none, 6), ("A", DAY0, 1), ("A", DAY0 + dt.timedelta(days=1), 3), ("B", DAY0, 4)]
