@@ -30,7 +30,10 @@ def machine() -> str:
 
 def per_source_table(stage: str, rows: list[dict]) -> Table:
     """Ingest throughput per source: rows in, rows to silver, seconds, rows per second."""
-    table = Table(title=f"{stage}: per source")
+    table = Table(
+        title=f"{stage}: per source",
+        caption="sources run CDP_INGEST_PARALLEL at a time (default 2): their seconds overlap",
+    )
     for col in ("source", "rows in", "to silver", "quarantined", "seconds", "rows/s"):
         table.add_column(col, justify="left" if col == "source" else "right")
     for r in rows:

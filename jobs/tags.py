@@ -50,6 +50,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -72,6 +73,9 @@ from tags.build import (
 )
 from tags.catalog import LAYERS, VIEWS, Catalog, CatalogError, ModelSpec, TagDefinition, load_catalog
 from tags.views import ViewSpec, as_of_view, population, referenced_columns, silver_ddl, with_oneid
+
+if TYPE_CHECKING:  # imported where used: scipy and LightGBM load only when a model is built
+    from tags.btyd import BgNbd
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +226,14 @@ class _Builder:
         self.population = ctx.checkpoint(population(self.oneid_map), "population")
         self._keyed: dict[str, DataFrame] = {}
         self._features: dict[tuple[_dt.date, tuple[str, ...]], DataFrame] = {}
+        self._once: dict[tuple, Any] = {}
+
+    def once(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """``make()`` the first time ``key`` is asked for, the same value afterwards: the checkpoints and fits
+        that the models of a build (or one model's feature, sample and benchmark) share are made once."""
+        if key not in self._once:
+            self._once[key] = make()
+        return self._once[key]
 
     def check_sources(self, views: set[str]) -> dict[str, str]:
         """Find the ``views`` whose silver table does not exist or has no records up to dt (view -> why);
@@ -606,17 +618,30 @@ def _add_contract_columns(ctx: RunContext, table: str) -> None:
 
 
 def _training_frame(
-    builder: _Builder, features: list[TagDefinition], tag: TagDefinition, as_of: _dt.date
+    builder: _Builder,
+    features: list[TagDefinition],
+    tag: TagDefinition,
+    as_of: _dt.date,
+    with_btyd: Callable[[_dt.date], Callable[[DataFrame], DataFrame]],
 ) -> DataFrame:
     """Features as of ``as_of`` (shared by the models) joined with the label of the ``horizon`` days after
-    it, in the model's population."""
+    it, in the model's population, with the BG/NBD feature of ``with_btyd`` (:func:`_btyd_feature`).
+
+    Checkpointed once per model and cutoff: the sample counts it and brings it to the driver, and the BG/NBD
+    benchmark groups its labels, so the label's aggregate over the orders runs once, not three times.
+    """
     spec = tag.model
     assert spec is not None
-    label = builder.label(
-        spec.label.from_, spec.label.value, spec.label.where, spec.label.default, as_of, spec.horizon_days
-    )
-    frame = builder.features(features, as_of).join(label, "oneid")
-    return frame.where(F.expr(spec.population)) if spec.population else frame
+
+    def make() -> DataFrame:
+        label = builder.label(
+            spec.label.from_, spec.label.value, spec.label.where, spec.label.default, as_of, spec.horizon_days
+        )
+        frame = builder.features(features, as_of).join(label, "oneid")
+        frame = frame.where(F.expr(spec.population)) if spec.population else frame
+        return builder.ctx.checkpoint(frame.transform(with_btyd(as_of)), f"training_{tag.id}_{as_of:%Y%m%d}")
+
+    return builder.once(("training", tag.id, as_of), make)
 
 
 def _train_and_score(
@@ -638,18 +663,10 @@ def _train_and_score(
     assert spec is not None
     spec, with_btyd = _btyd_feature(builder, spec)
     types = {t.id: t.type for t in features if t.id in spec.features} | {btyd.FEATURE: "double"}
-    train_as_of, holdout_as_of = models.cutoffs(ctx.dt, spec.horizon_days)
-    train = models.to_pandas(
-        _training_frame(builder, features, tag, train_as_of).transform(with_btyd(train_as_of)),
-        spec.features,
-        spec.sample_rows,
-    )
-    holdout = models.to_pandas(
-        _training_frame(builder, features, tag, holdout_as_of).transform(with_btyd(holdout_as_of)),
-        spec.features,
-        spec.sample_rows,
-        seed=11,
-    )
+    cutoffs = train_as_of, holdout_as_of = models.cutoffs(ctx.dt, spec.horizon_days)
+    frames = {as_of: _training_frame(builder, features, tag, as_of, with_btyd) for as_of in cutoffs}
+    train = models.to_pandas(frames[train_as_of], spec.features, spec.sample_rows)
+    holdout = models.to_pandas(frames[holdout_as_of], spec.features, spec.sample_rows, seed=11)
     row = _model_row(ctx, tag, train_as_of, holdout_as_of, len(train), len(holdout))
     row["features"] = dumps(list(spec.features))
     reason = models.untrainable(spec, train, f"training window as of {train_as_of}") or models.untrainable(
@@ -664,7 +681,7 @@ def _train_and_score(
             models.baseline_scores(spec, holdout, train),
         )
         metrics = btyd.champion(
-            metrics | _btyd_benchmark(builder, features, tag, (train_as_of, holdout_as_of))
+            metrics | _btyd_benchmark(builder, spec, [frames[as_of] for as_of in cutoffs], cutoffs)
         )
         name, value, baseline = models.headline(spec, metrics)
         row.update(btyd_auc=metrics.get("btyd_auc"), baseline_auc=metrics.get("baseline_auc"))
@@ -735,13 +752,31 @@ def _model_row(
 
 
 def _btyd_summaries(builder: _Builder, spec: ModelSpec, as_of: _dt.date) -> DataFrame:
-    """``(oneid, x, t_x, T)`` of the orders the model's label counts (e.g. paid ones), up to ``as_of``."""
+    """``(oneid, x, t_x, T)`` of the orders the model's label counts (e.g. paid ones), up to ``as_of``:
+    checkpointed once per filter and cutoff, shared by the models (and the feature and benchmark of each)
+    whose labels count the same orders."""
     from tags import btyd
 
-    orders = builder.views({"orders"}, as_of)["orders"]
-    if spec.label.where:
-        orders = orders.where(F.expr(spec.label.where))
-    return orders.transform(btyd.summary(as_of, builder.specs["orders"].time_column or "order_time"))
+    def make() -> DataFrame:
+        orders = builder.views({"orders"}, as_of)["orders"]
+        if spec.label.where:
+            orders = orders.where(F.expr(spec.label.where))
+        summaries = orders.transform(btyd.summary(as_of, builder.specs["orders"].time_column or "order_time"))
+        return builder.ctx.checkpoint(summaries, f"btyd_{as_of:%Y%m%d}_{len(builder._once)}")
+
+    return builder.once(("btyd_summaries", spec.label.where, as_of), make)
+
+
+def _btyd_fit(builder: _Builder, spec: ModelSpec, as_of: _dt.date) -> BgNbd | None:
+    """BG/NBD fitted on every customer of :func:`_btyd_summaries` (None without any), once per filter and
+    cutoff: the fit does not depend on the model's horizon, so models counting the same orders share it."""
+    from tags import btyd
+
+    def make() -> BgNbd | None:
+        x, t_x, big_t, n = btyd.triple_counts(_btyd_summaries(builder, spec, as_of))
+        return btyd.fit(x, t_x, big_t, n) if n.sum() else None
+
+    return builder.once(("btyd_fit", spec.label.where, as_of), make)
 
 
 def _btyd_feature(
@@ -760,12 +795,9 @@ def _btyd_feature(
         return spec, lambda as_of: lambda frame: frame
 
     def with_feature(as_of: _dt.date) -> Callable[[DataFrame], DataFrame]:
-        label = f"btyd_{spec.horizon_days}d_{as_of:%Y%m%d}"
-        summaries = builder.ctx.checkpoint(_btyd_summaries(builder, spec, as_of), label)
-        x, t_x, big_t, n = btyd.triple_counts(summaries)
-        if not n.sum():
+        summaries, fitted = _btyd_summaries(builder, spec, as_of), _btyd_fit(builder, spec, as_of)
+        if fitted is None:
             return lambda frame: frame.withColumn(btyd.FEATURE, F.lit(None).cast("double"))
-        fitted = btyd.fit(x, t_x, big_t, n)
         scores = summaries.select(
             "oneid", btyd.build_p_purchase(fitted, spec.horizon_days).alias(btyd.FEATURE)
         )
@@ -775,7 +807,7 @@ def _btyd_feature(
 
 
 def _btyd_benchmark(
-    builder: _Builder, features: list[TagDefinition], tag: TagDefinition, cutoffs: tuple[_dt.date, _dt.date]
+    builder: _Builder, spec: ModelSpec, frames: list[DataFrame], cutoffs: tuple[_dt.date, _dt.date]
 ) -> dict:
     """The BG/NBD benchmark of a model whose label is a purchase (or no purchase) in its horizon: fitted on
     the order history before the training cutoff, measured on the holdout window's population and labels
@@ -783,18 +815,22 @@ def _btyd_benchmark(
 
     Only the distinct ``(x, t_x, T)`` triples with their label counts come to the driver. The model's own
     AUC is measured on the holdout it samples (``sample_rows``); below that size both see the same rows.
+
+    Args:
+        builder: the build (its summaries per cutoff are shared with the BG/NBD feature).
+        spec: the model.
+        frames: the model's training frames (:func:`_training_frame`) of the training and holdout cutoffs.
+        cutoffs: the training and holdout cutoffs.
     """
     from tags import btyd
 
-    spec = tag.model
-    assert spec is not None
     direction = btyd.label_direction(spec.task, spec.label.from_, spec.label.value)
     if direction is None:
         return {}
-    groups = []
-    for as_of in cutoffs:
-        summaries = _btyd_summaries(builder, spec, as_of)
-        groups.append(btyd.labelled_triples(_training_frame(builder, features, tag, as_of), summaries))
+    groups = [
+        btyd.labelled_triples(frame, _btyd_summaries(builder, spec, as_of))
+        for frame, as_of in zip(frames, cutoffs, strict=True)
+    ]
     return btyd.benchmark(*groups, spec.horizon_days, direction)
 
 

@@ -107,12 +107,73 @@ def log_likelihood(
     return common + np.logaddexp(alive, dropped)
 
 
+def _dot(u: np.ndarray, v: np.ndarray) -> float:
+    """``u . v`` without BLAS: a multi-threaded ``ddot`` waking its threads on busy cores took milliseconds
+    for what takes tens of microseconds on one."""
+    return float(np.multiply(u, v).sum())
+
+
+class _Objective:
+    """The fit's objective (the customers' mean negative log-likelihood plus the ridge) and its analytic
+    gradient, as functions of the log-parameters.
+
+    Every term that depends on one of ``x``, ``t_x`` or ``T`` alone (the log-gamma, beta and digamma functions
+    of ``x``, the logarithms of ``alpha + t_x`` and ``alpha + T``) is computed once per distinct value of that
+    column and indexed per triple: there are a few hundred distinct values where there are tens of thousands
+    of triples, so an evaluation costs a handful of array operations over the triples.
+    """
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, n: np.ndarray) -> None:
+        self.w = n / float(n.sum())
+        self.x = x
+        self.ux, self.ix = np.unique(x, return_inverse=True)
+        self.ut_x, self.it_x = np.unique(t_x, return_inverse=True)
+        self.ut, self.it = np.unique(big_t, return_inverse=True)
+        self.wx = np.bincount(self.ix, weights=self.w, minlength=len(self.ux))
+        self.repeat = self.ux > 0
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha, a, b = np.exp(theta)
+        ux, ix, rep, wx, w = self.ux, self.ix, self.repeat, self.wx, self.w
+        # Terms of x alone (FHL 2005, eq. 6): the common factor, and the beta functions of the two log-terms.
+        common = special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha)
+        beta_ab = special.betaln(a, b)
+        alive_x = special.betaln(a, b + ux) - beta_ab
+        dropped_x = np.full_like(ux, -np.inf)  # no repeat purchase, no dropout after one
+        dropped_x[rep] = special.betaln(a + 1, b + ux[rep] - 1) - beta_ab
+        inv_t, inv_tx = 1.0 / (alpha + self.ut), 1.0 / (alpha + self.ut_x)
+        log_t, log_tx = -np.log(inv_t)[self.it], -np.log(inv_tx)[self.it_x]
+        rx = r + self.x
+        alive = alive_x[ix] - rx * log_t
+        dropped = dropped_x[ix] - rx * log_tx
+        both = np.logaddexp(alive, dropped)
+        w_alive, w_dropped = np.exp(alive - both), np.exp(dropped - both)
+        ll = _dot(wx, common) + _dot(w, both)
+        # d(log-likelihood)/d(parameter); digamma is the derivative of the log-gamma (and log-beta) terms, and
+        # the derivative of log(e^alive + e^dropped) weighs the two terms' derivatives by w_alive, w_dropped.
+        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + ux)
+        inv_bx1 = np.zeros_like(ux)
+        inv_bx1[rep] = 1.0 / (b + ux[rep] - 1)
+        d_r = _dot(wx, special.digamma(r + ux) - special.digamma(r) + np.log(alpha)) - _dot(
+            w, w_alive * log_t + w_dropped * log_tx
+        )
+        d_alpha = r / alpha - _dot(w, rx * (w_alive * inv_t[self.it] + w_dropped * inv_tx[self.it_x]))
+        d_a = _dot(wx, psi_ab - psi_abx) + _dot(w, w_dropped) / a
+        d_b = _dot(wx, psi_ab - special.digamma(b) - psi_abx + special.digamma(b + ux)) - _dot(
+            w, w_dropped * inv_bx1[ix]
+        )
+        grad = -np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b]) + 2e-6 * theta
+        return float(-ll + 1e-6 * _dot(theta, theta)), grad
+
+
 def fit(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, n: np.ndarray | None = None) -> BgNbd:
     """Maximum-likelihood BG/NBD parameters for summaries ``(x, t_x, T)``, each counted ``n`` times.
 
-    The parameters are optimised on the log scale (L-BFGS-B, bounded so that no parameter runs off to 0 or
-    infinity on a degenerate history); a tiny ridge on the log-parameters keeps the optimum finite when the
-    data cannot tell two parameters apart (e.g. nobody ever repeats).
+    The parameters are optimised on the log scale (L-BFGS-B with the analytic gradient, bounded so that no
+    parameter runs off to 0 or infinity on a degenerate history); a tiny ridge on the log-parameters keeps the
+    optimum finite when the data cannot tell two parameters apart (e.g. nobody ever repeats). With the
+    gradient the fit takes a few dozen evaluations of the likelihood where numerical differences took
+    five per step.
 
     Raises:
         ValueError: no customers.
@@ -122,15 +183,22 @@ def fit(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, n: np.ndarray | None 
     total = float(n.sum())
     if total <= 0:
         raise ValueError("BG/NBD needs at least one customer with a purchase")
-
-    def objective(theta: np.ndarray) -> float:
-        ll = log_likelihood(tuple(np.exp(theta)), x, t_x, big_t)
-        return float(-(n * ll).sum() / total + 1e-6 * (theta**2).sum())
-
+    objective = _Objective(x, t_x, big_t, n)
     start = np.log([1.0, max(float((n * big_t).sum() / total), 1.0), 1.0, 1.0])
-    best = optimize.minimize(objective, start, method="L-BFGS-B", bounds=[(-9.0, 12.0)] * 4)
+    # Tolerances below scipy's defaults: with the exact gradient they cost two or three evaluations more and
+    # put the parameters within ~1e-6 of the optimum (the defaults stopped up to 5e-4 away).
+    best = optimize.minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-9.0, 12.0)] * 4,
+        options={"ftol": 1e-12, "gtol": 1e-9},
+    )
     if not best.success:  # a rough surface: Nelder-Mead from where L-BFGS-B stopped
-        best = optimize.minimize(objective, best.x, method="Nelder-Mead", options={"maxiter": 4000})
+        best = optimize.minimize(
+            lambda theta: objective(theta)[0], best.x, method="Nelder-Mead", options={"maxiter": 4000}
+        )
     r, alpha, a, b = (float(v) for v in np.exp(best.x))
     ll = float((n * log_likelihood((r, alpha, a, b), x, t_x, big_t)).sum())
     return BgNbd(r, alpha, a, b, log_likelihood=ll, customers=int(total))

@@ -25,10 +25,13 @@ from pyspark.sql import functions as F
 from tags.catalog import ModelSpec
 
 MAX_CATEGORIES = 30
+# LightGBM: 150 trees at a learning rate of 0.06 fit in half the time of 300 at 0.03 with the same holdout
+# metrics on the 100k-person lake (mean of 4 seeds: churn AUC -0.0003, purchase AUC +0.0000, 90-day value MAE
+# +0.1%; seed-to-seed spread 0.0003 AUC, 0.3% MAE). 100 trees at 0.1 were faster again but cost churn ~0.001.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "lightgbm": {
-        "n_estimators": 300,
-        "learning_rate": 0.03,
+        "n_estimators": 150,
+        "learning_rate": 0.06,
         "num_leaves": 15,
         "min_child_samples": 30,
         "subsample": 0.8,

@@ -72,7 +72,7 @@ def test_make_estimator_follows_the_spec() -> None:
     # One thread per process, deterministic for a date (the engine has the cores).
     assert classifier.get_params()["n_jobs"] == 1 and classifier.get_params()["deterministic"] is True
     assert models.make_estimator(spec(algorithm="random_forest"))[-1].n_jobs == 1
-    assert classifier.get_params()["num_leaves"] == 7 and classifier.get_params()["learning_rate"] == 0.03
+    assert classifier.get_params()["num_leaves"] == 7 and classifier.get_params()["learning_rate"] == 0.06
     assert isinstance(models.make_estimator(spec(algorithm="lightgbm", task="regression")), lgb.LGBMRegressor)
     assert isinstance(models.make_estimator(spec(params={"C": 0.5}))[-1], LogisticRegression)
     assert models.make_estimator(spec(params={"C": 0.5}))[-1].C == 0.5
