@@ -37,7 +37,7 @@ bench-linkage-1m: $(STAMP)  ## probabilistic linkage at 100k and 1M attribute-on
 	$(BIN)/python -m bench.linkage --records 100000 1000000
 
 bench-1m: $(STAMP)  ## every stage at 1M persons (peak 7.5 GB per stage with a 4 GiB engine memory pool)
-	CDP_ENGINE_MEMORY=$(or $(ENGINE_MEMORY),4g) $(BIN)/cdp bench --persons 1000000
+	CDP_ENGINE_MEMORY=$(or $(ENGINE_MEMORY),4g) CDP_INGEST_PARALLEL=$(or $(INGEST_PARALLEL),1) $(BIN)/cdp bench --persons 1000000
 
 chaos: $(STAMP)  ## kills at random moments, concurrent pairs, consent leaks; prints a table (target: all zeros)
 	$(BIN)/python -m bench.chaos --persons 300 --kills $(or $(KILLS),12) --pairs $(or $(PAIRS),6) $(if $(SEED),--seed $(SEED))
