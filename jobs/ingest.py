@@ -72,7 +72,6 @@ from ingest.protect import (
 )
 from ingest.rows import (
     EXTRA,
-    KEY_SEPARATOR,
     KEYS,
     MALFORMED,
     POSITION,
@@ -427,18 +426,19 @@ def read_file(spark: SparkSession, contract: SourceContract, landed: LandedFile)
 
 
 def _json_drift(batch: _Batch, checked: DataFrame) -> None:
-    """The drift report of each JSON-lines file, from the keys its lines had (``_keys``, parsed with the
-    fields): the distinct key lists per file first (a file's lines share a few), then their keys."""
+    """The drift report of each JSON-lines file, from the keys its lines had: one line of each distinct key
+    set (``_keys``, hashed when the fields were parsed; a file's lines share a few) parsed again for them."""
     # Sail cluster codec: json_object_keys cannot be shipped to cluster workers; the keys come from a parsed
     # map instead (on Sail, none from an object with a number beyond double range, such as 1e400, whose
     # fields do not parse either).
-    lists = checked.where(F.col(KEYS).isNotNull()).select("_source_file", KEYS).distinct()
-    keys = lists.select("_source_file", F.explode(F.split(KEYS, KEY_SEPARATOR)).alias("k")).distinct()
+    sets = checked.where(F.col(KEYS).isNotNull()).groupBy("_source_file", KEYS).agg(F.first(RAW).alias(RAW))
+    names = F.map_keys(F.from_json(F.col(RAW), "map<string,string>"))
+    keys = sets.select("_source_file", F.explode(names).alias("k")).distinct()
     found: dict[str, set[str]] = {str(f.path): set() for f in batch.files if f.header is None}
     for row in keys.where(F.col("k") != "").limit(1000 * max(len(found), 1)).collect():
         found.setdefault(row["_source_file"], set()).add(row["k"])
-    for file, names in found.items():
-        _report_drift(batch, file, json_keys_drift(batch.contract, names))
+    for file, seen in found.items():
+        _report_drift(batch, file, json_keys_drift(batch.contract, seen))
 
 
 def _file_ingest_times(batch: _Batch) -> dict[str, _dt.datetime]:

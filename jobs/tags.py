@@ -225,7 +225,6 @@ class _Builder:
         self.oneid_map = ctx.read_dt(MAP).select("id_type", "id_value", "oneid")
         self.population = ctx.checkpoint(population(self.oneid_map), "population")
         self._keyed: dict[str, DataFrame] = {}
-        self._features: dict[tuple[_dt.date, tuple[str, ...]], DataFrame] = {}
         self._once: dict[tuple, Any] = {}
 
     def once(self, key: tuple, make: Callable[[], Any]) -> Any:
@@ -282,10 +281,8 @@ class _Builder:
     def features(self, tags: list[TagDefinition], as_of: _dt.date) -> DataFrame:
         """The models' feature ``tags`` as of a cutoff: built and checkpointed once per cutoff, shared by
         every model that trains or measures on it."""
-        key = (as_of, tuple(t.id for t in tags))
-        if key not in self._features:
-            self._features[key] = self.wide(tags, as_of, f"features_{as_of:%Y%m%d}_{len(self._features)}")
-        return self._features[key]
+        key = ("features", as_of, tuple(t.id for t in tags))
+        return self.once(key, lambda: self.wide(tags, as_of, f"features_{as_of:%Y%m%d}_{len(self._once)}"))
 
     def label(
         self, view: str, value: str, where: str | None, default, as_of: _dt.date, horizon: int
