@@ -10,6 +10,8 @@ from pyspark.sql import functions as F
 
 from cdp.testing import assert_df_equal
 from ingest.rows import (
+    KEYS,
+    MALFORMED,
     REASONS,
     build_raw_line,
     from_parquet,
@@ -91,7 +93,14 @@ def test_parse_jsonl_keeps_declared_keys_as_text_and_the_others_in_extra(spark) 
         ],
         PARSED,
     )
-    assert_df_equal(got, expected, order_by=["_raw"])
+    assert_df_equal(got.drop(KEYS), expected, order_by=["_raw"])
+    # the key set of each JSON object, hashed, for the drift report: equal only for the same keys in any
+    # order, NULL for a line that is not one
+    shuffled = '{"coupon": "x", "amount": 1, "order_time": "t", "order_id": "o"}'
+    parsed = lines(spark, good, shuffled, blank).transform(parse_jsonl(COLUMNS))
+    hashes = {r["_raw"]: r[KEYS] for r in parsed.select("_raw", KEYS).collect()}
+    assert hashes[good] == hashes[shuffled] != hashes[blank] and None not in hashes.values()
+    assert {r[KEYS] for r in got.where(F.col(MALFORMED)).select(KEYS).collect()} == {None}
 
 
 def test_from_parquet_gives_the_shape_of_parsed_text(spark) -> None:
