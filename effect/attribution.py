@@ -58,6 +58,12 @@ def order_touches(touch: DataFrame, lookback_days: int) -> Transform:
     return transform
 
 
+def _pairs(orders: DataFrame, touch: DataFrame, lookback_days: int, joined: DataFrame | None) -> DataFrame:
+    """:func:`order_touches` of ``orders``, or ``joined`` when the caller has it already (checkpointed once
+    for several models)."""
+    return orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
+
+
 def rule_credits(
     touch: DataFrame,
     *,
@@ -70,7 +76,7 @@ def rule_credits(
     :func:`order_touches` of the same orders when the caller has it already."""
 
     def transform(orders: DataFrame) -> DataFrame:
-        pairs = orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
+        pairs = _pairs(orders, touch, lookback_days, joined)
         order = Window.partitionBy("order_id")
         asc = order.orderBy("touch_time", "media", "campaign_id")
         desc = order.orderBy(F.col("touch_time").desc(), F.col("media").desc(), F.col("campaign_id").desc())
@@ -181,7 +187,7 @@ def markov_paths(
     repeats of the same channel in a row collapsed; small enough to collect (one row per distinct path).
     ``joined`` is :func:`order_touches` of the orders when the caller has it already."""
     channel = F.concat_ws(_SEP, F.coalesce("media", F.lit("None")), F.coalesce("campaign_id", F.lit("None")))
-    pairs = orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
+    pairs = _pairs(orders, touch, lookback_days, joined)
     conv = pairs.groupBy("order_id").agg(
         F.array_sort(F.collect_list(F.struct("touch_time", channel.alias("c")))).alias("t")
     )
@@ -216,7 +222,7 @@ def markov_credits(
     :func:`order_touches` of the same orders when the caller has it already."""
 
     def transform(orders: DataFrame) -> DataFrame:
-        pairs = orders.transform(order_touches(touch, lookback_days)) if joined is None else joined
+        pairs = _pairs(orders, touch, lookback_days, joined)
         channels = pairs.select(
             "order_id", "oneid", "order_time", "amount", "media", "campaign_id"
         ).distinct()
