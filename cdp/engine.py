@@ -33,6 +33,11 @@ DELTA_CLASSIC_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
+# The largest single message a Spark Connect session accepts from the engine. The client's default (128 MiB)
+# is smaller than one Arrow batch Sail sends for a 1M-person audience pack (196 MB measured), so results
+# that size failed with gRPC RESOURCE_EXHAUSTED; the driver holds such a result anyway.
+RESULT_MESSAGE_LIMIT = 2**31 - 1
+
 _lock = threading.Lock()
 _server = None  # the in-process Sail server, started once per process
 
@@ -117,12 +122,12 @@ def get_spark(
     mode = mode or settings.engine
     conf = _session_conf(settings)
     if mode == "embedded":
-        builder = SparkSession.builder.remote(embedded_server_url(settings))
-    elif mode == "remote":
+        return _connect(embedded_server_url(settings), conf)
+    if mode == "remote":
         if not settings.spark_remote:
             raise ValueError("remote mode needs SPARK_REMOTE=sc://host:port")
-        builder = SparkSession.builder.remote(settings.spark_remote)
-    elif mode == "classic":
+        return _connect(settings.spark_remote, conf)
+    if mode == "classic":
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
@@ -137,6 +142,19 @@ def get_spark(
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def _connect(url: str, conf: dict[str, str]) -> SparkSession:
+    """A Spark Connect session at ``url`` that accepts result messages up to ``RESULT_MESSAGE_LIMIT``
+    (what ``SparkSession.builder.remote(url)`` does, with the channel's receive limit raised)."""
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # as pyspark's own builder does for a remote session
+    channel = DefaultChannelBuilder(
+        url, channelOptions=[("grpc.max_receive_message_length", RESULT_MESSAGE_LIMIT)]
+    )
+    return ConnectSession.builder.channelBuilder(channel).config(map=conf).getOrCreate()
 
 
 def describe(spark: SparkSession) -> str:

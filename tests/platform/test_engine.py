@@ -43,6 +43,13 @@ def test_embedded_is_spark_connect_in_utc(spark) -> None:
     assert spark.range(10).selectExpr("sum(id) AS s").first()["s"] == 45
 
 
+def test_a_result_batch_past_the_grpc_default_of_128_mib_reaches_the_driver(spark) -> None:
+    # One Arrow batch of 140 rows x 1 MB is one message of about 140 MB: the Spark Connect client refuses
+    # such a message by default ("Decompressed message larger than max"); a 1M-person pack was one.
+    big = spark.range(140).selectExpr("id", "repeat('x', 1000000) AS payload").toPandas()
+    assert len(big) == 140 and big["payload"].str.len().min() == 1_000_000
+
+
 def test_embedded_factory_reuses_one_server(settings) -> None:
     from cdp import engine
 
