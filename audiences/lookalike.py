@@ -121,27 +121,36 @@ def make_encoder(spec: Mapping[str, Any]) -> Callable[[pd.DataFrame], np.ndarray
     categories = {c: list(v) for c, v in spec["categories"].items()}
     day = np.datetime64(spec["dt"], "D")
 
+    width = len(numeric) + len(boolean) + len(dates) + sum(len(v) for v in categories.values())
+
     def encode(pdf):
         import numpy as np
         import pandas as pd
 
-        cols = []
+        out = np.empty((len(pdf), width), dtype="float64")  # filled column by column, no stacking copy
+        j = 0
         for c in numeric:  # signed log: counts and amounts are heavy-tailed (trees do not care)
             v = pd.to_numeric(pdf[c], errors="coerce").astype("float64").to_numpy()
-            cols.append(np.sign(v) * np.log1p(np.abs(v)))
+            out[:, j] = np.sign(v) * np.log1p(np.abs(v))
+            j += 1
         for c in boolean:
-            cols.append(pdf[c].map({True: 1.0, False: 0.0}).astype("float64").to_numpy())
+            out[:, j] = pdf[c].map({True: 1.0, False: 0.0}).astype("float64").to_numpy()
+            j += 1
         for c in dates:
             d = pd.to_datetime(pdf[c], errors="coerce").to_numpy().astype("datetime64[D]")
-            v = (day - d).astype("float64")
-            cols.append(np.sign(v) * np.log1p(np.abs(v)))
+            v = np.where(np.isnat(d), np.nan, (day - d).astype("float64"))  # NaT's days are not -2**63
+            out[:, j] = np.sign(v) * np.log1p(np.abs(v))
+            j += 1
         for c, values in categories.items():
-            s = pdf[c].astype("object")
-            for v in values:
-                cols.append((s == v).to_numpy().astype("float64"))
-        if not cols:
-            return np.zeros((len(pdf), 0))
-        return np.column_stack(cols).astype("float64")
+            # One pass per column: the position of each value among the kept ones (-1 for any other value
+            # or none), then one-hot, instead of comparing the text column with every kept value.
+            codes = pd.Categorical(pdf[c].astype("object"), categories=values).codes
+            block = out[:, j : j + len(values)]
+            block[:] = 0.0
+            seen = codes >= 0
+            block[np.flatnonzero(seen), codes[seen]] = 1.0
+            j += len(values)
+        return out
 
     return encode
 
@@ -149,7 +158,16 @@ def make_encoder(spec: Mapping[str, Any]) -> Callable[[pd.DataFrame], np.ndarray
 def standardize(x: np.ndarray, spec: Mapping[str, Any]) -> np.ndarray:
     """Fill missing values with the sample median and scale to unit variance (regression, centroid)."""
     med, mean, std = (np.asarray(spec[k]) for k in ("median", "mean", "std"))
-    return (np.where(np.isnan(x), med, x) - mean) / std
+    return _standardized(x, med, mean, std)
+
+
+def _standardized(x: np.ndarray, med: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``(x with NaN -> med - mean) / std`` in one new array (the same values as the expression; a 180k x
+    215 matrix took 1.5 s through its two temporaries)."""
+    xs = np.where(np.isnan(x), med, x)
+    xs -= mean
+    xs /= std
+    return xs
 
 
 # ---- models ------------------------------------------------------------------------------------------------
@@ -179,12 +197,21 @@ class LookalikeModel:
         return make_scorer(self)(x)
 
 
-def _logistic(xs: np.ndarray, y: np.ndarray, c: float = 1.0):
-    """The logistic-regression baseline (sklearn's default strength, balanced classes)."""
+def _logistic(
+    xs: np.ndarray, y: np.ndarray, c: float = 1.0, start: tuple[Sequence[float], float] | None = None
+):
+    """The logistic-regression baseline (sklearn's default strength, balanced classes); with ``start``
+    (coefficients and intercept fitted on nearly the same rows, as the cross-fitted folds are) the solver
+    starts there and converges in fewer iterations to the same optimum, within the solver's tolerance."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, warm_start=start is not None)
+    if start is not None:
+        lr.coef_, lr.intercept_ = (
+            np.asarray([start[0]], dtype="float64"),
+            np.asarray([start[1]], dtype="float64"),
+        )
     with threadpool_limits(DRIVER_THREADS):
         lr.fit(xs, y)
     return lr
@@ -238,6 +265,7 @@ def train_lookalike(
     *,
     weights: dict[str, float] | None = None,
     rounds: int = ROUNDS,
+    lr_start: tuple[Sequence[float], float] | None = None,
 ) -> LookalikeModel:
     """Train the blended model on encoded rows.
 
@@ -247,6 +275,7 @@ def train_lookalike(
         spec: the feature spec.
         weights: component weights (:func:`blend_weights` of the seed size by default).
         rounds: boosting rounds.
+        lr_start: the regression's coefficients and intercept to start the solver from (:func:`_logistic`).
     """
     import lightgbm as lgb
 
@@ -261,7 +290,7 @@ def train_lookalike(
     seed, unlabelled = xs[y == 1], xs[y == 0]
     coef, intercept = [0.0] * xs.shape[1], 0.0
     if weights.get("lr", 0) > 0:  # stronger regularisation for smaller seeds: few positives, many features
-        lr = _logistic(xs, y, c=float(np.clip(pos / 2000, 0.01, 0.5)))
+        lr = _logistic(xs, y, c=float(np.clip(pos / 2000, 0.01, 0.5)), start=lr_start)
         coef, intercept = lr.coef_[0].tolist(), float(lr.intercept_[0])
     model = LookalikeModel(
         spec,
@@ -297,7 +326,9 @@ def make_scorer(model: LookalikeModel, raw: bool = False) -> Callable[[np.ndarra
     def score(x):
         import numpy as np
 
-        xs = (np.where(np.isnan(x), med, x) - mean) / std
+        xs = np.where(np.isnan(x), med, x)  # standardised in place, as _standardized (shipped by value)
+        xs -= mean
+        xs /= std
         parts = {"lr": xs @ lr_coef + lr_intercept, "shrunk": xs @ coef}
         norms = np.linalg.norm(xs, axis=1) * centre_norm
         parts["centroid"] = (xs @ centre) / np.where(norms > 0, norms, 1.0)
@@ -375,12 +406,16 @@ def train_crossfit(
 ) -> CrossFitted:
     """Train :data:`FOLDS` blended models, model ``f`` on the whole seed against the unlabelled rows outside
     fold ``f``."""
-    models = []
+    models: list[LookalikeModel] = []
     for f in range(folds):
         rest = x_unlabelled[unlabelled_folds != f]
         x = np.vstack([x_seed, rest])
         y = np.r_[np.ones(len(x_seed)), np.zeros(len(rest))]
-        models.append(train_lookalike(x, y, spec, weights=weights))
+        # The folds share two thirds of their rows: each regression starts from the previous fold's.
+        start = (
+            (models[-1].lr_coef, models[-1].lr_intercept) if models and models[-1].weights.get("lr") else None
+        )
+        models.append(train_lookalike(x, y, spec, weights=weights, lr_start=start))
     return CrossFitted(models)
 
 

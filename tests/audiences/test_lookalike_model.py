@@ -66,10 +66,13 @@ def test_cross_fitting_scores_each_row_with_the_model_that_never_saw_it() -> Non
         rows = folds == f
         assert np.allclose(crossed.score(x_unlab[rows], folds[rows]), model.score(x_unlab[rows]))
         # model f's unlabelled training rows were the other folds: refit on them gives the same model
+        # (its regression's solver started from the previous fold's coefficients, as train_crossfit does)
+        previous = crossed.models[f - 1] if f else None
         refit = train_lookalike(
             np.vstack([x_seed, x_unlab[~rows]]),
             np.r_[np.ones(len(x_seed)), np.zeros(int((~rows).sum()))],
             spec,
+            lr_start=(previous.lr_coef, previous.lr_intercept) if previous else None,
         )
         assert np.allclose(refit.score(x_unlab[rows]), model.score(x_unlab[rows]))
     auc = roc_auc_score(truth, crossed.score(x_unlab, folds))
@@ -129,3 +132,34 @@ def test_an_evaluation_on_a_seed_sample_is_weighted_back_to_the_seed() -> None:
     for ev in (full, part):
         assert abs(ev.model.precision["10%"] / ev.model.lift["10%"] - share) < 1e-9
     assert abs(full.model.auc - part.model.auc) < 0.05, (full.model.auc, part.model.auc)
+
+
+def test_the_encoder_one_hots_kept_values_and_leaves_the_rest_zero() -> None:
+    pdf = pd.DataFrame(
+        {
+            "spend": [0.0, 9.0, None, -3.0],
+            "member": [True, False, None, True],
+            "last_seen": ["2026-10-31", None, "2026-11-01", "bad"],
+            "city": ["上海", "北京", None, "成都"],  # 成都 is not a kept value, None is no value
+            "tier": [1, "1", "2", None],  # an int is not the text "1"
+        }
+    )
+    spec = {
+        "dt": DAY.isoformat(),
+        "numeric": ["spend"],
+        "boolean": ["member"],
+        "date": ["last_seen"],
+        "categories": {"city": ["北京", "上海"], "tier": ["1"]},
+    }
+    x = make_encoder(spec)(pdf)
+    nan = np.nan
+    expected = np.array(
+        [
+            [0.0, 1.0, np.log1p(1.0), 0.0, 1.0, 0.0],
+            [np.log1p(9.0), 0.0, nan, 1.0, 0.0, 1.0],
+            [nan, nan, 0.0, 0.0, 0.0, 0.0],
+            [-np.log1p(3.0), 1.0, nan, 0.0, 0.0, 0.0],
+        ]
+    )
+    assert x.shape == (4, 6) and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, expected)
