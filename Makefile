@@ -36,7 +36,7 @@ bench: $(STAMP)  ## timings at 100k persons, audience operations at 1M profiles,
 bench-linkage-1m: $(STAMP)  ## probabilistic linkage at 100k and 1M attribute-only records, next to Splink on DuckDB
 	$(BIN)/python -m bench.linkage --records 100000 1000000
 
-bench-1m: $(STAMP)  ## every stage at 1M persons (peak 6.8 GB per stage with a 4 GiB engine memory pool, one source at a time)
+bench-1m: $(STAMP)  ## every stage at 1M persons (peak 6.9 GB per stage with a 4 GiB engine memory pool, one source at a time)
 	CDP_ENGINE_MEMORY=$(or $(ENGINE_MEMORY),4g) CDP_INGEST_PARALLEL=$(or $(INGEST_PARALLEL),1) $(BIN)/cdp bench --persons 1000000
 
 chaos: $(STAMP)  ## kills at random moments, concurrent pairs, consent leaks; prints a table (target: all zeros)
