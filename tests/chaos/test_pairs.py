@@ -1,15 +1,19 @@
-"""Pairs of the same run started at once, as real ``cdp`` processes on a copy of the demo lake (the short
-version of ``make chaos``'s pairs): ``cdp identity run``, ``cdp tags build`` and ``cdp audience export``.
+"""Pairs of the same run, the second started while the first holds its lease, as real ``cdp`` processes
+on a copy of the demo lake (the short version of ``make chaos``'s pairs): ``cdp identity run``,
+``cdp tags build`` and ``cdp audience export``.
 One of each pair writes, the other is refused by its lease with one line and exit code 3 (``REFUSED``), and
 afterwards the tables equal a clean run's (``bench.chaos.compare_tables``: the demo lake's own build of the
 date) and the pack a clean export's."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,19 +44,39 @@ def _rows(data_root: Path, table: str) -> int:
     return DeltaTable(str(data_root / "lake" / layer / name)).to_pyarrow_table().num_rows
 
 
-def _pair(*args: str) -> list[subprocess.CompletedProcess]:
-    """Start ``cdp <args>`` twice at once and wait for both."""
+def _pair(root: Path, held: str, *args: str) -> list[subprocess.CompletedProcess]:
+    """Run ``cdp <args>`` twice so that the second starts while the first holds the lease ``held``.
+
+    Started at the same moment, the two overlapped only by luck: a fast run (a pack export takes about a
+    second here) could end before the other had started, and then both wrote. So the first is frozen
+    (SIGSTOP) once its lease file names it, the second runs to its end, then the first is let go (SIGCONT).
+    A frozen process keeps its lock, as a slow one would."""
     env = {**os.environ, "CDP_LEASE_WAIT": "0"}
-    procs = [
-        subprocess.Popen(
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
             [CDP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env
         )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=600) for p in procs]
-    return [
-        subprocess.CompletedProcess(p.args, p.returncode, o, e) for p, (o, e) in zip(procs, outs, strict=True)
-    ]
+
+    first = start()
+    lease_file = root / "lake" / "_leases" / f"{held}.lease"  # cdp.leases: who holds it, as JSON
+    deadline = time.monotonic() + 300
+    while first.poll() is None and time.monotonic() < deadline:
+        try:
+            if json.loads(lease_file.read_text()).get("pid") == first.pid:
+                break
+        except (OSError, ValueError):  # not there yet, empty, or being written
+            pass
+        time.sleep(0.005)
+    assert first.poll() is None, f"{args}: the first run ended before it was seen holding {held}"
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = start()
+        outs = [(second, second.communicate(timeout=600))]
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    outs.insert(0, (first, first.communicate(timeout=600)))
+    return [subprocess.CompletedProcess(p.args, p.returncode, o, e) for p, (o, e) in outs]
 
 
 def _one_ran_one_refused(runs: list[subprocess.CompletedProcess], what: str) -> None:
@@ -73,7 +97,8 @@ def test_pairs_of_identity_tags_and_export_one_writes_one_is_refused_and_the_tab
     audiences.create(spark, s, {"name": "members", "rule": {"tag": "is_member", "value": True}})
 
     for stage, args in (("identity", ("identity", "run")), ("tags", ("tags", "build"))):
-        _one_ran_one_refused(_pair(*args, "--dt", dt, "--data-root", str(root)), stage)
+        held = STAGE_TABLES[stage][0]
+        _one_ran_one_refused(_pair(root, held, *args, "--dt", dt, "--data-root", str(root)), stage)
         tally = Tally()
         whole = [t for t in STAGE_TABLES[stage] if t not in COUNTED]
         assert compare_tables(root, clean, whole, tally, f"{stage} pair"), tally.notes
@@ -81,7 +106,7 @@ def test_pairs_of_identity_tags_and_export_one_writes_one_is_refused_and_the_tab
             assert _rows(root, table) == _rows(clean, table), table
 
     export = ("audience", "export", "members", "--destination", "csv", "--min-size", "10")
-    _one_ran_one_refused(_pair(*export, "--data-root", str(root)), "export")
+    _one_ran_one_refused(_pair(root, "pack.members", *export, "--data-root", str(root)), "export")
     store = PackStore(s.packs_root)
     assert [m["version"] for m in store.manifests("members")] == [1]
     logged = Lake(spark, s.lake_root).read("gold.audience_exports").where(F.col("audience_id") == "members")
