@@ -50,6 +50,7 @@ __all__ = [
     "half_written",
     "lease",
     "readable_version",
+    "recorded_holder",
     "wait_seconds",
 ]
 
@@ -250,6 +251,16 @@ def lease(
                     continue
                 del _HELD[name]
             _release(fd)
+
+
+def recorded_holder(root: str | Path, name: str) -> Holder | None:
+    """The holder the lease file of ``name`` names now, alive or dead (what a refused run is told), or None:
+    no lease file or an empty one. It reads without locking: a file caught being written reads as an
+    ``unknown run`` (:meth:`Holder.parse`)."""
+    try:
+        return Holder.parse(_file(root, name).read_text())
+    except FileNotFoundError:
+        return None
 
 
 def dead_holder(root: str | Path, name: str) -> Holder | None:

@@ -7,7 +7,6 @@ date) and the pack a clean export's."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -23,6 +22,7 @@ from pyspark.sql import functions as F
 from audiences.packs import PackStore, read_pack_lines
 from bench.chaos import STAGE_TABLES, Tally, compare_tables
 from cdp.lake import Lake
+from cdp.leases import recorded_holder
 from cdp.run import REFUSED
 from jobs import audiences
 
@@ -59,14 +59,11 @@ def _pair(root: Path, held: str, *args: str) -> list[subprocess.CompletedProcess
         )
 
     first = start()
-    lease_file = root / "lake" / "_leases" / f"{held}.lease"  # cdp.leases: who holds it, as JSON
     deadline = time.monotonic() + 300
     while first.poll() is None and time.monotonic() < deadline:
-        try:
-            if json.loads(lease_file.read_text()).get("pid") == first.pid:
-                break
-        except (OSError, ValueError):  # not there yet, empty, or being written
-            pass
+        holder = recorded_holder(root / "lake", held)
+        if holder is not None and holder.pid == first.pid:
+            break
         time.sleep(0.005)
     assert first.poll() is None, f"{args}: the first run ended before it was seen holding {held}"
     os.kill(first.pid, signal.SIGSTOP)
